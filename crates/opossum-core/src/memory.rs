@@ -1,0 +1,195 @@
+//! An in-memory [`EventStore`]: for unit tests, and the reference model the file store is
+//! checked against.
+
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::store::validate_append;
+use crate::{
+    AppendCondition, Direction, Error, EventStore, NewEvent, Position, Query, ReadOptions,
+    SequencedEvent,
+};
+
+/// An event store that lives in memory and is lost when dropped.
+///
+/// It implements the DCB rules in the most direct way (a vector scanned on every call), which
+/// makes it the reference the file store is compared with in property tests. It is fast enough
+/// for unit tests with thousands of events; it is not meant for production data.
+#[derive(Debug, Default)]
+pub struct InMemoryEventStore {
+    events: Mutex<Vec<SequencedEvent>>,
+}
+
+impl InMemoryEventStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> InMemoryEventStore {
+        InMemoryEventStore::default()
+    }
+
+    /// The number of stored events.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no event is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<SequencedEvent>> {
+        // A panic while holding the lock cannot leave the vector half-updated (pushes happen only
+        // after every check), so a poisoned lock still guards consistent data.
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The synchronous form of [`EventStore::append`].
+    ///
+    /// # Errors
+    /// As [`EventStore::append`].
+    pub fn append_now(
+        &self,
+        events: Vec<NewEvent>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, Error> {
+        validate_append(&events)?;
+        let mut stored = self.lock();
+        if let Some(condition) = &condition {
+            // Positions are index + 1, so everything after `after` starts at index `after`.
+            let start = condition
+                .after
+                .map_or(0, |p| usize::try_from(p.get()).unwrap_or(usize::MAX));
+            let violated = stored
+                .iter()
+                .skip(start)
+                .any(|e| condition.is_violated_by(e.position, &e.event));
+            if violated {
+                return Err(Error::ConditionFailed {
+                    after: condition.after,
+                });
+            }
+        }
+        let mut position = Position::after(stored.last().map(|e| e.position));
+        let mut last = position;
+        for event in events {
+            last = position;
+            stored.push(SequencedEvent { position, event });
+            position = position.next();
+        }
+        Ok(last)
+    }
+
+    /// The synchronous form of [`EventStore::read`].
+    #[must_use]
+    pub fn read_now(&self, query: &Query, options: ReadOptions) -> Vec<SequencedEvent> {
+        let stored = self.lock();
+        let start = options
+            .after
+            .map_or(0, |p| usize::try_from(p.get()).unwrap_or(usize::MAX));
+        let tail = stored.get(start..).unwrap_or_default();
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let matching = |e: &&SequencedEvent| query.matches(&e.event);
+        match options.direction {
+            Direction::Ascending => tail.iter().filter(matching).take(limit).cloned().collect(),
+            Direction::Descending => tail
+                .iter()
+                .rev()
+                .filter(matching)
+                .take(limit)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The synchronous form of [`EventStore::read_last`].
+    #[must_use]
+    pub fn read_last_now(&self, query: &Query) -> Option<SequencedEvent> {
+        self.lock()
+            .iter()
+            .rev()
+            .find(|e| query.matches(&e.event))
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, Error> {
+        self.append_now(events, condition)
+    }
+
+    async fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, Error> {
+        Ok(self.read_now(query, options))
+    }
+
+    async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+        Ok(self.read_last_now(query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Payload;
+
+    fn ev(t: &str) -> NewEvent {
+        NewEvent::builder(t, Payload::from_json("{}").unwrap())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn positions_are_contiguous_across_appends() {
+        let s = InMemoryEventStore::new();
+        assert_eq!(s.append_now(vec![ev("A"), ev("B")], None).unwrap().get(), 2);
+        assert_eq!(s.append_now(vec![ev("C")], None).unwrap().get(), 3);
+        let all = s.read_now(&Query::all(), ReadOptions::new());
+        let positions: Vec<u64> = all.iter().map(|e| e.position.get()).collect();
+        assert_eq!(positions, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failed_condition_appends_nothing() {
+        let s = InMemoryEventStore::new();
+        s.append_now(vec![ev("A")], None).unwrap();
+        let c = AppendCondition::new(Query::from_event_types(["A"]).unwrap());
+        assert!(matches!(
+            s.append_now(vec![ev("B")], Some(c)),
+            Err(Error::ConditionFailed { after: None })
+        ));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn empty_append_is_rejected() {
+        let s = InMemoryEventStore::new();
+        assert!(matches!(
+            s.append_now(vec![], None),
+            Err(Error::EmptyAppend)
+        ));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn descending_with_limit_returns_the_newest() {
+        let s = InMemoryEventStore::new();
+        s.append_now((0..5).map(|_| ev("A")).collect(), None)
+            .unwrap();
+        let got = s.read_now(&Query::all(), ReadOptions::new().descending().limit(2));
+        let positions: Vec<u64> = got.iter().map(|e| e.position.get()).collect();
+        assert_eq!(positions, [5, 4]);
+    }
+}
