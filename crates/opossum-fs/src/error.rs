@@ -1,0 +1,161 @@
+//! The one error type of `opossum-fs`.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong in the file store.
+///
+/// Each variant names the file involved and says what to do. Through the
+/// [`EventStore`](opossum_core::EventStore) trait these arrive as
+/// [`opossum_core::Error::Storage`] (downcast the source to this type), except
+/// [`Error::Core`], which is unwrapped back into the core error it carries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The [`StoreOptions`](crate::StoreOptions) were rejected; every problem is listed.
+    #[error("invalid store options: {}", problems.join("; "))]
+    InvalidOptions {
+        /// One sentence per problem.
+        problems: Vec<String>,
+    },
+
+    /// Another process held the store's lock file for longer than the configured timeout.
+    #[error(
+        "timed out after {waited:?} waiting for the lock file {path} held by another process; \
+         raise `cross_process_lock_timeout` (now {timeout:?}) or find the process holding it"
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long the append waited.
+        waited: Duration,
+        /// The configured `cross_process_lock_timeout`.
+        timeout: Duration,
+    },
+
+    /// A committed part of the log could not be read back as the event it should hold: the file
+    /// was damaged or edited outside the store. Run `verify` to locate the first broken position
+    /// and restore the file from a backup; nothing was changed on disk.
+    #[error(
+        "the event log is damaged in {file} at byte {offset}: {reason}; run verify and restore this file from a backup"
+    )]
+    CorruptLog {
+        /// The damaged segment file.
+        file: PathBuf,
+        /// Where in the file the damage starts.
+        offset: u64,
+        /// What was found there.
+        reason: String,
+    },
+
+    /// `head.json` records a commit that the log does not hold (or holds with another hash):
+    /// committed history was removed or rewritten outside the store. Nothing was changed. Restore
+    /// the segment files from a backup; or, to accept the log as it now is (for example a copy
+    /// taken while a writer was active), delete `head.json` and open again.
+    #[error(
+        "{path} records committed position {anchored}, but {detail}; restore the events folder from a backup, or delete head.json to accept the log as it is"
+    )]
+    AnchorMismatch {
+        /// The anchor file.
+        path: PathBuf,
+        /// The position it records.
+        anchored: u64,
+        /// What the log holds instead.
+        detail: String,
+    },
+
+    /// The store folder cannot be written (a read-only folder, mount or file). Reads still work;
+    /// appends and repairs need write access.
+    #[error(
+        "the store at {path} is read-only: appends and repairs need write access to the folder"
+    )]
+    ReadOnly {
+        /// The file or folder that refused the write.
+        path: PathBuf,
+    },
+
+    /// An operating-system call failed.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What the store was doing, as a verb phrase ("open", "sync", …).
+        action: &'static str,
+        /// The file or folder involved.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A write or sync failed and the store could not restore its log to the last commit, so it
+    /// refuses further appends to avoid building on unknown state. Reopen the store; recovery
+    /// will repair the log.
+    #[error(
+        "the store stopped accepting appends after an unrecoverable write failure ({reason}); reopen it to run recovery"
+    )]
+    Poisoned {
+        /// The failure that poisoned the store.
+        reason: String,
+    },
+
+    /// The store was closed or deleted; open it again.
+    #[error("the store is closed; open it again")]
+    Closed,
+
+    /// A validation or DCB error from `opossum-core` (for example a failed append condition).
+    #[error(transparent)]
+    Core(#[from] opossum_core::Error),
+}
+
+impl Error {
+    /// True when an append failed only because its DCB condition did not hold.
+    #[must_use]
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, Error::Core(e) if e.is_condition_failed())
+    }
+
+    /// Wraps an I/O error, turning a permission failure into [`Error::ReadOnly`].
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        let path = path.into();
+        if is_read_only(&source) {
+            return Error::ReadOnly { path };
+        }
+        Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        file: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::CorruptLog {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// True for the errors a read-only folder, file or mount produces.
+pub(crate) fn is_read_only(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    ) || (cfg!(unix) && e.raw_os_error() == Some(EPERM))
+}
+
+/// `EPERM`, which Unix systems return for writes to immutable files.
+const EPERM: i32 = 1;
+
+impl From<Error> for opossum_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Core(core) => core,
+            other => opossum_core::Error::Storage(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The in-memory index: where each event is, and which events have each type and tag.
+//!
+//! Positions are dense (1..=head), so per-event facts live in plain vectors indexed by
+//! `position - 1`. Types are interned: few distinct names, exact lookup. Tags are keyed by a
+//! 64-bit hash of (key, value): the index may then return a false candidate on a hash collision,
+//! but never miss one, and every candidate is checked with [`Query::matches`] against the stored
+//! event before it is returned or counted. The index narrows; the query decides.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use opossum_core::{Direction, Query, QueryItem};
+
+use crate::record::ChainHash;
+use crate::segment::Segment;
+
+/// A hasher for keys that are already uniformly distributed 64-bit hashes.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used for these keys; fold anything else so the hasher stays total.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(crate) type TagMap = HashMap<u64, Postings, BuildHasherDefault<PassThrough>>;
+
+/// The stable 64-bit key of a tag. The key's length goes first so that no two (key, value)
+/// pairs share an input: `("a_b","c")` and `("a","b_c")` hash different bytes.
+pub(crate) fn tag_key(key: &str, value: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&(key.len() as u64).to_le_bytes());
+    h.update(key.as_bytes());
+    h.update(value.as_bytes());
+    h.digest()
+}
+
+/// Sorted positions of the events with one tag. Most tags belong to one event (an id), so the
+/// single case is kept inline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Postings {
+    One([u64; 1]),
+    Many(Vec<u64>),
+}
+
+impl Postings {
+    pub(crate) fn as_slice(&self) -> &[u64] {
+        match self {
+            Postings::One(p) => p,
+            Postings::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, position: u64) {
+        match self {
+            Postings::One([p]) => {
+                if *p != position {
+                    *self = Postings::Many(vec![*p, position]);
+                }
+            }
+            Postings::Many(v) => {
+                if v.last() != Some(&position) {
+                    v.push(position);
+                }
+            }
+        }
+    }
+}
+
+/// One event as the index learns it: from a line being scanned or written.
+pub(crate) struct IndexEntry<'a> {
+    pub(crate) position: u64,
+    pub(crate) offset: u64,
+    pub(crate) event_type: &'a str,
+    pub(crate) tag_keys: &'a [u64],
+    pub(crate) hash: ChainHash,
+}
+
+/// The index of one store: everything needed to find events without reading the log.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Segment files in position order.
+    pub(crate) segments: Vec<Segment>,
+    /// Byte offset of each event's line in its segment, by `position - 1`.
+    pub(crate) offsets: Vec<u64>,
+    /// Type id of each event, by `position - 1`.
+    pub(crate) type_of: Vec<u32>,
+    /// Type names by id.
+    pub(crate) type_names: Vec<Arc<str>>,
+    type_ids: HashMap<Arc<str>, u32>,
+    /// Positions of each type, by id.
+    type_postings: Vec<Vec<u64>>,
+    pub(crate) tags: TagMap,
+    /// The hash of the last event (the chain head).
+    pub(crate) head_hash: ChainHash,
+}
+
+impl Index {
+    /// The highest position indexed (0 when empty).
+    pub(crate) fn head(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    /// Adds the next event. Entries must arrive in position order, starting at `head + 1`.
+    pub(crate) fn push(&mut self, entry: &IndexEntry<'_>) {
+        debug_assert_eq!(entry.position, self.head() + 1);
+        let type_id = self.intern(entry.event_type);
+        self.offsets.push(entry.offset);
+        self.type_of.push(type_id);
+        self.type_postings[type_id as usize].push(entry.position);
+        for key in entry.tag_keys {
+            self.tags
+                .entry(*key)
+                .and_modify(|p| p.push(entry.position))
+                .or_insert(Postings::One([entry.position]));
+        }
+        self.head_hash = entry.hash;
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.type_ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.type_names.len()).unwrap_or(u32::MAX);
+        let name: Arc<str> = Arc::from(name);
+        self.type_names.push(Arc::clone(&name));
+        self.type_ids.insert(name, id);
+        self.type_postings.push(Vec::new());
+        id
+    }
+
+    /// Rebuilds the per-type structures from `type_names` and `type_of` (after loading a
+    /// snapshot, which stores only those).
+    pub(crate) fn rebuild_type_postings(&mut self) {
+        self.type_ids = self
+            .type_names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (Arc::clone(name), id as u32))
+            .collect();
+        self.type_postings = vec![Vec::new(); self.type_names.len()];
+        for (i, t) in self.type_of.iter().enumerate() {
+            if let Some(p) = self.type_postings.get_mut(*t as usize) {
+                p.push(i as u64 + 1);
+            }
+        }
+    }
+
+    /// The segment holding `position`, by index into `segments`.
+    pub(crate) fn segment_of(&self, position: u64) -> Option<usize> {
+        let i = self.segments.partition_point(|s| s.first <= position);
+        i.checked_sub(1)
+    }
+
+    /// Where the line of `position` lies: segment index, start offset and end offset (the end
+    /// includes the newline).
+    pub(crate) fn locate(&self, position: u64) -> Option<(usize, u64, u64)> {
+        if position == 0 || position > self.head() {
+            return None;
+        }
+        let seg = self.segment_of(position)?;
+        let start = self.offsets[(position - 1) as usize];
+        let next_in_same_segment = position < self.head()
+            && self
+                .segments
+                .get(seg + 1)
+                .is_none_or(|next| next.first > position + 1);
+        let end = if next_in_same_segment {
+            self.offsets[position as usize]
+        } else {
+            self.segments[seg].end
+        };
+        Some((seg, start, end))
+    }
+
+    /// Candidate positions for `query` strictly between `after` and `before`, in `direction`.
+    /// Every match is among them; a tag-hash collision may add a non-match, which the caller
+    /// filters with the query.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        query: &'a Query,
+        after: u64,
+        before: u64,
+        direction: Direction,
+    ) -> Candidates<'a> {
+        let bounds = Bounds {
+            after,
+            before: before.min(self.head() + 1),
+        };
+        let Some(items) = query.items() else {
+            return Candidates::Range(RangeCursor::new(bounds, direction));
+        };
+        let cursors = items
+            .iter()
+            .map(|item| self.item_cursor(item, bounds, direction))
+            .collect();
+        Candidates::Union(UnionCursor { cursors, direction })
+    }
+
+    fn item_cursor<'a>(
+        &'a self,
+        item: &'a QueryItem,
+        bounds: Bounds,
+        direction: Direction,
+    ) -> ItemCursor<'a> {
+        if item.is_unconstrained() {
+            return ItemCursor::Range(RangeCursor::new(bounds, direction));
+        }
+        let type_ids: Vec<u32> = item
+            .types()
+            .iter()
+            .filter_map(|t| self.type_ids.get(t.as_str()).copied())
+            .collect();
+        if !item.types().is_empty() && type_ids.is_empty() {
+            return ItemCursor::Empty;
+        }
+        if item.tags().is_empty() {
+            let slices = type_ids
+                .iter()
+                .map(|id| {
+                    SliceCursor::new(bounds.slice(&self.type_postings[*id as usize]), direction)
+                })
+                .collect();
+            return ItemCursor::Types(UnionCursor {
+                cursors: slices,
+                direction,
+            });
+        }
+        let mut lists: Vec<&[u64]> = Vec::with_capacity(item.tags().len());
+        for tag in item.tags() {
+            match self.tags.get(&tag_key(tag.key(), tag.value())) {
+                Some(p) => lists.push(p.as_slice()),
+                None => return ItemCursor::Empty,
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let driver = SliceCursor::new(bounds.slice(lists[0]), direction);
+        ItemCursor::Tags {
+            driver,
+            others: lists.split_off(1),
+            type_ids: if item.types().is_empty() {
+                None
+            } else {
+                Some(type_ids)
+            },
+            type_of: &self.type_of,
+        }
+    }
+
+    /// Bytes the index holds on the heap, roughly: for the memory figure in benchmarks.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let tag_lists: usize = self
+            .tags
+            .values()
+            .map(|p| match p {
+                Postings::One(_) => 0,
+                Postings::Many(v) => v.capacity() * 8,
+            })
+            .sum();
+        let tag_table = self.tags.capacity() * (8 + std::mem::size_of::<Postings>() + 1);
+        let types: usize = self.type_postings.iter().map(|v| v.capacity() * 8).sum();
+        self.offsets.capacity() * 8 + self.type_of.capacity() * 4 + tag_lists + tag_table + types
+    }
+}
+
+/// The open interval of positions `(after, before)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    after: u64,
+    before: u64,
+}
+
+impl Bounds {
+    /// The part of a sorted slice inside the bounds.
+    fn slice(self, list: &[u64]) -> &[u64] {
+        let from = list.partition_point(|p| *p <= self.after);
+        let to = list.partition_point(|p| *p < self.before);
+        list.get(from..to).unwrap_or_default()
+    }
+}
+
+/// The positions inside some bounds, in a direction.
+pub(crate) struct RangeCursor {
+    /// Next position to yield, as an offset into the open interval: the interval is walked
+    /// with `remaining` steps left.
+    next: u64,
+    remaining: u64,
+    direction: Direction,
+}
+
+impl RangeCursor {
+    fn new(bounds: Bounds, direction: Direction) -> RangeCursor {
+        let remaining = bounds.before.saturating_sub(bounds.after).saturating_sub(1);
+        let next = match direction {
+            Direction::Ascending => bounds.after + 1,
+            Direction::Descending => bounds.before.saturating_sub(1),
+        };
+        RangeCursor {
+            next,
+            remaining,
+            direction,
+        }
+    }
+
+    fn peek(&self) -> Option<u64> {
+        (self.remaining > 0).then_some(self.next)
+    }
+
+    fn advance(&mut self) {
+        if self.remaining == 0 {
+            return;
+        }
+        self.remaining -= 1;
+        match self.direction {
+            Direction::Ascending => self.next += 1,
+            Direction::Descending => self.next -= 1,
+        }
+    }
+}
+
+/// A sorted slice walked in a direction.
+pub(crate) struct SliceCursor<'a> {
+    slice: &'a [u64],
+    direction: Direction,
+}
+
+impl<'a> SliceCursor<'a> {
+    fn new(slice: &'a [u64], direction: Direction) -> SliceCursor<'a> {
+        SliceCursor { slice, direction }
+    }
+
+    fn peek(&self) -> Option<u64> {
+        match self.direction {
+            Direction::Ascending => self.slice.first().copied(),
+            Direction::Descending => self.slice.last().copied(),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.slice = match self.direction {
+            Direction::Ascending => self.slice.get(1..).unwrap_or_default(),
+            Direction::Descending => &self.slice[..self.slice.len().saturating_sub(1)],
+        };
+    }
+}
+
+/// The candidates of one query item.
+pub(crate) enum ItemCursor<'a> {
+    Empty,
+    Range(RangeCursor),
+    Types(UnionCursor<SliceCursor<'a>>),
+    Tags {
+        driver: SliceCursor<'a>,
+        others: Vec<&'a [u64]>,
+        type_ids: Option<Vec<u32>>,
+        type_of: &'a [u32],
+    },
+}
+
+/// A cursor over positions in one direction.
+pub(crate) trait Cursor {
+    fn peek(&mut self) -> Option<u64>;
+    fn advance(&mut self);
+}
+
+impl Cursor for RangeCursor {
+    fn peek(&mut self) -> Option<u64> {
+        RangeCursor::peek(self)
+    }
+    fn advance(&mut self) {
+        RangeCursor::advance(self);
+    }
+}
+
+impl Cursor for SliceCursor<'_> {
+    fn peek(&mut self) -> Option<u64> {
+        SliceCursor::peek(self)
+    }
+    fn advance(&mut self) {
+        SliceCursor::advance(self);
+    }
+}
+
+impl Cursor for ItemCursor<'_> {
+    fn peek(&mut self) -> Option<u64> {
+        match self {
+            ItemCursor::Empty => None,
+            ItemCursor::Range(r) => r.peek(),
+            ItemCursor::Types(u) => u.peek(),
+            ItemCursor::Tags {
+                driver,
+                others,
+                type_ids,
+                type_of,
+            } => {
+                // Skip driver positions that lack another tag or have the wrong type.
+                while let Some(p) = driver.peek() {
+                    let type_ok = type_ids.as_ref().is_none_or(|ids| {
+                        type_of
+                            .get((p - 1) as usize)
+                            .is_some_and(|t| ids.contains(t))
+                    });
+                    if type_ok && others.iter().all(|l| l.binary_search(&p).is_ok()) {
+                        return Some(p);
+                    }
+                    driver.advance();
+                }
+                None
+            }
+        }
+    }
+
+    fn advance(&mut self) {
+        match self {
+            ItemCursor::Empty => {}
+            ItemCursor::Range(r) => r.advance(),
+            ItemCursor::Types(u) => u.advance(),
+            ItemCursor::Tags { driver, .. } => driver.advance(),
+        }
+    }
+}
+
+/// The merged, de-duplicated output of several cursors that run in `direction`.
+pub(crate) struct UnionCursor<C> {
+    cursors: Vec<C>,
+    direction: Direction,
+}
+
+impl<C: Cursor> Cursor for UnionCursor<C> {
+    fn peek(&mut self) -> Option<u64> {
+        let heads = self.cursors.iter_mut().filter_map(Cursor::peek);
+        match self.direction {
+            Direction::Ascending => heads.min(),
+            Direction::Descending => heads.max(),
+        }
+    }
+
+    fn advance(&mut self) {
+        if let Some(best) = self.peek() {
+            for c in &mut self.cursors {
+                if c.peek() == Some(best) {
+                    c.advance();
+                }
+            }
+        }
+    }
+}
+
+/// Candidates for a whole query.
+pub(crate) enum Candidates<'a> {
+    Range(RangeCursor),
+    Union(UnionCursor<ItemCursor<'a>>),
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        match self {
+            Candidates::Range(r) => {
+                let p = r.peek()?;
+                r.advance();
+                Some(p)
+            }
+            Candidates::Union(u) => {
+                let p = u.peek()?;
+                u.advance();
+                Some(p)
+            }
+        }
+    }
+}

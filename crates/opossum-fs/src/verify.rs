@@ -1,0 +1,323 @@
+//! `verify`: walks the log and checks every hash link, every position and the anchor.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use opossum_core::Position;
+
+use crate::Error;
+use crate::head::{AnchorState, HeadFile};
+use crate::record::{ChainHash, decode_header, split_hash};
+use crate::segment;
+
+/// How far ahead `verify` looks for a missing position before calling it deleted rather than
+/// moved.
+const REORDER_LOOKAHEAD: usize = 64;
+
+/// What [`verify_folder`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// How many events were checked and found intact (up to the first problem).
+    pub events_checked: u64,
+    /// The last intact position.
+    pub head: Option<Position>,
+    /// The chain hash of that event, in hex: record it somewhere else (a printed report, an
+    /// e-mail) and a later rewrite of the whole history can be detected too.
+    pub head_hash: Option<String>,
+    /// Bytes at the end of the log that belong to no committed event (an append in progress, or
+    /// one interrupted by a crash that the next open will cut).
+    pub uncommitted_bytes: u64,
+    /// The first problem found, or `None` when the log is intact.
+    pub problem: Option<ChainBreak>,
+}
+
+impl VerifyReport {
+    /// True when no problem was found.
+    #[must_use]
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// The first place where the log stops being the history the store wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The first position that is not intact.
+    pub position: u64,
+    /// The file where the break was found.
+    pub file: PathBuf,
+    /// The byte offset in that file.
+    pub offset: u64,
+    /// What kind of break it is.
+    pub kind: BreakKind,
+    /// A sentence describing it.
+    pub detail: String,
+}
+
+/// The kinds of damage [`verify_folder`] tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// The event is in place but its content (or a predecessor's) changed: its hash does not
+    /// follow from its bytes and the previous hash.
+    Edited,
+    /// The event is gone: the log jumps over its position.
+    Missing,
+    /// Events appear out of position order.
+    Reordered,
+    /// The log ends before the last commit recorded in `head.json`.
+    Truncated,
+    /// The bytes at this place are not an event line at all.
+    Unreadable,
+}
+
+struct Walk {
+    expected: u64,
+    prev: ChainHash,
+    anchor_hash_seen: Option<ChainHash>,
+    anchor_position: u64,
+}
+
+/// Verifies the store folder `dir` without opening it: works on read-only copies and while other
+/// processes append (events committed after the walk starts may or may not be included).
+///
+/// # Errors
+/// [`Error::Io`] when a file cannot be read. Damage is reported in [`VerifyReport::problem`].
+pub fn verify_folder(dir: &Path) -> Result<VerifyReport, Error> {
+    let span = tracing::info_span!("verify", store = %dir.display());
+    let _enter = span.enter();
+    let anchor = match HeadFile::open(dir, false)?.read()? {
+        AnchorState::Valid(a) => Some(a),
+        _ => None,
+    };
+    let mut walk = Walk {
+        expected: 1,
+        prev: ChainHash::GENESIS,
+        anchor_hash_seen: None,
+        anchor_position: anchor.map_or(0, |a| a.position),
+    };
+    let mut report = VerifyReport {
+        events_checked: 0,
+        head: None,
+        head_hash: None,
+        uncommitted_bytes: 0,
+        problem: None,
+    };
+    let events_dir = dir.join(segment::EVENTS_DIR);
+    let segments = segment::list(&events_dir)?;
+    let mut last_file = events_dir.clone();
+    let mut last_len = 0;
+    for (i, (first, path)) in segments.iter().enumerate() {
+        let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        last_file.clone_from(path);
+        last_len = bytes.len() as u64;
+        if bytes.is_empty() && *first == walk.expected && i + 1 == segments.len() {
+            continue;
+        }
+        if *first != walk.expected {
+            let kind = if *first > walk.expected {
+                BreakKind::Missing
+            } else {
+                BreakKind::Reordered
+            };
+            report.problem = Some(ChainBreak {
+                position: walk.expected,
+                file: path.clone(),
+                offset: 0,
+                kind,
+                detail: format!(
+                    "segment file starts at position {first}, but position {} comes next",
+                    walk.expected
+                ),
+            });
+            break;
+        }
+        let last_segment = i + 1 == segments.len();
+        if let Some(problem) = walk_segment(&mut walk, &mut report, path, &bytes, last_segment) {
+            report.problem = Some(problem);
+            break;
+        }
+    }
+    if report.problem.is_none() {
+        report.problem = check_anchor(&walk, &report, anchor.map(|a| a.hash), last_file, last_len);
+    }
+    match &report.problem {
+        None => tracing::info!(events = report.events_checked, "log verified intact"),
+        Some(p) => {
+            tracing::warn!(position = p.position, kind = ?p.kind, detail = %p.detail, "log is damaged")
+        }
+    }
+    Ok(report)
+}
+
+fn check_anchor(
+    walk: &Walk,
+    report: &VerifyReport,
+    anchor_hash: Option<ChainHash>,
+    file: PathBuf,
+    offset: u64,
+) -> Option<ChainBreak> {
+    let anchor_hash = anchor_hash?;
+    let head = report.events_checked;
+    if walk.anchor_position > head {
+        return Some(ChainBreak {
+            position: head + 1,
+            file,
+            offset,
+            kind: BreakKind::Truncated,
+            detail: format!(
+                "head.json records position {} as committed, but the log ends at {head}",
+                walk.anchor_position
+            ),
+        });
+    }
+    match walk.anchor_hash_seen {
+        Some(h) if h != anchor_hash => Some(ChainBreak {
+            position: walk.anchor_position,
+            file,
+            offset,
+            kind: BreakKind::Edited,
+            detail: format!(
+                "head.json records another hash for position {}: history up to it was rewritten",
+                walk.anchor_position
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// Checks one segment's lines; returns the first problem.
+fn walk_segment(
+    walk: &mut Walk,
+    report: &mut VerifyReport,
+    path: &Path,
+    bytes: &[u8],
+    last_segment: bool,
+) -> Option<ChainBreak> {
+    let lines = split_lines(bytes);
+    let mut batch_last = 0u64;
+    let mut batch_start_offset = 0u64;
+    let mut batch_start_checked = report.events_checked;
+    for (n, (offset, line)) in lines.iter().enumerate() {
+        let offset = *offset;
+        let Some(line) = line else {
+            // An unterminated last line: an append in progress or interrupted.
+            break;
+        };
+        let break_at = |kind, detail: String| ChainBreak {
+            position: walk.expected,
+            file: path.to_path_buf(),
+            offset,
+            kind,
+            detail,
+        };
+        let parsed = split_hash(line)
+            .map_err(str::to_owned)
+            .and_then(|(hashed, hash)| decode_header(line).map(|h| (hashed, hash, h)));
+        let (hashed, hash, header) = match parsed {
+            Ok(v) => v,
+            Err(reason) => {
+                let rest_valid = lines[n + 1..]
+                    .iter()
+                    .any(|(_, l)| l.is_some_and(|l| decode_header(l).is_ok()));
+                if last_segment && !rest_valid && walk.expected > walk.anchor_position {
+                    // Uncommitted bytes at the very end.
+                    break;
+                }
+                return Some(break_at(
+                    BreakKind::Unreadable,
+                    format!("not an event line: {reason}"),
+                ));
+            }
+        };
+        if header.position != walk.expected {
+            let found = header.position;
+            let moved = lines[n + 1..]
+                .iter()
+                .take(REORDER_LOOKAHEAD)
+                .filter_map(|(_, l)| l.and_then(|l| decode_header(l).ok()))
+                .any(|h| h.position == walk.expected);
+            let kind = if found < walk.expected || moved {
+                BreakKind::Reordered
+            } else {
+                BreakKind::Missing
+            };
+            return Some(break_at(
+                kind,
+                format!("found position {found} where {} belongs", walk.expected),
+            ));
+        }
+        if ChainHash::chain(walk.prev, hashed) != hash {
+            return Some(break_at(
+                BreakKind::Edited,
+                format!(
+                    "the hash of position {} does not match its content and its predecessor's hash",
+                    walk.expected
+                ),
+            ));
+        }
+        if batch_last == 0 {
+            batch_last = header.batch_last;
+            batch_start_offset = offset;
+            batch_start_checked = report.events_checked;
+        } else if header.batch_last != batch_last {
+            return Some(break_at(
+                BreakKind::Edited,
+                format!(
+                    "position {} breaks its batch, which ends at {batch_last}",
+                    walk.expected
+                ),
+            ));
+        }
+        if walk.expected == walk.anchor_position {
+            walk.anchor_hash_seen = Some(hash);
+        }
+        walk.prev = hash;
+        walk.expected += 1;
+        report.events_checked += 1;
+        if header.position == batch_last {
+            batch_last = 0;
+            report.head = Position::new(header.position).ok();
+            report.head_hash = Some(hash.to_hex());
+        }
+    }
+    let end = bytes.len() as u64;
+    if batch_last != 0 {
+        // A batch without its last event: not committed, unless the anchor says otherwise.
+        report.events_checked = batch_start_checked;
+        walk.expected = batch_start_checked + 1;
+        report.uncommitted_bytes = end - batch_start_offset;
+        if walk.anchor_position >= walk.expected {
+            return Some(ChainBreak {
+                position: walk.expected,
+                file: path.to_path_buf(),
+                offset: batch_start_offset,
+                kind: BreakKind::Truncated,
+                detail: "a committed batch is missing its last events".to_owned(),
+            });
+        }
+    } else if let Some((offset, None)) = lines.last() {
+        report.uncommitted_bytes = end - offset;
+    }
+    None
+}
+
+/// Splits into `(offset, Some(line))` for complete lines and `(offset, None)` for an
+/// unterminated last line.
+fn split_lines(bytes: &[u8]) -> Vec<(u64, Option<&[u8]>)> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    while start < bytes.len() {
+        match bytes[start..].iter().position(|b| *b == b'\n') {
+            Some(n) => {
+                out.push((start as u64, Some(&bytes[start..start + n])));
+                start += n + 1;
+            }
+            None => {
+                out.push((start as u64, None));
+                break;
+            }
+        }
+    }
+    out
+}

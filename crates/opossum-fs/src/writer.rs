@@ -1,0 +1,406 @@
+//! The writer thread and group commit.
+//!
+//! Every append of a process is a [`Request`] on one channel. The writer takes the first request,
+//! then everything else already queued (up to a size limit), and commits the group:
+//!
+//! 1. take the cross-process lock and reconcile with what other processes committed;
+//! 2. check each request's condition **in order**, against the log and against the requests of
+//!    this group accepted before it, and encode the accepted ones with their positions and hashes;
+//! 3. write all accepted lines with one write and make them durable with one `fdatasync`;
+//! 4. add them to the in-memory index, rewrite the anchor, release the lock, answer every request.
+//!
+//! A request whose condition fails is answered with `ConditionFailed` and appends nothing; the
+//! others in its group are unaffected. If the write or sync fails, the segment is cut back to
+//! its previous end and every request of the group fails; if even that fails, the store is
+//! poisoned (appends refused until reopened, so nothing is built on unknown bytes).
+
+use std::fs::{File, OpenOptions};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use opossum_core::{AppendCondition, NewEvent, Position};
+use tokio::sync::oneshot;
+
+use crate::Error;
+use crate::index::{IndexEntry, tag_key};
+use crate::lock::StoreLock;
+use crate::record::{self, ChainHash};
+use crate::recovery::{self, current_anchor};
+use crate::segment::{self, Segment};
+use crate::store::Shared;
+
+/// Start a new segment file once the current one holds this many bytes.
+pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
+/// A group stops taking queued requests past this many encoded bytes (estimated) …
+const GROUP_MAX_BYTES: usize = 16 << 20;
+/// … or this many requests.
+const GROUP_MAX_REQUESTS: usize = 4096;
+/// Save an index snapshot from the writer after this many events since the last one.
+const SNAPSHOT_EVERY: u64 = 250_000;
+
+/// One append waiting for the writer.
+pub(crate) struct Request {
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) condition: Option<AppendCondition>,
+    pub(crate) reply: oneshot::Sender<Result<Position, Error>>,
+}
+
+impl Request {
+    fn estimated_bytes(&self) -> usize {
+        self.events
+            .iter()
+            .map(|e| e.payload().as_json().len() + 64 * e.tags().len() + 256)
+            .sum()
+    }
+}
+
+/// A request accepted into the group being committed.
+struct Accepted {
+    request: usize,
+    first: u64,
+}
+
+/// What the index learns about each written event.
+struct Written {
+    position: u64,
+    offset: u64,
+    hash: ChainHash,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    lock: StoreLock,
+    committer: Committer,
+}
+
+/// Everything the writer uses while it holds the lock.
+struct Committer {
+    shared: Arc<Shared>,
+    /// Write handle of the last segment, by its first position.
+    file: Option<(u64, File)>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, lock: StoreLock) -> Writer {
+        Writer {
+            lock,
+            committer: Committer {
+                shared,
+                file: None,
+                buf: Vec::new(),
+            },
+        }
+    }
+
+    /// Serves requests until every sender is gone.
+    pub(crate) fn run(mut self, requests: Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut bytes = first.estimated_bytes();
+            let mut group = vec![first];
+            while group.len() < GROUP_MAX_REQUESTS && bytes < GROUP_MAX_BYTES {
+                match requests.try_recv() {
+                    Ok(next) => {
+                        bytes += next.estimated_bytes();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let results = self.commit_group(&group);
+            for (request, result) in group.into_iter().zip(results) {
+                // The caller may have stopped waiting; its append still happened (or not).
+                let _ = request.reply.send(result);
+            }
+        }
+    }
+
+    fn commit_group(&mut self, group: &[Request]) -> Vec<Result<Position, Error>> {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.committer.shared);
+        let span = tracing::debug_span!("append", requests = group.len());
+        let _enter = span.enter();
+        if let Some(reason) = shared.poisoned() {
+            return group
+                .iter()
+                .map(|_| {
+                    Err(Error::Poisoned {
+                        reason: reason.clone(),
+                    })
+                })
+                .collect();
+        }
+        let timeout = shared.options.lock_timeout();
+        let committer = &mut self.committer;
+        let results = match self.lock.with(timeout, || committer.commit_locked(group)) {
+            Ok(results) => results,
+            Err(e) => fail_all(group.len(), e, &shared),
+        };
+        tracing::debug!(
+            requests = group.len(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "group committed"
+        );
+        results
+    }
+}
+
+/// The same failure for every request of a group: the first gets the error itself, the others a
+/// copy of its message (I/O errors cannot be cloned).
+fn fail_all(n: usize, error: Error, shared: &Shared) -> Vec<Result<Position, Error>> {
+    let message = error.to_string();
+    let mut first = Some(error);
+    (0..n)
+        .map(|_| {
+            Err(first
+                .take()
+                .unwrap_or_else(|| shared_error(&message, shared)))
+        })
+        .collect()
+}
+
+impl Committer {
+    fn commit_locked(&mut self, group: &[Request]) -> Vec<Result<Position, Error>> {
+        let shared = Arc::clone(&self.shared);
+        let sync = shared.options.flushes_events_immediately();
+        // 1. Catch up with other processes and repair a torn tail left by a crashed one.
+        {
+            let mut index = shared.write_index();
+            match recovery::reconcile_locked(&mut index, &shared.dir, &shared.head, sync) {
+                Ok(repairs) => {
+                    for r in repairs {
+                        tracing::warn!(repair = ?r, "repaired the log before appending");
+                    }
+                }
+                Err(e) => return fail_all(group.len(), e, &shared),
+            }
+        }
+
+        // 2. Check conditions in order and encode the accepted requests.
+        let index = shared.read_index();
+        let mut results: Vec<Result<Position, Error>> = Vec::with_capacity(group.len());
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut written: Vec<Written> = Vec::new();
+        self.buf.clear();
+        let mut prev = index.head_hash;
+        let mut next = index.head() + 1;
+        for (i, request) in group.iter().enumerate() {
+            if let Some(condition) = &request.condition {
+                let in_group = group_violates(group, &accepted, condition);
+                match shared.violates(&index, condition) {
+                    Ok(false) if !in_group => {}
+                    Ok(_) => {
+                        results.push(Err(opossum_core::Error::ConditionFailed {
+                            after: condition.after,
+                        }
+                        .into()));
+                        continue;
+                    }
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                }
+            }
+            let first = next;
+            let last = first + request.events.len() as u64 - 1;
+            let (Ok(last_pos), mark) = (Position::new(last), self.buf.len()) else {
+                results.push(Err(Error::Poisoned {
+                    reason: "position overflow".into(),
+                }));
+                continue;
+            };
+            let mut encoded = Vec::with_capacity(request.events.len());
+            let mut chain = prev;
+            let mut failure = None;
+            for (k, event) in request.events.iter().enumerate() {
+                let position = first + k as u64;
+                let offset = self.buf.len() as u64;
+                let Ok(pos) = Position::new(position) else {
+                    continue;
+                };
+                match record::encode(&mut self.buf, chain, pos, last_pos, event) {
+                    Ok(hash) => {
+                        chain = hash;
+                        encoded.push(Written {
+                            position,
+                            offset,
+                            hash,
+                        });
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                self.buf.truncate(mark);
+                results.push(Err(opossum_core::Error::InvalidPayload { source: e }.into()));
+                continue;
+            }
+            prev = chain;
+            next = last + 1;
+            written.extend(encoded);
+            accepted.push(Accepted { request: i, first });
+            results.push(Ok(last_pos));
+        }
+        if accepted.is_empty() {
+            return results;
+        }
+
+        // 3. One write, one sync.
+        let roll = index
+            .segments
+            .last()
+            .is_none_or(|s| s.end >= SEGMENT_TARGET_BYTES && s.first <= index.head());
+        let head_before = index.head();
+        drop(index);
+        let (segment_first, base) = match self.write(roll, head_before + 1, sync) {
+            Ok(v) => v,
+            Err(e) => {
+                let failures = fail_all(accepted.len(), e, &shared);
+                for (a, failure) in accepted.iter().zip(failures) {
+                    results[a.request] = failure;
+                }
+                return results;
+            }
+        };
+
+        // 4. Publish: index first (this process), then the anchor (other processes).
+        {
+            let mut index = shared.write_index();
+            if roll {
+                let path = shared.events_dir.join(segment::file_name(segment_first));
+                match segment::open_read(&path) {
+                    Ok(file) => {
+                        if index
+                            .segments
+                            .last()
+                            .is_none_or(|s| s.first != segment_first)
+                        {
+                            index.segments.push(Segment {
+                                first: segment_first,
+                                end: 0,
+                                path,
+                                file,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        shared.poison(format!("cannot reopen the new segment: {e}"));
+                    }
+                }
+            }
+            let mut keys = Vec::new();
+            // `written` holds the accepted events in order, so walk both together.
+            let events = accepted.iter().flat_map(|a| group[a.request].events.iter());
+            for (event, w) in events.zip(&written) {
+                // A reader of this process may already have indexed the commit from the log.
+                if w.position != index.head() + 1 {
+                    continue;
+                }
+                keys.clear();
+                keys.extend(event.tags().iter().map(|t| tag_key(t.key(), t.value())));
+                index.push(&IndexEntry {
+                    position: w.position,
+                    offset: base + w.offset,
+                    event_type: event.event_type().as_str(),
+                    tag_keys: &keys,
+                    hash: w.hash,
+                });
+            }
+            if let Some(last) = index.segments.last_mut() {
+                last.end = base + self.buf.len() as u64;
+            }
+            let anchor = current_anchor(&index, sync);
+            if let Err(e) = shared.head.write(anchor, false) {
+                // The events are durable and indexed here; other processes will adopt them at
+                // their next append or open.
+                tracing::warn!(error = %e, "could not update head.json after a commit");
+            }
+        }
+        self.maybe_snapshot();
+        results
+    }
+
+    /// Writes the group's bytes at the end of the log (in a new segment when `roll`), syncing
+    /// when `sync`. Returns the segment's first position and the offset the bytes start at.
+    fn write(&mut self, roll: bool, next_position: u64, sync: bool) -> Result<(u64, u64), Error> {
+        let shared = Arc::clone(&self.shared);
+        let (first, end) = if roll {
+            (next_position, 0)
+        } else {
+            let index = shared.read_index();
+            match index.segments.last() {
+                Some(s) => (s.first, s.end),
+                None => (next_position, 0),
+            }
+        };
+        let path = shared.events_dir.join(segment::file_name(first));
+        if self.file.as_ref().is_none_or(|(f, _)| *f != first) {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io("open", &path, e))?;
+            if roll {
+                segment::sync_dir(&shared.events_dir)?;
+            }
+            self.file = Some((first, file));
+        }
+        let Some((_, file)) = &self.file else {
+            return Err(Error::Closed);
+        };
+        let written = segment::write_all_at(file, &self.buf, end)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            // Undo the partial write so the log ends at the last commit again.
+            let undone = file.set_len(end).and_then(|()| file.sync_data());
+            if let Err(undo) = undone {
+                shared.poison(format!(
+                    "write failed ({e}) and could not be undone ({undo})"
+                ));
+            }
+            return Err(Error::io("append to", &path, e));
+        }
+        Ok((first, end))
+    }
+
+    fn maybe_snapshot(&self) {
+        let head = self.shared.read_index().head();
+        let saved = *self
+            .shared
+            .snapshot_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if saved == u64::MAX || head.saturating_sub(saved) >= SNAPSHOT_EVERY {
+            if let Err(e) = self.shared.save_snapshot() {
+                tracing::warn!(error = %e, "could not save the index snapshot");
+            }
+        }
+    }
+}
+
+/// True when an event accepted earlier in this group violates `condition`.
+fn group_violates(group: &[Request], accepted: &[Accepted], condition: &AppendCondition) -> bool {
+    let after = condition.after.map_or(0, Position::get);
+    accepted.iter().any(|a| {
+        group[a.request]
+            .events
+            .iter()
+            .enumerate()
+            .any(|(k, e)| a.first + k as u64 > after && condition.fail_if_events_match.matches(e))
+    })
+}
+
+/// The error given to the other requests of a group when the group fails as a whole.
+fn shared_error(message: &str, shared: &Shared) -> Error {
+    Error::Io {
+        action: "append to",
+        path: shared.dir.clone(),
+        source: std::io::Error::other(message.to_owned()),
+    }
+}
