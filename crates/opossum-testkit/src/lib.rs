@@ -1,1 +1,139 @@
-//! placeholder
+//! Shared tests for every Opossum event store: a DCB conformance suite, fixtures, and a
+//! model-based property harness.
+//!
+//! - [`dcb_conformance_tests!`] expands into one `#[test]` per case of [`checks`], run against
+//!   fresh stores from a factory you give. Every case drives the store through
+//!   [`opossum_core::EventStore`] only, so any store — in memory, on files, on a database — is
+//!   held to the same DCB rules.
+//! - [`fixtures`] builds events, tags and queries tersely and turns stored events into
+//!   comparable [`EventRecord`]s.
+//! - [`model`] generates random operation sequences with `proptest` and checks that a store
+//!   gives the same answers as a reference (normally [`opossum_core::InMemoryEventStore`]),
+//!   including across close and reopen.
+//!
+//! # Example
+//!
+//! In `tests/conformance.rs` of a store crate:
+//!
+//! ```
+//! use opossum_core::InMemoryEventStore;
+//!
+//! // The factory is called once per case, inside the case's tokio runtime.
+//! opossum_testkit::dcb_conformance_tests!(InMemoryEventStore::new);
+//! # fn main() {}
+//! ```
+//!
+//! A store that needs something kept alive beside it (a temporary folder) is wrapped in
+//! [`Guarded`].
+
+// A failed expectation in a test helper is a failed test: panicking with a message is exactly
+// what these helpers are for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test-support crate: a panic is a test failure"
+)]
+
+pub mod checks;
+pub mod fixtures;
+mod guarded;
+pub mod model;
+
+pub use fixtures::{
+    EventRecord, event, event_with_payload, item, items_query, numbered, pos, positions, records,
+    tag, tags_query, types_query,
+};
+pub use guarded::Guarded;
+
+use std::future::Future;
+
+/// Runs `future` to completion on a fresh multi-threaded tokio runtime (4 workers, all drivers
+/// enabled), the way [`dcb_conformance_tests!`] runs each case.
+///
+/// # Panics
+/// When the runtime cannot be built, or when `future` panics.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+        .block_on(future)
+}
+
+/// Expands into one `#[test]` per DCB conformance case in [`checks`].
+///
+/// The argument is a factory — anything callable as `factory()` that returns a fresh, empty
+/// store implementing [`opossum_core::EventStore`] + `'static`: a function path such as
+/// `InMemoryEventStore::new`, or a closure. It is called once per case, inside the case's
+/// runtime (see [`block_on`]), and the store is dropped inside that runtime too.
+///
+/// The tests are named after the checks, so invoke the macro inside a module of its own when
+/// the file holds other tests.
+///
+/// ```
+/// mod dcb {
+///     use opossum_core::InMemoryEventStore;
+///     opossum_testkit::dcb_conformance_tests!(|| InMemoryEventStore::new());
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! dcb_conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::__dcb_case_tests! { $factory;
+            append_returns_the_last_position,
+            positions_are_contiguous_across_appends,
+            failed_condition_appends_none_of_a_batch,
+            a_batch_is_not_checked_against_itself,
+            empty_append_is_rejected,
+            read_all_returns_every_event_in_order,
+            read_after_skips_up_to_and_including_the_position,
+            read_limit_caps_the_result,
+            read_descending_returns_newest_first,
+            read_after_combines_with_direction_and_limit,
+            read_by_type,
+            read_by_tag,
+            read_by_type_and_tag,
+            read_query_items_are_alternatives,
+            read_options_apply_to_matching_events,
+            read_of_an_empty_store_is_empty,
+            read_last_returns_the_newest_match,
+            read_last_without_a_match_is_none,
+            condition_with_after_passes_without_newer_matches,
+            condition_with_after_fails_on_a_newer_match,
+            condition_without_after_fails_on_any_match,
+            condition_on_all_without_after_passes_only_when_empty,
+            condition_on_all_after_head_passes,
+            unrelated_write_does_not_invalidate_a_condition,
+            related_write_invalidates_a_condition,
+            condition_failure_is_reported_as_such,
+            look_alike_tags_never_collide,
+            awkward_tag_text_round_trips,
+            event_type_names_are_exact,
+            payloads_round_trip_byte_for_byte,
+            metadata_round_trips,
+            event_with_a_thousand_tags_is_found_by_each,
+            three_megabyte_payload_round_trips,
+            concurrent_conditional_appends_are_gap_free,
+            concurrent_batches_stay_whole,
+        }
+    };
+}
+
+/// Implementation detail of [`dcb_conformance_tests!`]: one `#[test]` per named check.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dcb_case_tests {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::block_on(async {
+                    let store = ($factory)();
+                    $crate::checks::$case(store).await;
+                });
+            }
+        )*
+    };
+}
