@@ -137,6 +137,7 @@ pub(crate) fn split_hash(line: &[u8]) -> Result<(&[u8], ChainHash), &'static str
 
 /// What the index needs from a line; the payload and metadata are skipped, not parsed.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Header<'a> {
     pub(crate) position: u64,
     #[serde(rename = "type", borrow)]
@@ -174,6 +175,7 @@ pub(crate) fn decode_header(line: &[u8]) -> Result<Header<'_>, String> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LineIn {
     position: Position,
     #[serde(rename = "type")]
