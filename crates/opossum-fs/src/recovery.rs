@@ -174,6 +174,8 @@ pub(crate) fn reconcile_locked(
         return Ok(repairs);
     }
 
+    let span = tracing::info_span!("recovery", store = %dir.display(), indexed = index.head());
+    let _enter = span.enter();
     // What the anchor vouches for is read on trust; anything beyond it is checked link by link.
     if let Some(a) = anchor {
         if let Tail::Torn { offset, reason, .. } =

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -44,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) poisoned: Mutex<Option<String>>,
     /// The head position of the last saved snapshot.
     pub(crate) snapshot_head: Mutex<u64>,
+    /// Appends committed by this process's writer, and the group commits (syncs) they took.
+    pub(crate) appends_committed: AtomicU64,
+    pub(crate) group_commits: AtomicU64,
 }
 
 impl Shared {
@@ -417,6 +421,8 @@ impl FileEventStore {
             } else {
                 u64::MAX
             }),
+            appends_committed: AtomicU64::new(0),
+            group_commits: AtomicU64::new(0),
         });
         let read_only = lock.is_none();
         if !read_only && (scanned >= SNAPSHOT_AFTER_SCANNING || !from_snapshot) {
@@ -571,6 +577,8 @@ impl FileEventStore {
             size_on_disk: folder_size(&self.shared.dir)?,
             segments: index.segments.iter().filter(|s| s.end > 0).count(),
             index_memory_bytes: index.heap_bytes(),
+            appends_committed: self.shared.appends_committed.load(Ordering::Relaxed),
+            group_commits: self.shared.group_commits.load(Ordering::Relaxed),
         })
     }
 
@@ -660,6 +668,11 @@ pub struct StoreStats {
     pub segments: usize,
     /// Approximate heap bytes of this process's index of the store.
     pub index_memory_bytes: usize,
+    /// Appends committed through this handle since it was opened.
+    pub appends_committed: u64,
+    /// Group commits those appends took (one lock acquisition and one sync each): concurrent
+    /// appends share them, so this is at most `appends_committed`.
+    pub group_commits: u64,
 }
 
 /// Reads what the anchor vouches for, without the lock and without repairing anything. Returns

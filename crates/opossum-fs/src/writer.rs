@@ -268,6 +268,13 @@ impl Committer {
             }
         };
 
+        shared
+            .appends_committed
+            .fetch_add(accepted.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .group_commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
         // 4. Publish: index first (this process), then the anchor (other processes).
         {
             let mut index = shared.write_index();
