@@ -47,11 +47,13 @@ pub(crate) fn tag_key(key: &str, value: &str) -> u64 {
 }
 
 /// Sorted positions of the events with one tag. Most tags belong to one event (an id), so the
-/// single case is kept inline.
+/// single case is kept inline and the list is boxed: 16 bytes per tag in the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Postings {
     One([u64; 1]),
-    Many(Vec<u64>),
+    // Boxed on purpose: the table holds millions of these, and the box halves the entry size.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<u64>>),
 }
 
 impl Postings {
@@ -66,7 +68,7 @@ impl Postings {
         match self {
             Postings::One([p]) => {
                 if *p != position {
-                    *self = Postings::Many(vec![*p, position]);
+                    *self = Postings::Many(Box::new(vec![*p, position]));
                 }
             }
             Postings::Many(v) => {
@@ -265,7 +267,7 @@ impl Index {
             .values()
             .map(|p| match p {
                 Postings::One(_) => 0,
-                Postings::Many(v) => v.capacity() * 8,
+                Postings::Many(v) => v.capacity() * 8 + std::mem::size_of::<Vec<u64>>(),
             })
             .sum();
         let tag_table = self.tags.capacity() * (8 + std::mem::size_of::<Postings>() + 1);
@@ -478,5 +480,134 @@ impl Iterator for Candidates<'_> {
                 Some(p)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opossum_core::Tag;
+
+    /// An index of events 1..=n where event p has type "T{p % 3}" and tags "mod2={p % 2}" and
+    /// "id={p}".
+    fn sample(n: u64) -> Index {
+        let mut index = Index::default();
+        for p in 1..=n {
+            let keys = [
+                tag_key("mod2", &(p % 2).to_string()),
+                tag_key("id", &p.to_string()),
+            ];
+            index.push(&IndexEntry {
+                position: p,
+                offset: p * 100,
+                event_type: &format!("T{}", p % 3),
+                tag_keys: &keys,
+                hash: ChainHash::GENESIS,
+            });
+        }
+        index
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> QueryItem {
+        QueryItem::of_tags(pairs.iter().map(|(k, v)| Tag::new(*k, *v).unwrap()))
+    }
+
+    fn run(index: &Index, query: &Query, after: u64, before: u64, d: Direction) -> Vec<u64> {
+        index.candidates(query, after, before, d).collect()
+    }
+
+    #[test]
+    fn postings_stay_small() {
+        assert_eq!(std::mem::size_of::<Postings>(), 16);
+    }
+
+    #[test]
+    fn all_walks_the_bounds_both_ways() {
+        let index = sample(5);
+        let all = Query::all();
+        assert_eq!(
+            run(&index, &all, 0, u64::MAX, Direction::Ascending),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(run(&index, &all, 1, 5, Direction::Descending), [4, 3, 2]);
+        assert!(run(&index, &all, 5, u64::MAX, Direction::Ascending).is_empty());
+        assert!(run(&index, &all, 3, 4, Direction::Descending).is_empty());
+    }
+
+    #[test]
+    fn types_are_merged_in_order() {
+        let index = sample(9);
+        let q = Query::from_event_types(["T0", "T1", "Unknown"]).unwrap();
+        let expected: Vec<u64> = (1..=9).filter(|p| p % 3 != 2).collect();
+        assert_eq!(run(&index, &q, 0, u64::MAX, Direction::Ascending), expected);
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        assert_eq!(
+            run(&index, &q, 0, u64::MAX, Direction::Descending),
+            reversed
+        );
+        assert!(
+            run(
+                &index,
+                &Query::from_event_types(["Nope"]).unwrap(),
+                0,
+                99,
+                Direction::Ascending
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn tags_intersect_and_filter_by_type() {
+        let index = sample(12);
+        let q = Query::from_items([tags(&[("mod2", "0")])]).unwrap();
+        assert_eq!(run(&index, &q, 4, 11, Direction::Ascending), [6, 8, 10]);
+        let both = Query::from_items([tags(&[("mod2", "0"), ("id", "8")])]).unwrap();
+        assert_eq!(run(&index, &both, 0, u64::MAX, Direction::Ascending), [8]);
+        let typed = Query::from_items([tags(&[("mod2", "0")]).with_type("T0").unwrap()]).unwrap();
+        assert_eq!(
+            run(&index, &typed, 0, u64::MAX, Direction::Descending),
+            [12, 6]
+        );
+        let missing = Query::from_items([tags(&[("mod2", "0"), ("id", "nope")])]).unwrap();
+        assert!(run(&index, &missing, 0, u64::MAX, Direction::Ascending).is_empty());
+    }
+
+    #[test]
+    fn items_union_without_duplicates() {
+        let index = sample(6);
+        let q = Query::from_items([
+            tags(&[("id", "2")]),
+            QueryItem::of_types(["T2"]).unwrap(),
+            tags(&[("id", "5")]),
+        ])
+        .unwrap();
+        // T2 is 2 and 5, the same events the tag items name.
+        assert_eq!(run(&index, &q, 0, u64::MAX, Direction::Ascending), [2, 5]);
+        assert_eq!(run(&index, &q, 0, u64::MAX, Direction::Descending), [5, 2]);
+    }
+
+    #[test]
+    fn locate_uses_the_next_offset_or_the_segment_end() {
+        let mut index = sample(3);
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        index.segments.push(Segment {
+            first: 1,
+            end: 350,
+            path: std::path::PathBuf::from("x"),
+            file,
+        });
+        assert_eq!(index.locate(1), Some((0, 100, 200)));
+        assert_eq!(index.locate(3), Some((0, 300, 350)));
+        assert_eq!(index.locate(4), None);
+        assert_eq!(index.locate(0), None);
+    }
+
+    #[test]
+    fn tag_keys_separate_look_alikes() {
+        assert_ne!(tag_key("a_b", "c"), tag_key("a", "b_c"));
+        assert_ne!(tag_key("ab", ""), tag_key("a", "b"));
+        assert_ne!(tag_key("Key", "v"), tag_key("key", "v"));
     }
 }

@@ -148,7 +148,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Index, Vec<SavedSegment>), String>
         let postings = match list.as_slice() {
             [one] => Postings::One([*one]),
             [] => return Err("empty tag postings".into()),
-            _ => Postings::Many(list),
+            _ => Postings::Many(Box::new(list)),
         };
         tags.insert(key, postings);
     }

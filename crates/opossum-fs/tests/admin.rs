@@ -1,5 +1,7 @@
 //! Admin operations and the locking and grouping guarantees of the append path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! End-to-end basics of the file store: append, read, reopen, verify.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use opossum_core::{AppendCondition, NewEvent, Payload, Query, ReadOptions, Tag};
 use opossum_fs::{FileEventStore, StoreOptions};
 
