@@ -15,7 +15,8 @@ use crate::Error;
 pub(crate) const LOCK_FILE: &str = "store.lock";
 
 const FIRST_BACKOFF: Duration = Duration::from_micros(500);
-const MAX_BACKOFF: Duration = Duration::from_millis(25);
+// Short: a waiting process polls often, so the holder does not simply re-take the lock.
+const MAX_BACKOFF: Duration = Duration::from_millis(5);
 
 /// The store's lock file.
 #[derive(Debug)]

@@ -73,6 +73,13 @@ pub enum Repair {
         /// The last adopted position.
         to: Position,
     },
+    /// The last event of the log was whole but had lost its line break, which was added back.
+    NewlineRestored {
+        /// The segment file.
+        file: PathBuf,
+        /// Where the newline was written.
+        offset: u64,
+    },
     /// `head.json` was missing or unreadable and was re-derived from the log.
     AnchorRestored {
         /// What was wrong with it.
@@ -170,6 +177,7 @@ pub(crate) fn reconcile_locked(
     if anchor.is_some_and(|a| a.position == index.head() && a.hash == index.head_hash)
         && last_segment_len(index)? == index.segments.last().map_or(0, |s| s.end)
         && next_segment_absent(index, &events_dir)
+        && ends_with_newline(index)?
     {
         return Ok(repairs);
     }
@@ -187,17 +195,21 @@ pub(crate) fn reconcile_locked(
         }
     }
     let anchored_head = index.head();
-    let tail = extend(index, &events_dir, Trust::Verify, None)?;
-    if let Tail::Torn {
-        offset,
-        len,
-        reason,
-    } = tail
-    {
-        if anchor.is_some_and(|a| a.synced && a.position > index.head()) {
-            return Err(damaged_commit(index, offset, &reason));
+    match extend(index, &events_dir, Trust::Verify, None)? {
+        Tail::Clean => {}
+        Tail::Torn {
+            offset,
+            len,
+            reason,
+        } => {
+            if anchor.is_some_and(|a| a.synced && a.position > index.head()) {
+                return Err(damaged_commit(index, offset, &reason));
+            }
+            repairs.push(cut_torn_tail(index, dir, offset, len, reason)?);
         }
-        repairs.push(cut_torn_tail(index, dir, offset, len, reason)?);
+    }
+    if !ends_with_newline(index)? {
+        repairs.push(restore_newline(index)?);
     }
     if index.head() > anchored_head {
         if let (Some(from), Some(to)) = (
@@ -357,6 +369,39 @@ pub(crate) fn stored_hash(index: &Index, position: u64) -> Result<ChainHash, Err
     split_hash(line)
         .map(|(_, h)| h)
         .map_err(|reason| Error::corrupt(&segment.path, start, reason))
+}
+
+/// True when the log's committed bytes end with a newline (or there are none).
+fn ends_with_newline(index: &Index) -> Result<bool, Error> {
+    let Some(segment) = index.segments.last().filter(|s| s.end > 0) else {
+        return Ok(true);
+    };
+    let mut last = [0u8; 1];
+    segment::read_exact_at(&segment.file, &mut last, segment.end - 1)
+        .map_err(|e| Error::io("read", &segment.path, e))?;
+    Ok(last[0] == b'\n')
+}
+
+/// Writes the newline that the last line of the log lost (its bytes and hash are intact), so
+/// the next append starts a new line.
+fn restore_newline(index: &mut Index) -> Result<Repair, Error> {
+    let Some(segment) = index.segments.last_mut() else {
+        return Err(Error::corrupt(PathBuf::new(), 0, "no segment to repair"));
+    };
+    let offset = segment.end;
+    let writer = OpenOptions::new()
+        .write(true)
+        .open(&segment.path)
+        .map_err(|e| Error::io("open", &segment.path, e))?;
+    segment::write_all_at(&writer, b"\n", offset)
+        .and_then(|()| writer.sync_data())
+        .map_err(|e| Error::io("repair", &segment.path, e))?;
+    segment.end = offset + 1;
+    tracing::warn!(file = %segment.path.display(), offset, "restored the missing newline after the last event");
+    Ok(Repair::NewlineRestored {
+        file: segment.path.clone(),
+        offset,
+    })
 }
 
 /// Saves the bytes from `offset` to the end of the last segment under `recovered/`, then cuts

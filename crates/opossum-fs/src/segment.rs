@@ -218,24 +218,35 @@ pub(crate) fn scan(
             return Ok(out);
         }
         let rel = (cursor - buf_offset) as usize;
-        let Some(nl) = buf[rel..].iter().position(|b| *b == b'\n') else {
-            let read_to = buf_offset + buf.len() as u64;
-            if read_to >= len {
-                break;
+        let (line_len, terminated) = match buf[rel..].iter().position(|b| *b == b'\n') {
+            Some(nl) => (nl, true),
+            None if buf_offset + (buf.len() as u64) < len => {
+                // Lines before the cursor are parsed (or applied): drop them and read more.
+                let read_to = buf_offset + buf.len() as u64;
+                buf.drain(..rel);
+                buf_offset = cursor;
+                let want = CHUNK.min((len - read_to) as usize);
+                let old = buf.len();
+                buf.resize(old + want, 0);
+                read_exact_at(file, &mut buf[old..], read_to)
+                    .map_err(|e| Error::io("read", path, e))?;
+                continue;
             }
-            // Lines before the cursor are parsed (or applied): drop them and read more.
-            buf.drain(..rel);
-            buf_offset = cursor;
-            let want = CHUNK.min((len - read_to) as usize);
-            let old = buf.len();
-            buf.resize(old + want, 0);
-            read_exact_at(file, &mut buf[old..], read_to)
-                .map_err(|e| Error::io("read", path, e))?;
-            continue;
+            // The file ends without a newline: the rest may still be one whole event line.
+            None if rel < buf.len() => (buf.len() - rel, false),
+            None => break,
         };
         let line_offset = cursor;
-        let line = &buf[rel..rel + nl];
-        cursor += nl as u64 + 1;
+        let line = &buf[rel..rel + line_len];
+        cursor += line_len as u64 + u64::from(terminated);
+        if line.is_empty() && line_offset == start.offset {
+            // The newline that recovery added after an unterminated line this scan started at.
+            out.end = cursor;
+            continue;
+        }
+        // An unterminated line (only its newline lost) is only believed when its hash proves it
+        // whole; recovery adds the newline before anything is appended after it.
+        let trust = if terminated { trust } else { Trust::Verify };
 
         let (event_type, position, line_batch_last, hash) =
             match parse_line(line, expected, batch_last, prev, trust, &mut keys) {

@@ -198,12 +198,10 @@ fn walk_segment(
     let mut batch_last = 0u64;
     let mut batch_start_offset = 0u64;
     let mut batch_start_checked = report.events_checked;
+    // Offset just past the last complete batch.
+    let mut committed_end = 0u64;
     for (n, (offset, line)) in lines.iter().enumerate() {
         let offset = *offset;
-        let Some(line) = line else {
-            // An unterminated last line: an append in progress or interrupted.
-            break;
-        };
         let break_at = |kind, detail: String| ChainBreak {
             position: walk.expected,
             file: path.to_path_buf(),
@@ -217,12 +215,20 @@ fn walk_segment(
         let (hashed, hash, header) = match parsed {
             Ok(v) => v,
             Err(reason) => {
-                let rest_valid = lines[n + 1..]
-                    .iter()
-                    .any(|(_, l)| l.is_some_and(|l| decode_header(l).is_ok()));
+                let rest_valid = lines[n + 1..].iter().any(|(_, l)| decode_header(l).is_ok());
                 if last_segment && !rest_valid && walk.expected > walk.anchor_position {
-                    // Uncommitted bytes at the very end.
+                    // Uncommitted bytes at the very end: an append in progress or interrupted.
                     break;
+                }
+                let cut_short = n + 1 == lines.len() && !bytes.ends_with(b"\n");
+                if last_segment && cut_short {
+                    return Some(break_at(
+                        BreakKind::Truncated,
+                        format!(
+                            "the log ends in the middle of committed event {}",
+                            walk.expected
+                        ),
+                    ));
                 }
                 return Some(break_at(
                     BreakKind::Unreadable,
@@ -235,7 +241,7 @@ fn walk_segment(
             let moved = lines[n + 1..]
                 .iter()
                 .take(REORDER_LOOKAHEAD)
-                .filter_map(|(_, l)| l.and_then(|l| decode_header(l).ok()))
+                .filter_map(|(_, l)| decode_header(l).ok())
                 .any(|h| h.position == walk.expected);
             let kind = if found < walk.expected || moved {
                 BreakKind::Reordered
@@ -277,16 +283,15 @@ fn walk_segment(
         report.events_checked += 1;
         if header.position == batch_last {
             batch_last = 0;
+            committed_end = (offset + line.len() as u64 + 1).min(bytes.len() as u64);
             report.head = Position::new(header.position).ok();
             report.head_hash = Some(hash.to_hex());
         }
     }
-    let end = bytes.len() as u64;
     if batch_last != 0 {
         // A batch without its last event: not committed, unless the anchor says otherwise.
         report.events_checked = batch_start_checked;
         walk.expected = batch_start_checked + 1;
-        report.uncommitted_bytes = end - batch_start_offset;
         if walk.anchor_position >= walk.expected {
             return Some(ChainBreak {
                 position: walk.expected,
@@ -296,28 +301,24 @@ fn walk_segment(
                 detail: "a committed batch is missing its last events".to_owned(),
             });
         }
-    } else if let Some((offset, None)) = lines.last() {
-        report.uncommitted_bytes = end - offset;
+    }
+    if last_segment {
+        report.uncommitted_bytes = bytes.len() as u64 - committed_end;
     }
     None
 }
 
-/// Splits into `(offset, Some(line))` for complete lines and `(offset, None)` for an
-/// unterminated last line.
-fn split_lines(bytes: &[u8]) -> Vec<(u64, Option<&[u8]>)> {
+/// Splits into `(offset, line)` pairs; the last line may lack its newline.
+fn split_lines(bytes: &[u8]) -> Vec<(u64, &[u8])> {
     let mut out = Vec::new();
     let mut start = 0usize;
     while start < bytes.len() {
-        match bytes[start..].iter().position(|b| *b == b'\n') {
-            Some(n) => {
-                out.push((start as u64, Some(&bytes[start..start + n])));
-                start += n + 1;
-            }
-            None => {
-                out.push((start as u64, None));
-                break;
-            }
-        }
+        let len = bytes[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(bytes.len() - start);
+        out.push((start as u64, &bytes[start..start + len]));
+        start += len + 1;
     }
     out
 }
