@@ -1,5 +1,38 @@
-//! Repository chores, reached through `cargo xtask <command>`.
+//! Repository chores, reached through `cargo xtask <command>` (an alias in `.cargo/config.toml`
+//! for a release build of this binary).
+//!
+//! - `cargo xtask bench [--quick] [--json FILE] [--dir DIR]` measures what the file store does on
+//!   this disk, beside its baselines measured in the same run: the disk's raw
+//!   `write + fdatasync` rate and the same DCB store on SQLite. See `docs/benchmarks.md`.
 
-fn main() {
-    std::process::exit(2);
+// Printing is this binary's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+
+use clap::{Parser, Subcommand};
+
+/// Repository chores for Opossum.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure append throughput and query latency on this disk, each beside its baselines
+    /// (raw write + fdatasync, and an equivalent DCB store on SQLite) measured in the same run.
+    Bench(bench::BenchArgs),
+    /// One child process of `bench`, which starts it by running this binary again.
+    #[command(subcommand, hide = true)]
+    BenchChild(bench::ChildRole),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Bench(args) => bench::run(&args),
+        Command::BenchChild(role) => bench::run_child(role),
+    }
 }
