@@ -247,6 +247,21 @@ impl NewEvent {
         self.tags.contains(tag)
     }
 
+    /// The value of the first tag with `key`, if any.
+    ///
+    /// ```
+    /// use opossum_core::{NewEvent, Payload};
+    ///
+    /// let e = NewEvent::builder("T", Payload::from_json("{}")?).tag("studentId", "s-1").build()?;
+    /// assert_eq!(e.tag_value("studentId"), Some("s-1"));
+    /// assert_eq!(e.tag_value("courseId"), None);
+    /// # Ok::<(), opossum_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn tag_value(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|t| t.key() == key).map(Tag::value)
+    }
+
     /// The JSON payload.
     #[must_use]
     pub fn payload(&self) -> &Payload {

@@ -106,6 +106,9 @@ pub(crate) struct Index {
     pub(crate) tags: TagMap,
     /// The hash of the last event (the chain head).
     pub(crate) head_hash: ChainHash,
+    /// Set when the last indexed line may lack its newline (it was read without one, or the
+    /// index came from a snapshot): the next writer checks before appending after it.
+    pub(crate) tail_unchecked: bool,
 }
 
 impl Index {

@@ -47,7 +47,7 @@ impl StoreLock {
     pub(crate) fn with<R>(&mut self, timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Error> {
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
-        let mut seed = jitter_seed();
+        let mut seed = 0;
         loop {
             match self.lock.try_write() {
                 Ok(guard) => {
@@ -66,7 +66,11 @@ impl StoreLock {
                     timeout,
                 });
             }
-            seed = xorshift(seed);
+            seed = if seed == 0 {
+                jitter_seed()
+            } else {
+                xorshift(seed)
+            };
             // Sleep between half and all of the backoff, so contending processes spread out.
             let nanos = u64::try_from(backoff.as_nanos()).unwrap_or(u64::MAX);
             let sleep = Duration::from_nanos(nanos / 2 + seed % (nanos / 2 + 1));

@@ -130,6 +130,7 @@ pub(crate) fn extend(
             if let Some(last) = index.segments.last_mut() {
                 last.end = scanned.end;
             }
+            index.tail_unchecked |= scanned.unterminated;
             if let Tail::Torn { .. } = scanned.tail {
                 return Ok(scanned.tail);
             }
@@ -177,7 +178,7 @@ pub(crate) fn reconcile_locked(
     if anchor.is_some_and(|a| a.position == index.head() && a.hash == index.head_hash)
         && last_segment_len(index)? == index.segments.last().map_or(0, |s| s.end)
         && next_segment_absent(index, &events_dir)
-        && ends_with_newline(index)?
+        && !index.tail_unchecked
     {
         return Ok(repairs);
     }
@@ -208,8 +209,11 @@ pub(crate) fn reconcile_locked(
             repairs.push(cut_torn_tail(index, dir, offset, len, reason)?);
         }
     }
-    if !ends_with_newline(index)? {
-        repairs.push(restore_newline(index)?);
+    if index.tail_unchecked {
+        if !ends_with_newline(index)? {
+            repairs.push(restore_newline(index)?);
+        }
+        index.tail_unchecked = false;
     }
     if index.head() > anchored_head {
         if let (Some(from), Some(to)) = (
@@ -292,10 +296,11 @@ fn last_segment_len(index: &Index) -> Result<u64, Error> {
 }
 
 fn next_segment_absent(index: &Index, events_dir: &Path) -> bool {
+    // Another process starts a new segment only after the current one reached its target size.
     let needs_next = index
         .segments
         .last()
-        .is_none_or(|s| s.first <= index.head());
+        .is_none_or(|s| s.first <= index.head() && s.end >= crate::writer::SEGMENT_TARGET_BYTES);
     !needs_next
         || !events_dir
             .join(segment::file_name(index.head() + 1))

@@ -159,6 +159,8 @@ pub(crate) struct Scanned {
     pub(crate) last_position: u64,
     pub(crate) last_hash: ChainHash,
     pub(crate) tail: Tail,
+    /// The last line applied had no newline (only possible at the very end of the file).
+    pub(crate) unterminated: bool,
 }
 
 /// Where a scan starts and what it expects there.
@@ -203,6 +205,7 @@ pub(crate) fn scan(
         last_position: start.next_position - 1,
         last_hash: start.prev_hash,
         tail: Tail::Clean,
+        unterminated: false,
     };
     let mut expected = start.next_position;
     let mut prev = start.prev_hash;
@@ -290,6 +293,7 @@ pub(crate) fn scan(
         out.end = cursor;
         out.last_position = position;
         out.last_hash = hash;
+        out.unterminated = !terminated;
     }
     if out.end < len {
         out.tail = Tail::Torn {

@@ -30,8 +30,10 @@ const SNAPSHOT_AFTER_SCANNING: u64 = 10_000;
 /// Reads fetch events in runs of at most this many, releasing the index lock in between.
 const READ_BATCH: usize = 1024;
 
-/// Contiguous lines are fetched with one read of at most this many bytes.
+/// Nearby lines are fetched with one read of at most this many bytes …
 const MAX_COALESCED_READ: u64 = 1 << 20;
+/// … when at most this many bytes of other lines lie between them.
+const MAX_READ_GAP: u64 = 4 << 10;
 
 /// State shared by the store handle, its readers and its writer thread.
 #[derive(Debug)]
@@ -120,8 +122,10 @@ impl Shared {
                 ));
             };
             let extend = runs.last_mut().filter(|r| {
+                // Lines close together are fetched with one read, skipping the lines between:
+                // a few kilobytes more to copy cost less than another system call.
                 r.segment == seg
-                    && (r.end == start || r.start == end)
+                    && start.saturating_sub(r.end).max(r.start.saturating_sub(end)) <= MAX_READ_GAP
                     && r.end.max(end) - r.start.min(start) <= MAX_COALESCED_READ
             });
             match extend {
@@ -303,8 +307,13 @@ struct Run {
 ///
 /// Appends from all tasks of a process go through one writer thread, which commits whatever has
 /// queued up as one group: one lock acquisition and one sync for the lot, each append still
-/// checked in order against everything before it. Reads run on the calling thread against the
-/// in-memory index and the operating system's page cache.
+/// checked in order against everything before it.
+///
+/// Reads run on the calling thread, also through the async trait: they never wait for a lock
+/// held by an appender, and they touch only the in-memory index and the operating system's page
+/// cache (microseconds for a query that returns a few events). A read of many thousands of events
+/// in async code is best paged with [`ReadOptions::limit`] and `after`, or moved to
+/// `tokio::task::spawn_blocking`.
 #[derive(Debug)]
 pub struct FileEventStore {
     shared: Arc<Shared>,

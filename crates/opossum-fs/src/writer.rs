@@ -36,6 +36,9 @@ pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
 const GROUP_MAX_BYTES: usize = 16 << 20;
 /// … or this many requests.
 const GROUP_MAX_REQUESTS: usize = 4096;
+/// The longest a group waits for the appenders of the previous group to come back. Well under a
+/// sync of a fast SSD, so it costs a lone burst little and lets concurrent appenders share syncs.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 /// Save an index snapshot from the writer after this many events since the last one.
 const SNAPSHOT_EVERY: u64 = 250_000;
 
@@ -96,18 +99,28 @@ impl Writer {
 
     /// Serves requests until every sender is gone.
     pub(crate) fn run(mut self, requests: Receiver<Request>) {
+        // How many appenders the last group served: the concurrency to wait for next time.
+        let mut last_group = 1;
         while let Ok(first) = requests.recv() {
             let mut bytes = first.estimated_bytes();
             let mut group = vec![first];
+            // With several appenders at work, the ones answered by the last commit are about to
+            // send their next append; waiting a moment for them lets one sync serve them all.
+            // A lone appender never waits.
+            let deadline = (last_group > 1).then(|| Instant::now() + LINGER);
             while group.len() < GROUP_MAX_REQUESTS && bytes < GROUP_MAX_BYTES {
-                match requests.try_recv() {
-                    Ok(next) => {
-                        bytes += next.estimated_bytes();
-                        group.push(next);
+                let next = match deadline {
+                    Some(deadline) if group.len() < last_group => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        requests.recv_timeout(left).ok()
                     }
-                    Err(_) => break,
-                }
+                    _ => requests.try_recv().ok(),
+                };
+                let Some(next) = next else { break };
+                bytes += next.estimated_bytes();
+                group.push(next);
             }
+            last_group = group.len();
             let results = self.commit_group(&group);
             for (request, result) in group.into_iter().zip(results) {
                 // The caller may have stopped waiting; its append still happened (or not).
