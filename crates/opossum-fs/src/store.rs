@@ -314,6 +314,10 @@ struct Run {
 /// cache (microseconds for a query that returns a few events). A read of many thousands of events
 /// in async code is best paged with [`ReadOptions::limit`] and `after`, or moved to
 /// `tokio::task::spawn_blocking`.
+///
+/// Reads check that each line is a well-formed event at the expected position, but do not
+/// recompute hashes: detecting an edit made to the files behind the store's back is the job of
+/// [`FileEventStore::verify`], the audit.
 #[derive(Debug)]
 pub struct FileEventStore {
     shared: Arc<Shared>,
