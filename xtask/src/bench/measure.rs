@@ -109,7 +109,7 @@ pub(crate) fn medians_in_turns(
 }
 
 /// The median of `samples` in microseconds.
-fn median_micros(samples: &mut [Duration]) -> Result<f64> {
+pub(crate) fn median_micros(samples: &mut [Duration]) -> Result<f64> {
     samples.sort_unstable();
     let mid = samples.len() / 2;
     let median = match samples.len() {

@@ -8,7 +8,8 @@
 //!   the file store's append workloads of [`fs_append`];
 //! - [`fs_append`]: also the append without a baseline (flush off);
 //! - [`processes`]: several processes on one store, and opening a big store in a fresh process;
-//! - [`paired`] again for queries, on the catalog stores of [`fs_query`] and [`sqlite`].
+//! - [`paired`] again for queries, on the catalog stores of [`fs_query`] and [`sqlite`];
+//! - [`projections`]: rebuilding a projection from the log, and one incremental update.
 //!
 //! [`measure`] holds the timing helpers and [`report`] prints the table and writes the JSON.
 
@@ -17,6 +18,7 @@ mod fs_query;
 mod measure;
 mod paired;
 mod processes;
+mod projections;
 mod raw;
 mod report;
 mod sqlite;
@@ -89,6 +91,8 @@ pub(crate) struct Plan {
     open_key: &'static str,
     /// Fresh processes that open it (the median is reported).
     open_runs: usize,
+    /// Timed single-event projection updates (the median is reported).
+    incremental_updates: u64,
 }
 
 impl Plan {
@@ -106,6 +110,7 @@ impl Plan {
             open_store_events: 1_000_000,
             open_key: "open_1m_ms",
             open_runs: 5,
+            incremental_updates: 1_000,
         }
     }
 
@@ -123,6 +128,7 @@ impl Plan {
             open_store_events: 100_000,
             open_key: "open_100k_ms",
             open_runs: 3,
+            incremental_updates: 200,
         }
     }
 }
@@ -154,7 +160,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
 
     let started = Instant::now();
     let mut figures = Figures::default();
-    let groups: [(&str, Group); 5] = [
+    let groups: [(&str, Group); 6] = [
         (
             "durable appends, in rounds: raw file, file store, SQLite",
             paired::durable_appends,
@@ -163,6 +169,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         ("file store: 4 processes", processes::multiprocess),
         ("queries, in turns: file store, SQLite", paired::queries),
         ("file store: open", processes::open),
+        ("projections", projections::projections),
     ];
     for (name, group) in groups {
         eprintln!("{name}");

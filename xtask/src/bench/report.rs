@@ -162,6 +162,16 @@ const LINES: &[Line] = &[
         baselines: &[],
     },
     Line {
+        scenario: "projection rebuild, 100k events",
+        key: "rebuild_per_s",
+        baselines: &[Dotnet(".NET rebuild (50 events in 4.5 ms)", 11_111.0)],
+    },
+    Line {
+        scenario: "projection update, one event, durable",
+        key: "incremental_update_us",
+        baselines: &[],
+    },
+    Line {
         scenario: "bulk load, no flush, 10k batches",
         key: "bulk_load_per_s",
         baselines: &[],
@@ -204,6 +214,10 @@ const GOALS: &[Goal] = &[
     Goal {
         text: "open a 1,000,000-event store <= 1 s",
         met: |f| Some(f.get("open_1m_ms")? <= 1_000.0),
+    },
+    Goal {
+        text: "projection rebuild >= 200,000 events/s",
+        met: |f| Some(f.get("rebuild_per_s")? >= 200_000.0),
     },
     Goal {
         text: "index memory <= 100 bytes per event",

@@ -1,0 +1,130 @@
+//! [`ProjectionDaemon`]: the tokio task that keeps projections current.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::manager::Inner;
+use crate::{Error, rebuild, update};
+
+/// Keeps the registered projections current, in a tokio task.
+///
+/// Started by [`ProjectionManager::start_daemon`](crate::ProjectionManager::start_daemon). It
+/// first resumes any rebuild a crash interrupted and starts the rebuilds the
+/// [`AutoRebuild`](crate::AutoRebuild) mode asks for (they run in the background). Then it
+/// loops: it brings every projection that is not being rebuilt up to the store's head, in
+/// bounded batches, and sleeps until
+///
+/// - [`notify_appended`](Self::notify_appended) says this process appended events, or
+/// - the [polling interval](crate::ProjectionOptions::polling_interval) has passed, when it
+///   looks for events appended by other processes (one `read_last` of the store).
+///
+/// A projection whose `apply` fails (or panics) stops at that event; the failure is logged
+/// once, shown in [`ProjectionManager::status`](crate::ProjectionManager::status), and retried
+/// at the next wake-up, while the other projections go on.
+///
+/// [`shutdown`](Self::shutdown) stops it cleanly: the batch being applied is committed, running
+/// rebuilds stop at their next batch (their journals let the next start resume them). Dropping
+/// the daemon asks it to stop without waiting.
+pub struct ProjectionDaemon {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ProjectionDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionDaemon")
+            .field(
+                "running",
+                &self.task.as_ref().is_some_and(|t| !t.is_finished()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectionDaemon {
+    pub(crate) fn start(inner: Arc<Inner>) -> ProjectionDaemon {
+        let (stop, stopped) = watch::channel(false);
+        // Reserve the rebuilds before the loop starts, so its first pass leaves them alone.
+        let (reservations, busy) = rebuild::reserve(&inner, rebuild::at_start(&inner));
+        for failure in busy {
+            tracing::info!(projection = %failure.name, "already being rebuilt");
+        }
+        let task = tokio::spawn(run(Arc::clone(&inner), reservations, stopped));
+        ProjectionDaemon {
+            inner,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Wakes the daemon at once: call it after appending events in this process (the facade
+    /// does). Cheap; calls made while the daemon is busy are merged into one more pass.
+    pub fn notify_appended(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Stops the daemon and waits for it: the batch in progress is committed, rebuilds stop at
+    /// their next batch and keep their journals.
+    ///
+    /// # Errors
+    /// [`Error::Task`] when the daemon's task panicked.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        let _ = self.stop.send(true);
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| Error::Task {
+                what: "daemon",
+                reason: e.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ProjectionDaemon {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn run(
+    inner: Arc<Inner>,
+    reservations: Vec<rebuild::Reservation>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(
+        projections = inner.projections.len(),
+        rebuilds = reservations.len(),
+        polling_ms = inner.options.polling().as_millis() as u64,
+        "projection daemon started"
+    );
+    let rebuilds = (!reservations.is_empty()).then(|| {
+        let (inner, stop) = (Arc::clone(&inner), stop.clone());
+        tokio::spawn(async move {
+            let report = rebuild::run_reserved(inner, reservations, Some(stop)).await;
+            for failure in &report.failed {
+                tracing::warn!(projection = %failure.name, reason = %failure.reason, "start-up rebuild did not complete");
+            }
+        })
+    });
+    let polling = inner.options.polling();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        update::catch_up(&inner, Some(&stop)).await;
+        tokio::select! {
+            () = inner.wake.notified() => {}
+            () = tokio::time::sleep(polling) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    if let Some(rebuilds) = rebuilds {
+        if let Err(e) = rebuilds.await {
+            tracing::warn!(error = %e, "a start-up rebuild task ended unexpectedly");
+        }
+    }
+    tracing::info!("projection daemon stopped");
+}

@@ -1,0 +1,460 @@
+//! [`ProjectionManager`]: the registered projections, their folders and live generations, and
+//! the operations on them.
+
+use std::any::TypeId;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use opossum_core::{EventStore, Position};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::daemon::ProjectionDaemon;
+use crate::files::{self, Durability};
+use crate::generation::{self, Generation, Journal};
+use crate::lock::FolderLock;
+use crate::rebuild::{Board, Rebuilder};
+use crate::report::{self, CatchUpReport, ProjectionFailure, ProjectionStatus};
+use crate::runner::{Registered, Runner};
+use crate::store::ProjectionStore;
+use crate::{Error, Projection, ProjectionOptions, update};
+
+/// Registers projections, then opens them: see [`ProjectionManager::builder`].
+#[must_use = "call .open() to get the manager"]
+pub struct ProjectionManagerBuilder {
+    store: Arc<dyn EventStore>,
+    options: ProjectionOptions,
+    runners: Vec<Arc<dyn Runner>>,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for ProjectionManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionManagerBuilder")
+            .field("options", &self.options)
+            .field(
+                "projections",
+                &self.runners.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectionManagerBuilder {
+    /// Registers a projection. Problems (an invalid name or event type, a name registered
+    /// twice) are reported by [`open`](Self::open).
+    pub fn register<P: Projection>(mut self, projection: P) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
+        match Registered::new(projection) {
+            Ok(registered) => {
+                let name = registered.name().to_owned();
+                if let Some(existing) = self
+                    .runners
+                    .iter()
+                    .find(|r| r.name().to_lowercase() == name.to_lowercase())
+                {
+                    self.error = Some(Error::DuplicateProjection {
+                        name,
+                        existing: existing.name().to_owned(),
+                    });
+                } else {
+                    self.runners.push(Arc::new(registered));
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// Checks the options and the registrations, takes the folder's lock, and tidies each
+    /// projection's folder after a crash (see the crate documentation). Nothing is read from
+    /// the event store yet: start the daemon, or call
+    /// [`catch_up`](ProjectionManager::catch_up).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOptions`], [`Error::InvalidDefinition`], [`Error::DuplicateProjection`],
+    /// [`Error::Locked`] when another process maintains this folder, [`Error::Corrupt`] or
+    /// [`Error::Io`] for the folder's files.
+    pub fn open(self) -> Result<ProjectionManager, Error> {
+        self.options.validate()?;
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let root = self.options.root().to_path_buf();
+        files::create_dir_all(&root)?;
+        let lock = FolderLock::acquire(&root)?;
+        let mut projections = Vec::with_capacity(self.runners.len());
+        for runner in self.runners {
+            let dir = root.join(runner.name());
+            let recovered = generation::recover(&dir)?;
+            let current = match recovered.current {
+                Some(number) => Some(Generation::open(&dir, number)?),
+                None => None,
+            };
+            if let Some(journal) = &recovered.journal {
+                tracing::info!(
+                    projection = runner.name(),
+                    flushed_position = journal.flushed_position,
+                    "found an interrupted rebuild; it resumes when the daemon starts"
+                );
+            }
+            projections.push(Arc::new(Tracked {
+                runner,
+                dir,
+                current: RwLock::new(current),
+                next_generation: AtomicU64::new(recovered.highest + 1),
+                interrupted: Mutex::new(recovered.journal),
+                writer: tokio::sync::Mutex::new(()),
+                rebuilding: AtomicBool::new(false),
+                failure: Mutex::new(None),
+            }));
+        }
+        let (progress, _) = watch::channel(0);
+        let inner = Inner {
+            store: self.store,
+            durability: Durability::from_flag(self.options.flushes_writes_immediately()),
+            rebuild_slots: Arc::new(Semaphore::new(self.options.concurrent_rebuilds())),
+            options: self.options,
+            projections,
+            progress,
+            wake: Notify::new(),
+            rebuild_ended: Notify::new(),
+            board: Mutex::new(Board::default()),
+            _lock: lock,
+        };
+        tracing::info!(
+            root = %root.display(),
+            projections = inner.projections.len(),
+            "opened projections"
+        );
+        Ok(ProjectionManager {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// The registered projections of one folder, kept current from one event store.
+///
+/// Build one with [`ProjectionManager::builder`], registering every projection, then:
+///
+/// - [`start_daemon`](Self::start_daemon) keeps them current in a background task;
+/// - [`store`](Self::store) gives a typed [`ProjectionStore`] to read a projection;
+/// - [`rebuilder`](Self::rebuilder) rebuilds projections from the log;
+/// - [`catch_up`](Self::catch_up) brings them up to date on demand (what the daemon does on
+///   every wake-up), and [`wait_for`](Self::wait_for) waits until one has seen an event.
+///
+/// Only one process may maintain a folder at a time: the manager holds its lock file until it
+/// is dropped. Clones share everything.
+#[derive(Clone)]
+pub struct ProjectionManager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ProjectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionManager")
+            .field("root", &self.inner.options.root())
+            .field("projections", &self.projections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectionManager {
+    /// Starts registering projections kept current from `store`, with their files in the
+    /// folder of `options`.
+    pub fn builder(
+        store: Arc<dyn EventStore>,
+        options: ProjectionOptions,
+    ) -> ProjectionManagerBuilder {
+        ProjectionManagerBuilder {
+            store,
+            options,
+            runners: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The options the manager was opened with.
+    #[must_use]
+    pub fn options(&self) -> &ProjectionOptions {
+        &self.inner.options
+    }
+
+    /// The names of the registered projections, in registration order.
+    #[must_use]
+    pub fn projections(&self) -> Vec<String> {
+        self.inner
+            .projections
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect()
+    }
+
+    /// A typed store to read the projection `name`, whose state type must be `S`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProjection`], or [`Error::StateTypeMismatch`] when `S` is not the
+    /// projection's state type.
+    pub fn store<S: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ProjectionStore<S>, Error> {
+        let tracked = self.inner.find(name)?;
+        let (type_id, actual) = tracked.runner.state_type();
+        if type_id != TypeId::of::<S>() {
+            return Err(Error::StateTypeMismatch {
+                name: name.to_owned(),
+                requested: std::any::type_name::<S>(),
+                actual,
+            });
+        }
+        Ok(ProjectionStore::new(Arc::clone(tracked)))
+    }
+
+    /// The checkpoint of projection `name`: every event up to it is applied. `None` before
+    /// anything was applied.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProjection`].
+    pub fn checkpoint(&self, name: &str) -> Result<Option<Position>, Error> {
+        Ok(report::position(self.inner.find(name)?.checkpoint()))
+    }
+
+    /// Every projection's checkpoint, rebuild and failure state.
+    #[must_use]
+    pub fn status(&self) -> Vec<ProjectionStatus> {
+        self.inner
+            .projections
+            .iter()
+            .map(|t| ProjectionStatus {
+                name: t.name().to_owned(),
+                checkpoint: report::position(t.checkpoint()),
+                has_checkpoint: t.has_checkpoint(),
+                rebuilding: t.is_rebuilding(),
+                failure: t.failure(),
+            })
+            .collect()
+    }
+
+    /// Brings every projection that is not being rebuilt up to the store's head, in batches of
+    /// [`batch_size`](ProjectionOptions::batch_size) events, one batch per projection in turn.
+    ///
+    /// A projection that fails is left at the event it failed on and reported; the others go on.
+    /// This is what the daemon runs whenever it wakes up.
+    pub async fn catch_up(&self) -> CatchUpReport {
+        update::catch_up(&self.inner, None).await
+    }
+
+    /// Waits until projection `name` has applied every event up to `position` — for example
+    /// the position an append returned, to read one's own writes. Needs the daemon running (or
+    /// someone calling [`catch_up`](Self::catch_up)).
+    ///
+    /// # Errors
+    /// [`Error::UnknownProjection`]; [`Error::Failing`] when the projection is stopped at an
+    /// event at or before `position`, which it will not get past by itself.
+    pub async fn wait_for(&self, name: &str, position: Position) -> Result<(), Error> {
+        let tracked = self.inner.find(name)?;
+        let mut changes = self.inner.progress.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if tracked.checkpoint() >= position.get() {
+                return Ok(());
+            }
+            if let Some(failure) = tracked.failure() {
+                if let Some(at) = failure.position.filter(|at| *at <= position) {
+                    return Err(Error::Failing {
+                        name: failure.name,
+                        position: at,
+                        reason: failure.reason,
+                    });
+                }
+            }
+            if changes.changed().await.is_err() {
+                return Err(Error::Task {
+                    what: "projection manager",
+                    reason: "the manager was dropped".to_owned(),
+                });
+            }
+        }
+    }
+
+    /// The rebuilder of these projections.
+    #[must_use]
+    pub fn rebuilder(&self) -> Rebuilder {
+        Rebuilder::new(Arc::clone(&self.inner))
+    }
+
+    /// Starts the daemon that keeps the projections current (see [`ProjectionDaemon`]).
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
+    #[must_use = "dropping the daemon stops it"]
+    pub fn start_daemon(&self) -> ProjectionDaemon {
+        ProjectionDaemon::start(Arc::clone(&self.inner))
+    }
+}
+
+/// Everything the manager, the daemon and the rebuilder share.
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) options: ProjectionOptions,
+    pub(crate) durability: Durability,
+    pub(crate) projections: Vec<Arc<Tracked>>,
+    /// Bumped whenever a checkpoint or a failure changes, for [`ProjectionManager::wait_for`].
+    pub(crate) progress: watch::Sender<u64>,
+    /// Wakes the daemon: appends in this process, and committed rebuilds.
+    pub(crate) wake: Notify,
+    /// Wakes callers of `Rebuilder::rebuild` waiting for another rebuild of their projection.
+    pub(crate) rebuild_ended: Notify,
+    /// Permits for concurrent rebuilds.
+    pub(crate) rebuild_slots: Arc<Semaphore>,
+    /// What the rebuilder is doing, for its status.
+    pub(crate) board: Mutex<Board>,
+    _lock: FolderLock,
+}
+
+impl Inner {
+    pub(crate) fn find(&self, name: &str) -> Result<&Arc<Tracked>, Error> {
+        self.projections
+            .iter()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| Error::UnknownProjection {
+                name: name.to_owned(),
+                registered: self
+                    .projections
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .collect(),
+            })
+    }
+
+    /// Tells waiters that a checkpoint or a failure changed.
+    pub(crate) fn bump(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn lock_board(&self) -> MutexGuard<'_, Board> {
+        lock(&self.board)
+    }
+}
+
+/// One registered projection: its runner, its folder and its live generation.
+pub(crate) struct Tracked {
+    pub(crate) runner: Arc<dyn Runner>,
+    pub(crate) dir: PathBuf,
+    current: RwLock<Option<Arc<Generation>>>,
+    next_generation: AtomicU64,
+    /// The journal of a rebuild a crash interrupted, until it is resumed or discarded.
+    interrupted: Mutex<Option<Journal>>,
+    /// Held while a batch is applied to the live generation, and while a rebuild replaces it.
+    pub(crate) writer: tokio::sync::Mutex<()>,
+    rebuilding: AtomicBool,
+    failure: Mutex<Option<ProjectionFailure>>,
+}
+
+impl Tracked {
+    pub(crate) fn name(&self) -> &str {
+        self.runner.name()
+    }
+
+    /// The live generation, if there is one.
+    pub(crate) fn current(&self) -> Option<Arc<Generation>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The live generation, created (empty, without a checkpoint) when there is none.
+    pub(crate) fn live_generation(&self, durability: Durability) -> Result<Arc<Generation>, Error> {
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
+        let number = self.allocate_generation();
+        let generation = Generation::open(&self.dir, number)?;
+        generation::write_current(&self.dir, number, durability)?;
+        let _ = self.replace_current(Arc::clone(&generation));
+        Ok(generation)
+    }
+
+    /// Makes `generation` the live one in this process (the caller wrote `current.json`); the
+    /// replaced one is deleted once its last reader is done.
+    pub(crate) fn replace_current(&self, generation: Arc<Generation>) -> Option<Arc<Generation>> {
+        let old = self
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(generation);
+        if let Some(old) = &old {
+            old.retire();
+        }
+        old
+    }
+
+    pub(crate) fn allocate_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The live generation's checkpoint (0 when none).
+    pub(crate) fn checkpoint(&self) -> u64 {
+        self.current().and_then(|g| g.checkpoint()).unwrap_or(0)
+    }
+
+    /// True when the live generation has a checkpoint file.
+    pub(crate) fn has_checkpoint(&self) -> bool {
+        self.current().is_some_and(|g| g.checkpoint().is_some())
+    }
+
+    /// Marks the projection as being rebuilt; false when it already was.
+    pub(crate) fn begin_rebuild(&self) -> bool {
+        !self.rebuilding.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn end_rebuild(&self) {
+        self.rebuilding.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::Acquire)
+    }
+
+    /// True when a crash interrupted a rebuild that was not resumed yet.
+    pub(crate) fn is_interrupted(&self) -> bool {
+        lock(&self.interrupted).is_some()
+    }
+
+    pub(crate) fn take_interrupted(&self) -> Option<Journal> {
+        lock(&self.interrupted).take()
+    }
+
+    /// Records a rebuild that stopped before its end, for the next daemon to resume.
+    pub(crate) fn set_interrupted(&self, journal: Journal) {
+        *lock(&self.interrupted) = Some(journal);
+    }
+
+    pub(crate) fn failure(&self) -> Option<ProjectionFailure> {
+        lock(&self.failure).clone()
+    }
+
+    /// Records a failure; returns true when it differs from the one recorded before (so it is
+    /// worth a warning rather than a debug line).
+    pub(crate) fn set_failure(&self, failure: ProjectionFailure) -> bool {
+        let mut slot = lock(&self.failure);
+        let new = slot.as_ref() != Some(&failure);
+        *slot = Some(failure);
+        new
+    }
+
+    pub(crate) fn clear_failure(&self) -> bool {
+        lock(&self.failure).take().is_some()
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (plain values, replaced
+/// whole).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

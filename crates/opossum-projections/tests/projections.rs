@@ -1,0 +1,481 @@
+//! The projection store: apply and delete semantics, related events, tag queries (also after a
+//! restart), keys that are not file names, crash replay, failure isolation, and validation.
+//! Driven by `catch_up`, so nothing here depends on timing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use opossum_core::{EventStore, InMemoryEventStore, NewEvent, Payload, Position, Tag};
+use opossum_projections::{BoxError, Error, Projection, ProjectionManager, ProjectionOptions};
+use support::*;
+
+fn memory_store() -> Arc<dyn EventStore> {
+    Arc::new(InMemoryEventStore::new())
+}
+
+#[tokio::test]
+async fn apply_creates_updates_and_deletes_instances() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let manager = manager(&store, options(dir.path()));
+    append(
+        &store,
+        vec![registered("s-1", "Ada"), registered("s-2", "Grace")],
+    )
+    .await;
+    append(
+        &store,
+        vec![course("c-1", "Rust", 2), enrolled("c-1", "s-1")],
+    )
+    .await;
+    let head = append(&store, vec![left("s-2")]).await;
+
+    let report = manager.catch_up().await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(
+        report.events_applied,
+        4 + 2,
+        "Students consumes 4 events, CourseDetails 2"
+    );
+
+    let students = manager.store::<Student>("Students")?;
+    assert_eq!(
+        students.get("s-1")?,
+        Some(Student {
+            id: "s-1".into(),
+            name: "Ada".into(),
+            courses: 1
+        })
+    );
+    assert_eq!(
+        students.get("s-2")?,
+        None,
+        "returning None deletes the instance"
+    );
+    assert_eq!(students.get("nobody")?, None);
+    assert_eq!(students.get_all()?.len(), 1);
+    assert_eq!(
+        students.query(|s| s.courses == 1)?.len(),
+        1,
+        "query filters with a predicate"
+    );
+    assert_eq!(manager.checkpoint("Students")?, Some(head));
+    assert_eq!(manager.checkpoint("CourseDetails")?, Some(head));
+
+    // States are human-readable JSON. The deleted student is a tombstone until a later commit
+    // has made the checkpoint covering it durable.
+    let state = dir
+        .path()
+        .join("projections/Students")
+        .join(format!(
+            "gen-{:06}",
+            live_generation(dir.path(), "Students").unwrap()
+        ))
+        .join("state");
+    let text = std::fs::read_to_string(state.join("s-1.json"))?;
+    assert!(text.contains("\n  \"key\": \"s-1\""), "{text}");
+    assert!(text.contains("\"name\": \"Ada\""), "{text}");
+    let tombstone = std::fs::read_to_string(state.join("s-2.json"))?;
+    assert!(tombstone.contains("\"deleted\": true"), "{tombstone}");
+    assert!(!tombstone.contains("Grace"), "{tombstone}");
+
+    // A second catch-up has nothing to do.
+    assert_eq!(manager.catch_up().await.events_applied, 0);
+    append(&store, vec![registered("s-3", "Linus")]).await;
+    assert_eq!(manager.catch_up().await.events_applied, 1);
+    assert_eq!(
+        state_files(dir.path(), "Students"),
+        ["s-1.json", "s-3.json"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn related_events_enrich_and_only_look_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let manager = manager(&store, options(dir.path()));
+    append(
+        &store,
+        vec![registered("s-1", "Ada"), course("c-1", "Rust", 3)],
+    )
+    .await;
+    append(&store, vec![enrolled("c-1", "s-1")]).await;
+    // Enrolled before registering: the enrolment cannot see the later registration.
+    append(
+        &store,
+        vec![enrolled("c-1", "s-2"), registered("s-2", "Grace")],
+    )
+    .await;
+    assert!(manager.catch_up().await.is_success());
+
+    let courses = manager.store::<Course>("CourseDetails")?;
+    let course = courses.get("c-1")?.unwrap();
+    assert_eq!(course.students, ["Ada", "?"]);
+
+    // A rebuild reads the related events the same way, whatever was appended since.
+    manager.rebuilder().rebuild("CourseDetails").await?;
+    assert_eq!(courses.get("c-1")?.unwrap().students, ["Ada", "?"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn tag_queries_match_values_in_any_case_and_survive_a_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let manager = manager(&store, options(dir.path()));
+    append(
+        &store,
+        vec![
+            course("c-1", "Rust", 1),
+            course("c-2", "Go", 2),
+            course("c-3", "Zig", 1),
+            registered("s-1", "Ada"),
+        ],
+    )
+    .await;
+    append(&store, vec![enrolled("c-1", "s-1"), enrolled("c-2", "s-1")]).await;
+    assert!(manager.catch_up().await.is_success());
+
+    let names = |courses: Vec<Course>| courses.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let is_full = |v: &str| Tag::new("IsFull", v).unwrap();
+    let courses = manager.store::<Course>("CourseDetails")?;
+    assert_eq!(names(courses.query_by_tag(&is_full("True"))?), ["c-1"]);
+    assert_eq!(names(courses.query_by_tag(&is_full("true"))?), ["c-1"]);
+    assert_eq!(
+        names(courses.query_by_tag(&is_full("FALSE"))?),
+        ["c-2", "c-3"]
+    );
+    let one = Tag::new("size", "1")?;
+    assert_eq!(
+        names(courses.query_by_tags(&[is_full("false"), one.clone()])?),
+        ["c-2"],
+        "tags are ANDed"
+    );
+    assert!(
+        courses
+            .query_by_tag(&Tag::new("isfull", "true")?)?
+            .is_empty(),
+        "keys match exactly"
+    );
+    assert!(matches!(
+        courses.query_by_tags(&[]),
+        Err(Error::EmptyTagQuery)
+    ));
+    drop(courses);
+    drop(manager);
+
+    // Reopen: the index is on disk, nothing needs rebuilding or replaying.
+    let manager = support::manager(&store, options(dir.path()));
+    let courses = manager.store::<Course>("CourseDetails")?;
+    assert_eq!(names(courses.query_by_tag(&is_full("TRUE"))?), ["c-1"]);
+    let students = manager.store::<Student>("Students")?;
+    assert_eq!(students.query_by_tag(&Tag::new("active", "yes")?)?.len(), 1);
+
+    // The index follows changes: c-2 fills up, and one student leaves.
+    append(
+        &store,
+        vec![registered("s-2", "Grace"), enrolled("c-2", "s-2")],
+    )
+    .await;
+    append(&store, vec![left("s-1")]).await;
+    assert!(manager.catch_up().await.is_success());
+    assert_eq!(
+        names(courses.query_by_tag(&is_full("True"))?),
+        ["c-1", "c-2"]
+    );
+    assert_eq!(
+        names(courses.query_by_tags(&[is_full("false"), one])?),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        students
+            .query_by_tag(&Tag::new("active", "YES")?)?
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        ["s-2"]
+    );
+    Ok(())
+}
+
+/// A projection keyed by the payload's `key` field, to try keys that are not file names.
+struct ByKey;
+
+impl Projection for ByKey {
+    type State = String;
+    fn name(&self) -> &str {
+        "ByKey"
+    }
+    fn event_types(&self) -> Vec<&str> {
+        vec!["Keyed"]
+    }
+    fn key(&self, event: &opossum_core::SequencedEvent) -> Option<String> {
+        event
+            .event
+            .payload()
+            .decode::<(String, String)>()
+            .ok()
+            .map(|(k, _)| k)
+    }
+    fn apply(
+        &self,
+        _state: Option<String>,
+        event: &opossum_core::SequencedEvent,
+        _related: &[opossum_core::SequencedEvent],
+    ) -> Result<Option<String>, BoxError> {
+        Ok(Some(event.event.payload().decode::<(String, String)>()?.1))
+    }
+}
+
+#[tokio::test]
+async fn any_utf8_key_round_trips_without_collisions() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+        .register(ByKey)
+        .open()?;
+    let long = "L".repeat(500);
+    let keys = [
+        "plain",
+        "Plain",
+        "PLAIN",
+        "a/b",
+        "a\\b",
+        "..",
+        ".",
+        "",
+        " ",
+        "CON",
+        "con",
+        "nul.txt",
+        "x:y*z?",
+        "ünï ✓",
+        "%41",
+        "^a",
+        &long,
+    ];
+    let events = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            NewEvent::builder(
+                "Keyed",
+                Payload::from_value(&(k.to_string(), format!("value {i}"))).unwrap(),
+            )
+            .build()
+            .unwrap()
+        })
+        .collect();
+    append(&store, events).await;
+    assert!(manager.catch_up().await.is_success());
+    let values = manager.store::<String>("ByKey")?;
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(values.get(key)?, Some(format!("value {i}")), "{key:?}");
+    }
+    let files = state_files(dir.path(), "ByKey");
+    assert_eq!(files.len(), keys.len());
+    let folded: std::collections::BTreeSet<String> =
+        files.iter().map(|f| f.to_lowercase()).collect();
+    assert_eq!(folded.len(), keys.len(), "no two files differ only in case");
+    assert!(files.iter().all(|f| f.len() <= 200));
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_after_a_crash_before_the_checkpoint_applies_nothing_twice() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let first = append(
+        &store,
+        vec![registered("s-1", "Ada"), registered("s-2", "Grace")],
+    )
+    .await;
+    {
+        let manager = manager(&store, options(dir.path()));
+        assert!(manager.catch_up().await.is_success());
+    }
+    // A batch whose instance files are written but whose checkpoint is not: simulated by
+    // putting the old checkpoint back after the batch.
+    let generation = dir.path().join("projections/Students").join(format!(
+        "gen-{:06}",
+        live_generation(dir.path(), "Students").unwrap()
+    ));
+    let old_checkpoint = std::fs::read(generation.join("checkpoint.json"))?;
+    append(
+        &store,
+        vec![
+            course("c-1", "Rust", 9),
+            enrolled("c-1", "s-1"),
+            enrolled("c-1", "s-1"),
+            left("s-2"),
+            registered("s-3", "Linus"),
+        ],
+    )
+    .await;
+    {
+        let manager = manager(&store, options(dir.path()).batch_size(100));
+        assert!(manager.catch_up().await.is_success());
+    }
+    std::fs::write(generation.join("checkpoint.json"), old_checkpoint)?;
+
+    let manager = manager(&store, options(dir.path()));
+    assert_eq!(manager.checkpoint("Students")?, Some(first));
+    assert!(manager.catch_up().await.is_success());
+    let students = manager.store::<Student>("Students")?;
+    assert_eq!(
+        students.get("s-1")?.unwrap().courses,
+        2,
+        "enrolments applied once"
+    );
+    assert_eq!(students.get("s-2")?, None, "the deletion holds");
+    assert_eq!(students.get("s-3")?.unwrap().name, "Linus");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_projection_does_not_stop_the_others() -> TestResult {
+    for panics in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let store = memory_store();
+        let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+            .register(Fragile { panics })
+            .register(Students)
+            .open()?;
+        append(
+            &store,
+            vec![registered("s-1", "Ada"), enrolled("c-1", "s-1")],
+        )
+        .await;
+        let before = append(&store, vec![enrolled("c-2", "s-1")]).await;
+        let poison = append(&store, vec![poisoned_enrolment("c-1", "s-1")]).await;
+        let head = append(&store, vec![enrolled("c-1", "s-1")]).await;
+
+        let report = manager.catch_up().await;
+        assert_eq!(report.failures.len(), 1, "{report:?}");
+        let failure = &report.failures[0];
+        assert_eq!(
+            (failure.name.as_str(), failure.position),
+            ("Fragile", Some(poison))
+        );
+        assert!(failure.reason.contains("poisoned enrolment"), "{failure:?}");
+
+        // The events before the poison are applied and checkpointed …
+        assert_eq!(manager.checkpoint("Fragile")?, Some(before));
+        assert_eq!(manager.store::<u64>("Fragile")?.get("c-1")?, Some(1));
+        // … and the other projection is current.
+        assert_eq!(manager.checkpoint("Students")?, Some(head));
+        assert_eq!(
+            manager
+                .store::<Student>("Students")?
+                .get("s-1")?
+                .unwrap()
+                .courses,
+            4
+        );
+
+        let status = manager.status();
+        assert_eq!(
+            status[0].failure.as_ref().map(|f| f.position),
+            Some(Some(poison))
+        );
+        assert_eq!(status[1].failure, None);
+        assert!(matches!(
+            manager.wait_for("Fragile", head).await,
+            Err(Error::Failing { position, .. }) if position == poison
+        ));
+        manager.wait_for("Students", head).await?;
+        // Retrying fails at the same event and applies nothing twice.
+        let again = manager.catch_up().await;
+        assert_eq!(again.failures.len(), 1);
+        assert_eq!(manager.store::<u64>("Fragile")?.get("c-1")?, Some(1));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn registration_options_and_the_folder_lock_are_checked() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+
+    let bad = ProjectionOptions::new("relative").batch_size(0);
+    match ProjectionManager::builder(Arc::clone(&store), bad)
+        .register(Students)
+        .open()
+    {
+        Err(Error::InvalidOptions { problems }) => assert_eq!(problems.len(), 2, "{problems:?}"),
+        other => panic!("expected invalid options, got {other:?}"),
+    }
+
+    struct Shouting;
+    impl Projection for Shouting {
+        type State = u8;
+        fn name(&self) -> &str {
+            "STUDENTS"
+        }
+        fn event_types(&self) -> Vec<&str> {
+            vec!["X"]
+        }
+        fn key(&self, _: &opossum_core::SequencedEvent) -> Option<String> {
+            None
+        }
+        fn apply(
+            &self,
+            s: Option<u8>,
+            _: &opossum_core::SequencedEvent,
+            _: &[opossum_core::SequencedEvent],
+        ) -> Result<Option<u8>, BoxError> {
+            Ok(s)
+        }
+    }
+    let duplicate = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+        .register(Students)
+        .register(Shouting)
+        .open();
+    assert!(matches!(duplicate, Err(Error::DuplicateProjection { .. })));
+
+    let manager = manager(&store, options(dir.path()));
+    assert!(matches!(
+        manager.store::<Student>("Nope"),
+        Err(Error::UnknownProjection { .. })
+    ));
+    assert!(matches!(
+        manager.store::<Course>("Students"),
+        Err(Error::StateTypeMismatch { .. })
+    ));
+    assert_eq!(manager.projections(), ["Students", "CourseDetails"]);
+
+    let second = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+        .register(Students)
+        .open();
+    assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");
+    drop(manager);
+    drop(support::manager(&store, options(dir.path())));
+    Ok(())
+}
+
+#[tokio::test]
+async fn checkpoints_advance_past_events_a_projection_does_not_consume() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let manager = manager(&store, options(dir.path()));
+    append(&store, vec![registered("s-1", "Ada")]).await;
+    let head = append(
+        &store,
+        (0..20)
+            .map(|i| {
+                NewEvent::builder("Unrelated", Payload::from_json(&i.to_string()).unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+    )
+    .await;
+    assert!(manager.catch_up().await.is_success());
+    assert_eq!(manager.checkpoint("CourseDetails")?, Some(head));
+    assert_eq!(manager.checkpoint("Students")?, Some(head));
+    assert_eq!(manager.checkpoint("Students")?.map(Position::get), Some(21));
+    Ok(())
+}
