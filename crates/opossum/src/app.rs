@@ -1,0 +1,473 @@
+//! The builder and the application it wires: store, projections, daemon, mediator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opossum_core::{EventStore, Position, Query};
+use opossum_decision::{Clock, SystemClock};
+use opossum_fs::FileEventStore;
+use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message};
+use opossum_projections::{Projection, ProjectionManager, ProjectionManagerBuilder};
+use serde::de::DeserializeOwned;
+
+use crate::config::{AutoRebuildMode, Config};
+use crate::store::{AppStore, Link};
+use crate::{Error, ReadModel};
+
+type RegisterProjection =
+    Box<dyn FnOnce(ProjectionManagerBuilder) -> ProjectionManagerBuilder + Send>;
+type RegisterHandler =
+    Box<dyn FnOnce(&AppContext, MediatorBuilder) -> Result<MediatorBuilder, Error> + Send>;
+
+/// The entry point: [`Opossum::builder`] or [`Opossum::from_config`].
+#[derive(Debug)]
+pub struct Opossum;
+
+impl Opossum {
+    /// Starts a builder with the default configuration; set at least
+    /// [`store_path`](OpossumBuilder::store_path) and [`store_name`](OpossumBuilder::store_name).
+    pub fn builder() -> OpossumBuilder {
+        Opossum::from_config(Config::default())
+    }
+
+    /// Starts a builder from a [`Config`] read from TOML, the environment or code. The
+    /// builder's setters can still change it.
+    pub fn from_config(config: Config) -> OpossumBuilder {
+        OpossumBuilder {
+            config,
+            clock: Arc::new(SystemClock),
+            projections: Vec::new(),
+            handlers: Vec::new(),
+            mediator_timeout: None,
+        }
+    }
+}
+
+/// Collects the configuration, the projections and the handlers, then
+/// [`build`](OpossumBuilder::build)s the [`OpossumApp`].
+#[must_use = "call .build().await to open the store"]
+pub struct OpossumBuilder {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    projections: Vec<RegisterProjection>,
+    handlers: Vec<RegisterHandler>,
+    mediator_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for OpossumBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpossumBuilder")
+            .field("config", &self.config)
+            .field("projections", &self.projections.len())
+            .field("handlers", &self.handlers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpossumBuilder {
+    /// The folder that holds the store folder (an absolute path).
+    pub fn store_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.store.path = path.into();
+        self
+    }
+
+    /// The store's name, which is also its folder name inside the store path.
+    pub fn store_name(mut self, name: impl Into<String>) -> Self {
+        self.config.store.name = name.into();
+        self
+    }
+
+    /// Whether an append returns only once its events are on stable storage (default `true`).
+    pub fn flush(mut self, flush: bool) -> Self {
+        self.config.store.flush_events_immediately = flush;
+        self
+    }
+
+    /// How long an append waits for another process's lock (default 5 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store.lock_timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// The projections folder (default: `projections` inside the store folder).
+    pub fn projections_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.projections.path = Some(path.into());
+        self
+    }
+
+    /// How often the daemon looks for other processes' appends (default 5 s).
+    pub fn polling_interval(mut self, interval: Duration) -> Self {
+        self.config.projections.polling_interval_ms =
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// What the daemon rebuilds when it starts (default: projections without a checkpoint).
+    pub fn auto_rebuild(mut self, mode: AutoRebuildMode) -> Self {
+        self.config.projections.auto_rebuild = mode;
+        self
+    }
+
+    /// Whether projection files are synced before their checkpoint (default `true`).
+    pub fn flush_projections(mut self, flush: bool) -> Self {
+        self.config.projections.flush_writes_immediately = flush;
+        self
+    }
+
+    /// Any other setting: `configure(|c| c.projections.batch_size = 200)`.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// The configuration so far.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The clock handlers read through [`AppContext::clock`] (default [`SystemClock`]); give a
+    /// [`ManualClock`](opossum_decision::ManualClock) in tests of time rules.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Registers a projection; the daemon keeps it current. Names are checked by
+    /// [`build`](Self::build).
+    pub fn projection<P: Projection>(mut self, projection: P) -> Self {
+        self.projections
+            .push(Box::new(move |builder| builder.register(projection)));
+        self
+    }
+
+    /// Registers a ready-made handler for message type `M` (inferred when `H` handles one
+    /// message type).
+    pub fn handler<M, H>(mut self, handler: H) -> Self
+    where
+        M: Message,
+        H: Handler<M>,
+    {
+        self.handlers
+            .push(Box::new(move |_, mediator| Ok(mediator.handler(handler))));
+        self
+    }
+
+    /// Registers a handler made by `make` once the store is open, from the [`AppContext`]: the
+    /// way to give a handler the store, the clock or a read model through its fields.
+    ///
+    /// ```no_run
+    /// # use opossum::{AppContext, AppStore, Handler, Message, Opossum};
+    /// # use std::sync::Arc;
+    /// struct CountEvents;
+    /// impl Message for CountEvents { type Output = usize; }
+    ///
+    /// struct CountEventsHandler { store: Arc<AppStore> }
+    /// impl Handler<CountEvents> for CountEventsHandler {
+    ///     async fn handle(&self, _: CountEvents) -> usize {
+    ///         use opossum::{EventStore, Query, ReadOptions};
+    ///         self.store.read(&Query::all(), ReadOptions::new()).await.map_or(0, |e| e.len())
+    ///     }
+    /// }
+    ///
+    /// let builder = Opossum::builder()
+    ///     .handler_with(|app: &AppContext| Ok(CountEventsHandler { store: app.store() }));
+    /// # let _ = builder;
+    /// ```
+    pub fn handler_with<M, H, F>(mut self, make: F) -> Self
+    where
+        M: Message,
+        H: Handler<M>,
+        F: FnOnce(&AppContext) -> Result<H, Error> + Send + 'static,
+    {
+        self.handlers.push(Box::new(move |context, mediator| {
+            Ok(mediator.handler::<M, H>(make(context)?))
+        }));
+        self
+    }
+
+    /// Cancels any mediator send whose handler runs longer than `timeout`.
+    pub fn mediator_timeout(mut self, timeout: Duration) -> Self {
+        self.mediator_timeout = Some(timeout);
+        self
+    }
+
+    /// Validates the configuration, opens the store, opens the projections, builds the
+    /// mediator with every handler, and starts the projection daemon.
+    ///
+    /// Call it inside a Tokio runtime (the daemon is a Tokio task).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] listing every problem of the configuration; [`Error::Store`]
+    /// when the store does not open (damaged, read-only, locked); [`Error::Projections`] for
+    /// a bad projection definition or a projections folder another process maintains;
+    /// [`Error::Mediator`] for two handlers of one message; a handler factory's error.
+    pub async fn build(self) -> Result<OpossumApp, Error> {
+        let started = Instant::now();
+        let (store_options, projection_options) = self.config.validated_options()?;
+        let (file, head) = tokio::task::spawn_blocking(move || {
+            let file = FileEventStore::open(store_options)?;
+            let head = file.read_last_blocking(&Query::all())?.map(|e| e.position);
+            Ok::<_, opossum_fs::Error>((file, head))
+        })
+        .await
+        .map_err(Error::task)??;
+        let file = Arc::new(file);
+        let shared: Arc<dyn EventStore> = file.clone();
+        let mut registry = ProjectionManager::builder(shared, projection_options);
+        for register in self.projections {
+            registry = register(registry);
+        }
+        let projections = registry.open()?;
+        let link = Arc::new(Link::default());
+        link.opened_at(head);
+        let context = AppContext {
+            store: Arc::new(AppStore::new(Arc::clone(&file), Arc::clone(&link))),
+            file,
+            projections,
+            clock: self.clock,
+            link,
+            read_timeout: self.config.read_your_writes_timeout(),
+        };
+        let mut mediator = Mediator::builder();
+        if let Some(timeout) = self.mediator_timeout {
+            mediator = mediator.timeout(timeout);
+        }
+        for register in self.handlers {
+            mediator = register(&context, mediator)?;
+        }
+        let mediator = mediator.build()?;
+        context.link.set_daemon(context.projections.start_daemon());
+        tracing::info!(
+            store = %context.file.path().display(),
+            projections = context.projections.projections().len(),
+            millis = started.elapsed().as_millis() as u64,
+            "opossum app started"
+        );
+        Ok(OpossumApp { context, mediator })
+    }
+}
+
+/// What handler factories get (see [`OpossumBuilder::handler_with`]): the opened store, the
+/// projections, the clock and read models. [`OpossumApp`] exposes the same.
+pub struct AppContext {
+    store: Arc<AppStore>,
+    file: Arc<FileEventStore>,
+    projections: ProjectionManager,
+    clock: Arc<dyn Clock>,
+    link: Arc<Link>,
+    read_timeout: Duration,
+}
+
+impl std::fmt::Debug for AppContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppContext")
+            .field("store", &self.store)
+            .field("projections", &self.projections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppContext {
+    /// The event store: append through it so the daemon wakes and read models see the events.
+    #[must_use]
+    pub fn store(&self) -> Arc<AppStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The clock handlers should read (and stamp events with), so tests can control time.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
+    /// The projection manager: status, checkpoints, the rebuilder, typed stores.
+    #[must_use]
+    pub fn projections(&self) -> &ProjectionManager {
+        &self.projections
+    }
+
+    /// A read-your-writes view of projection `name`, whose state type is `S`.
+    ///
+    /// # Errors
+    /// [`Error::Projections`] for an unknown projection or another state type.
+    pub fn read_model<S: DeserializeOwned + Send + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadModel<S>, Error> {
+        ReadModel::new(
+            &self.projections,
+            name,
+            Arc::clone(&self.link),
+            self.read_timeout,
+        )
+    }
+}
+
+/// A running Opossum application: the store, the projections kept current by their daemon,
+/// and the mediator with every handler.
+///
+/// Stop it with [`shutdown`](OpossumApp::shutdown); dropping it stops the daemon without
+/// waiting and closes the store once the last handle is gone.
+pub struct OpossumApp {
+    context: AppContext,
+    mediator: Mediator,
+}
+
+impl std::fmt::Debug for OpossumApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpossumApp")
+            .field("context", &self.context)
+            .field("daemon_running", &self.context.link.daemon_is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpossumApp {
+    /// The event store (see [`AppStore`]).
+    #[must_use]
+    pub fn store(&self) -> &Arc<AppStore> {
+        &self.context.store
+    }
+
+    /// The projection manager: status, checkpoints, the rebuilder, typed stores.
+    #[must_use]
+    pub fn projections(&self) -> &ProjectionManager {
+        &self.context.projections
+    }
+
+    /// The mediator with every registered handler.
+    #[must_use]
+    pub fn mediator(&self) -> &Mediator {
+        &self.mediator
+    }
+
+    /// The clock given to the builder.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.context.clock()
+    }
+
+    /// What handler factories were given.
+    #[must_use]
+    pub fn context(&self) -> &AppContext {
+        &self.context
+    }
+
+    /// A read-your-writes view of projection `name`; see [`AppContext::read_model`].
+    ///
+    /// # Errors
+    /// As [`AppContext::read_model`].
+    pub fn read_model<S: DeserializeOwned + Send + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<ReadModel<S>, Error> {
+        self.context.read_model(name)
+    }
+
+    /// True until [`shutdown`](Self::shutdown) or [`delete_store`](Self::delete_store).
+    #[must_use]
+    pub fn daemon_is_running(&self) -> bool {
+        self.context.link.daemon_is_running()
+    }
+
+    /// Waits until every projection has applied every event the store held when the app opened
+    /// it and every event this process appended (for example before reporting that a bulk
+    /// import is visible), at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::ReadModelBehind`] naming the first projection still behind; [`Error::Projections`]
+    /// when one is stopped at an event it cannot apply.
+    pub async fn wait_for_projections(&self, timeout: Duration) -> Result<(), Error> {
+        let Some(position) = self.context.link.read_position() else {
+            return Ok(());
+        };
+        self.wait_until(position, timeout).await
+    }
+
+    async fn wait_until(&self, position: Position, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for name in self.context.projections.projections() {
+            let waited = tokio::time::timeout_at(
+                deadline,
+                self.context.projections.wait_for(&name, position),
+            )
+            .await;
+            match waited {
+                Ok(result) => result?,
+                Err(_elapsed) => {
+                    return Err(Error::ReadModelBehind {
+                        projection: name,
+                        position,
+                        waited: timeout,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the daemon (committing the batch in progress; running rebuilds stop at their next
+    /// batch and resume at the next start), drops the mediator, and closes the store, saving
+    /// its index so the next open is fast.
+    ///
+    /// # Errors
+    /// [`Error::Projections`] when the daemon's task panicked; [`Error::Store`] when the
+    /// store's index snapshot could not be saved (the events are safe either way).
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let file = self.stop().await?;
+        match Arc::try_unwrap(file) {
+            Ok(file) => tokio::task::spawn_blocking(move || file.close())
+                .await
+                .map_err(Error::task)??,
+            Err(shared) => {
+                // Someone kept a handle (a clone of the mediator or the store): the store
+                // closes when the last one is dropped.
+                tracing::debug!(
+                    handles = Arc::strong_count(&shared),
+                    "store still shared at shutdown; it closes with its last handle"
+                );
+            }
+        }
+        tracing::info!("opossum app stopped");
+        Ok(())
+    }
+
+    /// Stops everything like [`shutdown`](Self::shutdown), then deletes the whole store folder
+    /// — events, index and the projections kept inside it — under the store's cross-process
+    /// lock. Build a new app to start afresh.
+    ///
+    /// # Errors
+    /// [`Error::InUse`] when a clone of the mediator, the store or a read model is still
+    /// alive (nothing is deleted then); [`Error::Store`] when the folder cannot be deleted.
+    pub async fn delete_store(self) -> Result<(), Error> {
+        let file = self.stop().await?;
+        let file = Arc::try_unwrap(file).map_err(|_| Error::InUse {
+            what: "a clone of the mediator, the store or a read model",
+        })?;
+        tokio::task::spawn_blocking(move || file.delete())
+            .await
+            .map_err(Error::task)??;
+        Ok(())
+    }
+
+    /// Stops the daemon and drops everything but the file store, which it returns.
+    async fn stop(self) -> Result<Arc<FileEventStore>, Error> {
+        let OpossumApp { context, mediator } = self;
+        let daemon = context.link.take_daemon();
+        if let Some(daemon) = daemon {
+            daemon.shutdown().await?;
+        }
+        drop(mediator);
+        let AppContext {
+            store,
+            file,
+            projections,
+            ..
+        } = context;
+        drop(store);
+        drop(projections);
+        Ok(file)
+    }
+}

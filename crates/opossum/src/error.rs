@@ -1,0 +1,89 @@
+//! The one error type of the facade.
+
+use std::time::Duration;
+
+use opossum_core::Position;
+
+/// What can go wrong while building, running or closing an [`OpossumApp`](crate::OpossumApp).
+///
+/// The errors of the crates underneath are carried as they are, so their variants (and
+/// `is_condition_failed` helpers) stay reachable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration was rejected — by the TOML or environment parser, or by the store's
+    /// and the projections' own option checks. Every problem found is listed.
+    #[error("invalid configuration: {}", problems.join("; "))]
+    InvalidConfig {
+        /// One sentence per problem.
+        problems: Vec<String>,
+    },
+
+    /// The file store failed to open, close or delete.
+    #[error(transparent)]
+    Store(#[from] opossum_fs::Error),
+
+    /// An event store operation failed.
+    #[error(transparent)]
+    EventStore(#[from] opossum_core::Error),
+
+    /// The projection system failed (opening its folder, an unknown projection, a read).
+    #[error(transparent)]
+    Projections(#[from] opossum_projections::Error),
+
+    /// The mediator refused the handlers (two for one message type) or a send failed.
+    #[error(transparent)]
+    Mediator(#[from] opossum_mediator::MediatorError),
+
+    /// A projection had not applied the events this process appended within the
+    /// read-your-writes timeout. The daemon is slow or stuck; see
+    /// [`ProjectionManager::status`](opossum_projections::ProjectionManager::status).
+    #[error(
+        "projection {projection:?} has not reached position {position} after {waited:?}; \
+         check the projection status (it may be failing or rebuilding a large store)"
+    )]
+    ReadModelBehind {
+        /// The projection's name.
+        projection: String,
+        /// The position it was waited for.
+        position: Position,
+        /// How long the read waited.
+        waited: Duration,
+    },
+
+    /// [`OpossumApp::delete_store`](crate::OpossumApp::delete_store) found the store still
+    /// shared: some clone of the store, the mediator or a read model outlived the app.
+    #[error(
+        "the store is still in use ({what}); drop every clone of the mediator, the store and the \
+         read models before deleting it"
+    )]
+    InUse {
+        /// What still holds the store.
+        what: &'static str,
+    },
+
+    /// A background task ended without an answer (it panicked or its runtime shut down).
+    #[error("a background task ended unexpectedly: {reason}")]
+    Task {
+        /// What ended it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// True when this wraps a failed DCB append condition.
+    #[must_use]
+    pub fn is_condition_failed(&self) -> bool {
+        match self {
+            Error::EventStore(e) => e.is_condition_failed(),
+            Error::Store(e) => e.is_condition_failed(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn task(error: tokio::task::JoinError) -> Error {
+        Error::Task {
+            reason: error.to_string(),
+        }
+    }
+}

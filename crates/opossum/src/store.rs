@@ -1,0 +1,139 @@
+//! [`AppStore`]: the event store as an application sees it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use opossum_core::{
+    AppendCondition, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+};
+use opossum_fs::FileEventStore;
+use opossum_projections::ProjectionDaemon;
+
+/// What the store handle, the read models and the app share: the daemon to wake, the store's
+/// head when the app opened it, and the last position this process appended.
+#[derive(Default)]
+pub(crate) struct Link {
+    daemon: Mutex<Option<ProjectionDaemon>>,
+    head_at_open: AtomicU64,
+    last_appended: AtomicU64,
+}
+
+impl Link {
+    fn daemon(&self) -> MutexGuard<'_, Option<ProjectionDaemon>> {
+        // The guarded value is only ever replaced whole, so a poisoned lock still holds a valid
+        // one.
+        self.daemon.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_daemon(&self, daemon: ProjectionDaemon) {
+        *self.daemon() = Some(daemon);
+    }
+
+    pub(crate) fn take_daemon(&self) -> Option<ProjectionDaemon> {
+        self.daemon().take()
+    }
+
+    pub(crate) fn daemon_is_running(&self) -> bool {
+        self.daemon().is_some()
+    }
+
+    pub(crate) fn appended(&self, position: Position) {
+        self.last_appended
+            .fetch_max(position.get(), Ordering::AcqRel);
+        if let Some(daemon) = self.daemon().as_ref() {
+            daemon.notify_appended();
+        }
+    }
+
+    pub(crate) fn last_appended(&self) -> Option<Position> {
+        Position::new(self.last_appended.load(Ordering::Acquire)).ok()
+    }
+
+    pub(crate) fn opened_at(&self, head: Option<Position>) {
+        self.head_at_open
+            .store(head.map_or(0, Position::get), Ordering::Release);
+    }
+
+    /// The position read models wait for: everything the store held when the app opened it,
+    /// and everything this process appended since.
+    pub(crate) fn read_position(&self) -> Option<Position> {
+        let opened = self.head_at_open.load(Ordering::Acquire);
+        let appended = self.last_appended.load(Ordering::Acquire);
+        Position::new(opened.max(appended)).ok()
+    }
+}
+
+/// The application's event store: the [`FileEventStore`], plus two things every append does
+/// through it —
+///
+/// - it wakes the projection daemon, so read models see the events at once rather than at the
+///   next poll;
+/// - it records the position, so a [`ReadModel`](crate::ReadModel) can wait until its
+///   projection has applied everything this process appended (read-your-writes).
+///
+/// Use it through the [`EventStore`] trait, exactly like the file store: with
+/// `build_decision_model`, `execute_decision`, or directly. Reads go straight to the file store.
+/// [`AppStore::file_store`] reaches the file store's own operations (`verify`, `stats`).
+pub struct AppStore {
+    file: Arc<FileEventStore>,
+    link: Arc<Link>,
+}
+
+impl std::fmt::Debug for AppStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppStore")
+            .field("path", &self.file.path())
+            .field("last_appended", &self.link.last_appended())
+            .finish()
+    }
+}
+
+impl AppStore {
+    pub(crate) fn new(file: Arc<FileEventStore>, link: Arc<Link>) -> AppStore {
+        AppStore { file, link }
+    }
+
+    /// The file store underneath, for its own operations (`verify`, `stats`, `path`).
+    ///
+    /// Appending through it directly skips the daemon wake-up and read-your-writes tracking;
+    /// append through the `AppStore` instead.
+    #[must_use]
+    pub fn file_store(&self) -> &FileEventStore {
+        &self.file
+    }
+
+    /// The highest position appended through this store by this process, if any.
+    #[must_use]
+    pub fn last_appended(&self) -> Option<Position> {
+        self.link.last_appended()
+    }
+}
+
+#[async_trait]
+impl EventStore for AppStore {
+    async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, opossum_core::Error> {
+        let position = self.file.append(events, condition).await?;
+        self.link.appended(position);
+        Ok(position)
+    }
+
+    async fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
+        self.file.read(query, options).await
+    }
+
+    async fn read_last(
+        &self,
+        query: &Query,
+    ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
+        self.file.read_last(query).await
+    }
+}

@@ -1,0 +1,345 @@
+//! The facade end to end: configuration sources, wiring, read-your-writes, shutdown, delete.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opossum::{
+    AppContext, AppStore, BoxError, Config, DomainEvent, Error, EventStore, Handler, Message,
+    NewEvent, Opossum, OpossumBuilder, Projection, Query, ReadOptions, SequencedEvent,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Noted {
+    text: String,
+}
+impl DomainEvent for Noted {
+    const EVENT_TYPE: &'static str = "Noted";
+}
+
+/// Every note, keyed by its `note` tag.
+struct Notes;
+impl Projection for Notes {
+    type State = String;
+    fn name(&self) -> &str {
+        "Notes"
+    }
+    fn event_types(&self) -> Vec<&str> {
+        vec![Noted::EVENT_TYPE]
+    }
+    fn key(&self, event: &SequencedEvent) -> Option<String> {
+        event.event.tag_value("note").map(str::to_owned)
+    }
+    fn apply(
+        &self,
+        _: Option<String>,
+        event: &SequencedEvent,
+        _: &[SequencedEvent],
+    ) -> Result<Option<String>, BoxError> {
+        Ok(Some(event.decode::<Noted>()?.text))
+    }
+}
+
+struct Note {
+    key: String,
+    text: String,
+}
+impl Message for Note {
+    type Output = Result<u64, opossum::EventStoreError>;
+}
+
+struct NoteHandler {
+    store: Arc<AppStore>,
+}
+impl Handler<Note> for NoteHandler {
+    async fn handle(&self, note: Note) -> Result<u64, opossum::EventStoreError> {
+        let event = NewEvent::from_typed(&Noted { text: note.text })
+            .tag("note", note.key)
+            .build()?;
+        Ok(self.store.append(vec![event], None).await?.get())
+    }
+}
+
+fn app(root: &Path) -> OpossumBuilder {
+    Opossum::builder()
+        .store_path(root)
+        .store_name("notes")
+        .flush(false)
+        .flush_projections(false)
+        .projection(Notes)
+        .handler_with(|app: &AppContext| Ok(NoteHandler { store: app.store() }))
+}
+
+fn note(key: &str, text: &str) -> Note {
+    Note {
+        key: key.into(),
+        text: text.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_handler_appends_and_a_read_model_sees_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path())
+        // A poll this slow would fail the test if the append did not wake the daemon.
+        .polling_interval(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let notes = app.read_model::<String>("Notes").unwrap();
+    for i in 0..5 {
+        let position = app
+            .mediator()
+            .send(note(&format!("n{i}"), &format!("text {i}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(position, i + 1);
+        // Read your own write, every time.
+        let read = notes.read(move |s| s.get(&format!("n{i}"))).await.unwrap();
+        assert_eq!(read.as_deref(), Some(format!("text {i}").as_str()));
+    }
+    assert_eq!(app.store().last_appended().map(|p| p.get()), Some(5));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_store_and_a_reopen_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = app(dir.path()).build().await.unwrap();
+    first
+        .mediator()
+        .send(note("a", "kept"))
+        .await
+        .unwrap()
+        .unwrap();
+    first
+        .wait_for_projections(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(first.daemon_is_running());
+    first.shutdown().await.unwrap();
+
+    // The store lock and the projections lock are free again: a second app opens the folder.
+    let second = app(dir.path()).build().await.unwrap();
+    let events = second
+        .store()
+        .read(&Query::all(), ReadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let notes = second.read_model::<String>("Notes").unwrap();
+    assert_eq!(
+        notes.read(|s| s.get("a")).await.unwrap().as_deref(),
+        Some("kept")
+    );
+    assert_eq!(
+        second
+            .projections()
+            .checkpoint("Notes")
+            .unwrap()
+            .map(|p| p.get()),
+        Some(1)
+    );
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn toml_environment_and_code_configure_the_same_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let from_toml = Config::from_toml_str(&format!(
+        "[store]\npath = {root:?}\nname = \"notes\"\nflush_events_immediately = false\n\n\
+         [projections]\nbatch_size = 10\nflush_writes_immediately = false\n"
+    ))
+    .unwrap();
+    let from_env = Config::from_vars([
+        ("OPOSSUM_STORE_PATH", root.as_str()),
+        ("OPOSSUM_STORE_NAME", "notes"),
+        ("OPOSSUM_STORE_FLUSH_EVENTS_IMMEDIATELY", "false"),
+        ("OPOSSUM_PROJECTIONS_BATCH_SIZE", "10"),
+        ("OPOSSUM_PROJECTIONS_FLUSH_WRITES_IMMEDIATELY", "false"),
+    ])
+    .unwrap();
+    let from_code = app(dir.path())
+        .configure(|c| c.projections.batch_size = 10)
+        .config()
+        .clone();
+    assert_eq!(from_toml, from_env);
+    assert_eq!(from_toml, from_code);
+
+    let built = Opossum::from_config(from_env)
+        .projection(Notes)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(built.projections().options().batch(), 10);
+    assert_eq!(built.store().file_store().path(), dir.path().join("notes"));
+    built.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_source_is_refused_with_the_same_problems() {
+    let from_code = Opossum::builder()
+        .store_path("relative/folder")
+        .store_name("a:b")
+        .configure(|c| c.projections.max_concurrent_rebuilds = 0)
+        .build()
+        .await
+        .unwrap_err();
+    let from_toml = Opossum::from_config(
+        Config::from_toml_str(
+            "[store]\npath = \"relative/folder\"\nname = \"a:b\"\n[projections]\nmax_concurrent_rebuilds = 0",
+        )
+        .unwrap(),
+    )
+    .build()
+    .await
+    .unwrap_err();
+    let (Error::InvalidConfig { problems: a }, Error::InvalidConfig { problems: b }) =
+        (from_code, from_toml)
+    else {
+        panic!("expected configuration errors");
+    };
+    assert_eq!(a, b);
+    // The relative store path, the bad name, the relative projections folder, the zero.
+    assert_eq!(a.len(), 4, "{a:?}");
+    assert!(
+        a.iter().any(|p| p.contains("max_concurrent_rebuilds")),
+        "{a:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_handlers_for_one_message_and_unknown_read_models_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let twice = app(dir.path())
+        .handler_with(|app: &AppContext| Ok(NoteHandler { store: app.store() }))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(twice, Error::Mediator(_)), "{twice}");
+
+    let app = app(dir.path()).build().await.unwrap();
+    assert!(matches!(
+        app.read_model::<String>("Nope"),
+        Err(Error::Projections(_))
+    ));
+    assert!(matches!(
+        app.read_model::<u64>("Notes"),
+        Err(Error::Projections(_))
+    ));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_store_removes_the_folder_unless_a_handle_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("notes");
+
+    let kept = app(dir.path()).build().await.unwrap();
+    kept.mediator().send(note("a", "x")).await.unwrap().unwrap();
+    let mediator = kept.mediator().clone();
+    assert!(matches!(
+        kept.delete_store().await,
+        Err(Error::InUse { .. })
+    ));
+    assert!(folder.join("events").is_dir(), "nothing is deleted");
+    drop(mediator);
+
+    let app = app(dir.path()).build().await.unwrap();
+    app.mediator().send(note("b", "y")).await.unwrap().unwrap();
+    app.delete_store().await.unwrap();
+    assert!(!folder.exists());
+
+    // A new app starts afresh in the same place.
+    let fresh = self::app(dir.path()).build().await.unwrap();
+    let position = fresh
+        .mediator()
+        .send(note("c", "z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(position, 1);
+    fresh.shutdown().await.unwrap();
+}
+
+/// Opened by the test: until then the gated projection cannot apply anything.
+static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `Notes`, under another name, whose fold waits for [`GATE`].
+struct GatedNotes;
+impl Projection for GatedNotes {
+    type State = String;
+    fn name(&self) -> &str {
+        "GatedNotes"
+    }
+    fn event_types(&self) -> Vec<&str> {
+        vec![Noted::EVENT_TYPE]
+    }
+    fn key(&self, event: &SequencedEvent) -> Option<String> {
+        Notes.key(event)
+    }
+    fn apply(
+        &self,
+        state: Option<String>,
+        event: &SequencedEvent,
+        related: &[SequencedEvent],
+    ) -> Result<Option<String>, BoxError> {
+        while !GATE.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Notes.apply(state, event, related)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_models_wait_for_what_the_store_held_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    // Events written before the app exists (another process, an import, a previous run).
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let raw = opossum::FileEventStore::open(opossum::StoreOptions::new(root, "notes")).unwrap();
+        let event = NewEvent::from_typed(&Noted {
+            text: "before".into(),
+        })
+        .tag("note", "a")
+        .build()
+        .unwrap();
+        raw.append_blocking(vec![event], None).unwrap();
+        raw.close().unwrap();
+    })
+    .await
+    .unwrap();
+
+    let app = Opossum::builder()
+        .store_path(dir.path())
+        .store_name("notes")
+        .projection(GatedNotes)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store().last_appended(),
+        None,
+        "this process appended nothing"
+    );
+    let notes = app.read_model::<String>("GatedNotes").unwrap();
+    let read = notes.read(|s| s.get("a"));
+    tokio::pin!(read);
+    // The projection cannot have applied the event yet. A read that did not wait would answer
+    // `None` now; one that waits answers once the gate opens.
+    let text = tokio::select! {
+        early = &mut read => early.unwrap(),
+        () = tokio::time::sleep(Duration::from_millis(200)) => {
+            GATE.store(true, std::sync::atomic::Ordering::Release);
+            read.await.unwrap()
+        }
+    };
+    GATE.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(text.as_deref(), Some("before"));
+    app.shutdown().await.unwrap();
+}

@@ -1,0 +1,268 @@
+//! Admin commands and queries over the projection manager and the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use opossum::{
+    AppContext, AppStore, Handler, Message, ProjectionFailure, ProjectionManager, RebuildReport,
+};
+use serde::Serialize;
+
+use crate::error::{AppError, AppResult};
+
+/// Rebuild one projection by name, or all of them.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildProjections {
+    /// The projection; `None` for every one.
+    pub name: Option<String>,
+}
+
+impl Message for RebuildProjections {
+    type Output = AppResult<RebuildSummary>;
+}
+
+/// What a rebuild did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildSummary {
+    /// Rebuilt and live.
+    pub rebuilt: Vec<RebuiltView>,
+    /// Could not be rebuilt; their previous state stays live.
+    pub failed: Vec<FailureView>,
+}
+
+/// One rebuilt projection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuiltView {
+    /// Its name.
+    pub name: String,
+    /// Events applied.
+    pub events_applied: u64,
+    /// Its checkpoint now.
+    pub checkpoint: Option<u64>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// A projection that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    /// Its name.
+    pub name: String,
+    /// The event it stopped at, if one is to blame.
+    pub position: Option<u64>,
+    /// Why.
+    pub reason: String,
+}
+
+impl From<&ProjectionFailure> for FailureView {
+    fn from(f: &ProjectionFailure) -> Self {
+        FailureView {
+            name: f.name.clone(),
+            position: f.position.map(|p| p.get()),
+            reason: f.reason.clone(),
+        }
+    }
+}
+
+impl From<RebuildReport> for RebuildSummary {
+    fn from(report: RebuildReport) -> Self {
+        RebuildSummary {
+            rebuilt: report
+                .rebuilt
+                .iter()
+                .map(|r| RebuiltView {
+                    name: r.name.clone(),
+                    events_applied: r.events_applied,
+                    checkpoint: r.checkpoint.map(|p| p.get()),
+                    duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+                })
+                .collect(),
+            failed: report.failed.iter().map(FailureView::from).collect(),
+        }
+    }
+}
+
+/// Every projection's status and what the rebuilder is doing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatusView;
+
+impl Message for StatusView {
+    type Output = AppResult<ProjectionStatusView>;
+}
+
+/// The projections' status.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionStatusView {
+    /// One entry per projection, in registration order.
+    pub projections: Vec<OneStatus>,
+    /// Rebuilds running now.
+    pub rebuilds_running: Vec<RunningRebuild>,
+    /// Rebuilds waiting for a slot.
+    pub rebuilds_queued: Vec<String>,
+}
+
+/// One projection's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneStatus {
+    /// Its name.
+    pub name: String,
+    /// Every event up to here is applied.
+    pub checkpoint: Option<u64>,
+    /// False until it was built or updated once.
+    pub has_checkpoint: bool,
+    /// True while it is being rebuilt.
+    pub rebuilding: bool,
+    /// Why it is stopped, if it is.
+    pub failure: Option<FailureView>,
+}
+
+/// A rebuild in progress.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningRebuild {
+    /// The projection.
+    pub name: String,
+    /// Events applied so far.
+    pub events_applied: u64,
+    /// Read up to this position.
+    pub position: Option<u64>,
+    /// The store's head it is heading for.
+    pub head: Option<u64>,
+    /// Events per second so far.
+    pub events_per_second: f64,
+}
+
+/// Every projection's checkpoint, by name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checkpoints;
+
+impl Message for Checkpoints {
+    type Output = AppResult<BTreeMap<String, Option<u64>>>;
+}
+
+/// The store's figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreFigures;
+
+impl Message for StoreFigures {
+    type Output = AppResult<StoreView>;
+}
+
+/// The store's figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreView {
+    /// The store folder.
+    pub path: String,
+    /// Events stored.
+    pub event_count: u64,
+    /// The last position.
+    pub head: Option<u64>,
+    /// Bytes on disk, projections included.
+    pub size_on_disk: u64,
+}
+
+/// Handles the admin messages.
+#[derive(Clone)]
+pub struct AdminHandlers {
+    projections: ProjectionManager,
+    store: Arc<AppStore>,
+}
+
+impl AdminHandlers {
+    /// The projections and store of the app being built.
+    ///
+    /// # Errors
+    /// Never; the signature fits `OpossumBuilder::handler_with`.
+    pub fn from_context(app: &AppContext) -> Result<AdminHandlers, opossum::Error> {
+        Ok(AdminHandlers {
+            projections: app.projections().clone(),
+            store: app.store(),
+        })
+    }
+}
+
+impl Handler<RebuildProjections> for AdminHandlers {
+    async fn handle(&self, command: RebuildProjections) -> AppResult<RebuildSummary> {
+        let rebuilder = self.projections.rebuilder();
+        match command.name {
+            None => Ok(rebuilder.rebuild_all().await.into()),
+            Some(name) => {
+                let rebuilt = rebuilder.rebuild(&name).await?;
+                Ok(RebuildReport {
+                    rebuilt: vec![rebuilt],
+                    failed: Vec::new(),
+                }
+                .into())
+            }
+        }
+    }
+}
+
+impl Handler<StatusView> for AdminHandlers {
+    async fn handle(&self, _: StatusView) -> AppResult<ProjectionStatusView> {
+        let rebuilds = self.projections.rebuilder().status();
+        Ok(ProjectionStatusView {
+            projections: self
+                .projections
+                .status()
+                .into_iter()
+                .map(|s| OneStatus {
+                    failure: s.failure.as_ref().map(FailureView::from),
+                    name: s.name,
+                    checkpoint: s.checkpoint.map(|p| p.get()),
+                    has_checkpoint: s.has_checkpoint,
+                    rebuilding: s.rebuilding,
+                })
+                .collect(),
+            rebuilds_running: rebuilds
+                .running
+                .into_iter()
+                .map(|r| RunningRebuild {
+                    name: r.name,
+                    events_applied: r.events_applied,
+                    position: r.position.map(|p| p.get()),
+                    head: r.head.map(|p| p.get()),
+                    events_per_second: r.events_per_second,
+                })
+                .collect(),
+            rebuilds_queued: rebuilds.queued,
+        })
+    }
+}
+
+impl Handler<Checkpoints> for AdminHandlers {
+    async fn handle(&self, _: Checkpoints) -> AppResult<BTreeMap<String, Option<u64>>> {
+        let mut checkpoints = BTreeMap::new();
+        for name in self.projections.projections() {
+            let checkpoint = self.projections.checkpoint(&name)?;
+            checkpoints.insert(name, checkpoint.map(|p| p.get()));
+        }
+        Ok(checkpoints)
+    }
+}
+
+impl Handler<StoreFigures> for AdminHandlers {
+    async fn handle(&self, _: StoreFigures) -> AppResult<StoreView> {
+        let store = Arc::clone(&self.store);
+        let stats = tokio::task::spawn_blocking(move || {
+            let file = store.file_store();
+            file.stats().map(|s| (file.path().display().to_string(), s))
+        })
+        .await
+        .map_err(|e| AppError::Unavailable(format!("the statistics task failed: {e}")))?
+        .map_err(opossum::Error::from)?;
+        let (path, stats) = stats;
+        Ok(StoreView {
+            path,
+            event_count: stats.event_count,
+            head: stats.head.map(|p| p.get()),
+            size_on_disk: stats.size_on_disk,
+        })
+    }
+}

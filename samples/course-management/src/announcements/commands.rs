@@ -1,0 +1,172 @@
+//! Posting an announcement once per idempotency token, and retracting it.
+
+use opossum::{
+    DecisionProjection, DomainEvent, EventStore, EventStoreError, Handler, Message,
+    build_decision_model, execute_decision_with,
+};
+use uuid::Uuid;
+
+use super::{AnnouncementPosted, AnnouncementRetracted};
+use crate::courses::course_exists;
+use crate::error::{AppError, AppResult};
+use crate::store::{Writer, query, retry_policy};
+use crate::tags::{ANNOUNCEMENT_ID, COURSE_ID, IDEMPOTENCY};
+
+/// Post an announcement to a course, once per idempotency token.
+#[derive(Clone, Debug)]
+pub struct PostAnnouncement {
+    /// The course.
+    pub course_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub body: String,
+    /// The client's token for this submission.
+    pub idempotency_token: Uuid,
+}
+
+impl Message for PostAnnouncement {
+    type Output = AppResult<Uuid>;
+}
+
+/// Retract an announcement of a course.
+#[derive(Clone, Copy, Debug)]
+pub struct RetractAnnouncement {
+    /// The course.
+    pub course_id: Uuid,
+    /// The announcement.
+    pub announcement_id: Uuid,
+}
+
+impl Message for RetractAnnouncement {
+    type Output = AppResult<()>;
+}
+
+/// Is the token in use? Posted → used, retracted → free again. The query is only the token's
+/// tag, so requests with different tokens have disjoint boundaries and never block each other.
+///
+/// # Errors
+/// Never for a valid id; the signature carries the query's validation.
+pub fn token_was_used(token: Uuid) -> Result<DecisionProjection<bool>, EventStoreError> {
+    let events = query(
+        &[
+            AnnouncementPosted::EVENT_TYPE,
+            AnnouncementRetracted::EVENT_TYPE,
+        ],
+        &[(IDEMPOTENCY, &token)],
+    )?;
+    Ok(DecisionProjection::new(false, events, |_, event| {
+        event.is::<AnnouncementPosted>()
+    }))
+}
+
+/// An announcement's course and token, and whether it was retracted; `None` until posted.
+fn announcement(
+    announcement_id: Uuid,
+) -> Result<DecisionProjection<Option<(AnnouncementPosted, bool)>>, EventStoreError> {
+    let events = query(
+        &[
+            AnnouncementPosted::EVENT_TYPE,
+            AnnouncementRetracted::EVENT_TYPE,
+        ],
+        &[(ANNOUNCEMENT_ID, &announcement_id)],
+    )?;
+    Ok(DecisionProjection::try_new(None, events, |state, event| {
+        Ok(if event.is::<AnnouncementPosted>() {
+            Some((event.decode::<AnnouncementPosted>()?, false))
+        } else {
+            state.map(|(posted, _)| (posted, true))
+        })
+    }))
+}
+
+/// Handles the announcements' commands.
+#[derive(Clone)]
+pub struct AnnouncementCommands(pub Writer);
+
+impl Handler<PostAnnouncement> for AnnouncementCommands {
+    async fn handle(&self, command: PostAnnouncement) -> AppResult<Uuid> {
+        let title = command.title.trim();
+        if title.is_empty() {
+            return Err(AppError::invalid("title must not be empty."));
+        }
+        let (command, writer) = (&command, &self.0);
+        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
+            let model = build_decision_model(
+                store,
+                (
+                    course_exists(command.course_id)?,
+                    token_was_used(command.idempotency_token)?,
+                ),
+            )
+            .await?;
+            let (course_exists, token_used) = model.state;
+            if !course_exists {
+                return Err(AppError::not_found(format!(
+                    "Course {} does not exist.",
+                    command.course_id
+                )));
+            }
+            if token_used {
+                return Err(AppError::rule(format!(
+                    "This announcement was already submitted with idempotency token {}; \
+                     retract it first to post with this token again.",
+                    command.idempotency_token
+                )));
+            }
+            let announcement_id = Uuid::new_v4();
+            let event = writer
+                .event(&AnnouncementPosted {
+                    announcement_id,
+                    course_id: command.course_id,
+                    title: title.to_owned(),
+                    body: command.body.trim().to_owned(),
+                    idempotency_token: command.idempotency_token,
+                })
+                .tag(COURSE_ID, command.course_id.to_string())
+                .tag(ANNOUNCEMENT_ID, announcement_id.to_string())
+                .tag(IDEMPOTENCY, command.idempotency_token.to_string())
+                .build()?;
+            store.append(vec![event], Some(model.condition)).await?;
+            Ok(announcement_id)
+        })
+        .await
+    }
+}
+
+impl Handler<RetractAnnouncement> for AnnouncementCommands {
+    async fn handle(&self, command: RetractAnnouncement) -> AppResult<()> {
+        let writer = &self.0;
+        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
+            let model = build_decision_model(store, announcement(command.announcement_id)?).await?;
+            let posted = match model.state {
+                Some((posted, _)) if posted.course_id != command.course_id => None,
+                other => other,
+            };
+            let Some((posted, retracted)) = posted else {
+                return Err(AppError::not_found(format!(
+                    "Course {} has no announcement {}.",
+                    command.course_id, command.announcement_id
+                )));
+            };
+            if retracted {
+                return Err(AppError::rule("The announcement is already retracted."));
+            }
+            // Carrying the idempotency tag is what frees the token: the token's projection
+            // folds this event to "not used".
+            let event = writer
+                .event(&AnnouncementRetracted {
+                    announcement_id: command.announcement_id,
+                    course_id: command.course_id,
+                    idempotency_token: posted.idempotency_token,
+                })
+                .tag(COURSE_ID, command.course_id.to_string())
+                .tag(ANNOUNCEMENT_ID, command.announcement_id.to_string())
+                .tag(IDEMPOTENCY, posted.idempotency_token.to_string())
+                .build()?;
+            store.append(vec![event], Some(model.condition)).await?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,155 @@
+//! Reading the books' read models.
+
+use opossum::{AppContext, AppStore, Handler, Message, ReadModel, build_decision_model};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::{
+    Book, COURSE_BOOK_BUYERS, COURSE_BOOK_CATALOG, CourseBuyers, STUDENT_BOOK_PURCHASES,
+    StudentPurchases,
+};
+use crate::courses::course_exists;
+use crate::error::{AppError, AppResult};
+use crate::store::state_tags;
+use crate::students::registered;
+use crate::tags::COURSE_ID;
+
+/// The catalogue, optionally of one course.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListBooks {
+    /// Only this course's books.
+    pub course_id: Option<Uuid>,
+}
+
+impl Message for ListBooks {
+    type Output = AppResult<Vec<Book>>;
+}
+
+/// One book.
+#[derive(Clone, Copy, Debug)]
+pub struct GetBook {
+    /// The book.
+    pub book_id: Uuid,
+}
+
+impl Message for GetBook {
+    type Output = AppResult<Book>;
+}
+
+/// What a student bought.
+#[derive(Clone, Copy, Debug)]
+pub struct GetStudentPurchases {
+    /// The student.
+    pub student_id: Uuid,
+}
+
+impl Message for GetStudentPurchases {
+    type Output = AppResult<StudentPurchases>;
+}
+
+/// Who bought a course's books.
+#[derive(Clone, Copy, Debug)]
+pub struct GetCourseBuyers {
+    /// The course.
+    pub course_id: Uuid,
+}
+
+impl Message for GetCourseBuyers {
+    type Output = AppResult<CourseBuyers>;
+}
+
+/// Handles the books' queries.
+#[derive(Clone)]
+pub struct BookQueries {
+    catalog: ReadModel<Book>,
+    purchases: ReadModel<StudentPurchases>,
+    buyers: ReadModel<CourseBuyers>,
+    /// To tell "no purchases yet" from "no such student or course".
+    store: Arc<AppStore>,
+}
+
+impl BookQueries {
+    /// The read models of the app being built.
+    ///
+    /// # Errors
+    /// When a projection is not registered.
+    pub fn from_context(app: &AppContext) -> Result<BookQueries, opossum::Error> {
+        Ok(BookQueries {
+            catalog: app.read_model(COURSE_BOOK_CATALOG)?,
+            purchases: app.read_model(STUDENT_BOOK_PURCHASES)?,
+            buyers: app.read_model(COURSE_BOOK_BUYERS)?,
+            store: app.store(),
+        })
+    }
+}
+
+impl Handler<ListBooks> for BookQueries {
+    async fn handle(&self, query: ListBooks) -> AppResult<Vec<Book>> {
+        let tags = query.course_id.map(|c| state_tags(&[(COURSE_ID, &c)]));
+        let mut books = self
+            .catalog
+            .read(move |store| match tags {
+                Some(tags) => store.query_by_tags(&tags),
+                None => store.get_all(),
+            })
+            .await?;
+        books.sort_by(|a, b| (&a.title, a.book_id).cmp(&(&b.title, b.book_id)));
+        Ok(books)
+    }
+}
+
+impl Handler<GetBook> for BookQueries {
+    async fn handle(&self, query: GetBook) -> AppResult<Book> {
+        let key = query.book_id.to_string();
+        self.catalog
+            .read(move |store| store.get(&key))
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(format!("Course book {} does not exist.", query.book_id))
+            })
+    }
+}
+
+impl Handler<GetStudentPurchases> for BookQueries {
+    async fn handle(&self, query: GetStudentPurchases) -> AppResult<StudentPurchases> {
+        let key = query.student_id.to_string();
+        if let Some(found) = self.purchases.read(move |store| store.get(&key)).await? {
+            return Ok(found);
+        }
+        let exists =
+            build_decision_model(self.store.as_ref(), registered(query.student_id)?).await?;
+        if exists.state {
+            Ok(StudentPurchases {
+                student_id: query.student_id,
+                ..StudentPurchases::default()
+            })
+        } else {
+            Err(AppError::not_found(format!(
+                "Student {} does not exist.",
+                query.student_id
+            )))
+        }
+    }
+}
+
+impl Handler<GetCourseBuyers> for BookQueries {
+    async fn handle(&self, query: GetCourseBuyers) -> AppResult<CourseBuyers> {
+        let key = query.course_id.to_string();
+        if let Some(found) = self.buyers.read(move |store| store.get(&key)).await? {
+            return Ok(found);
+        }
+        let exists =
+            build_decision_model(self.store.as_ref(), course_exists(query.course_id)?).await?;
+        if exists.state {
+            Ok(CourseBuyers {
+                course_id: query.course_id,
+                buyers: Vec::new(),
+            })
+        } else {
+            Err(AppError::not_found(format!(
+                "Course {} does not exist.",
+                query.course_id
+            )))
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading the courses' read models.
+
+use opossum::{AppContext, Handler, Message, ReadModel};
+use uuid::Uuid;
+
+use super::{COURSE_DETAILS, COURSE_SHORT_INFO, CourseDetails, CourseShortInfo};
+use crate::error::{AppError, AppResult};
+use crate::store::state_tags;
+
+/// The courses, optionally only the full (`true`) or the open (`false`) ones.
+#[derive(Clone, Debug, Default)]
+pub struct ListCourses {
+    /// Filter on "is full".
+    pub is_full: Option<bool>,
+}
+
+impl Message for ListCourses {
+    type Output = AppResult<Vec<CourseShortInfo>>;
+}
+
+/// One course's details.
+#[derive(Clone, Debug)]
+pub struct GetCourse {
+    /// The course.
+    pub course_id: Uuid,
+}
+
+impl Message for GetCourse {
+    type Output = AppResult<CourseDetails>;
+}
+
+/// Handles the courses' queries from their read models.
+#[derive(Clone)]
+pub struct CourseQueries {
+    short: ReadModel<CourseShortInfo>,
+    details: ReadModel<CourseDetails>,
+}
+
+impl CourseQueries {
+    /// The read models of the app being built.
+    ///
+    /// # Errors
+    /// When a projection is not registered.
+    pub fn from_context(app: &AppContext) -> Result<CourseQueries, opossum::Error> {
+        Ok(CourseQueries {
+            short: app.read_model(COURSE_SHORT_INFO)?,
+            details: app.read_model(COURSE_DETAILS)?,
+        })
+    }
+}
+
+impl Handler<ListCourses> for CourseQueries {
+    async fn handle(&self, query: ListCourses) -> AppResult<Vec<CourseShortInfo>> {
+        let tags = match query.is_full {
+            Some(full) => state_tags(&[("isFull", &full)]),
+            None => Vec::new(),
+        };
+        let mut courses = self
+            .short
+            .read(move |store| {
+                if tags.is_empty() {
+                    store.get_all()
+                } else {
+                    store.query_by_tags(&tags)
+                }
+            })
+            .await?;
+        courses.sort_by(|a, b| (&a.name, a.course_id).cmp(&(&b.name, b.course_id)));
+        Ok(courses)
+    }
+}
+
+impl Handler<GetCourse> for CourseQueries {
+    async fn handle(&self, query: GetCourse) -> AppResult<CourseDetails> {
+        let key = query.course_id.to_string();
+        self.details
+            .read(move |store| store.get(&key))
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(format!("Course {} does not exist.", query.course_id))
+            })
+    }
+}

@@ -1,0 +1,15 @@
+//! The HTTP layer: the router, the shared state, extractors whose rejections are problem+json,
+//! the one `IntoResponse` impl for errors, and the OpenAPI document. Nothing below this module
+//! knows about HTTP.
+
+mod extract;
+mod openapi;
+mod problem;
+mod router;
+mod state;
+
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use openapi::openapi_document;
+pub use problem::PROBLEM_JSON;
+pub use router::{created, router};
+pub use state::AppState;

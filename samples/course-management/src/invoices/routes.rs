@@ -1,0 +1,76 @@
+//! `/invoices`.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::CreateInvoice;
+use super::projection::{GetInvoice, Invoice, ListInvoices};
+use crate::error::AppResult;
+use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+use crate::money::Money;
+
+/// The invoices' routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/invoices", get(list).post(create))
+        .route("/invoices/{invoice_number}", get(one))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRequest {
+    customer_id: Uuid,
+    amount: Money,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Created {
+    invoice_number: u64,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateRequest>,
+) -> AppResult<Response> {
+    let invoice_number = state
+        .send(CreateInvoice {
+            customer_id: request.customer_id,
+            amount: request.amount,
+        })
+        .await?;
+    Ok(created(
+        format!("/invoices/{invoice_number}"),
+        Created { invoice_number },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListFilter {
+    customer_id: Option<Uuid>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<ListFilter>,
+) -> AppResult<Json<Vec<Invoice>>> {
+    Ok(Json(
+        state
+            .send(ListInvoices {
+                customer_id: filter.customer_id,
+            })
+            .await?,
+    ))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    ApiPath(invoice_number): ApiPath<u64>,
+) -> AppResult<Json<Invoice>> {
+    Ok(Json(state.send(GetInvoice { invoice_number }).await?))
+}

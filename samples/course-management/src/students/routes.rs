@@ -1,0 +1,109 @@
+//! `/students`.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    GetStudent, ListStudents, RegisterStudent, StudentDetails, StudentShortInfo, Tier,
+    UpdateSubscription,
+};
+use crate::error::{AppError, AppResult};
+use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+
+/// The students' routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/students", get(list).post(register))
+        .route("/students/{student_id}", get(details))
+        .route(
+            "/students/{student_id}/subscription",
+            patch(update_subscription),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterRequest {
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Registered {
+    student_id: Uuid,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> AppResult<Response> {
+    let student_id = state
+        .send(RegisterStudent {
+            first_name: request.first_name,
+            last_name: request.last_name,
+            email: request.email,
+        })
+        .await?;
+    Ok(created(
+        format!("/students/{student_id}"),
+        Registered { student_id },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListFilter {
+    tier: Option<String>,
+    is_maxed_out: Option<bool>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<ListFilter>,
+) -> AppResult<Json<Vec<StudentShortInfo>>> {
+    let tier = filter.tier.as_deref().map(parse_tier).transpose()?;
+    let students = state
+        .send(ListStudents {
+            tier,
+            is_maxed_out: filter.is_maxed_out,
+        })
+        .await?;
+    Ok(Json(students))
+}
+
+async fn details(
+    State(state): State<AppState>,
+    ApiPath(student_id): ApiPath<Uuid>,
+) -> AppResult<Json<StudentDetails>> {
+    Ok(Json(state.send(GetStudent { student_id }).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionRequest {
+    enrollment_tier: String,
+}
+
+async fn update_subscription(
+    State(state): State<AppState>,
+    ApiPath(student_id): ApiPath<Uuid>,
+    ApiJson(request): ApiJson<SubscriptionRequest>,
+) -> AppResult<Json<StudentDetails>> {
+    let tier = parse_tier(&request.enrollment_tier)?;
+    state.send(UpdateSubscription { student_id, tier }).await?;
+    Ok(Json(state.send(GetStudent { student_id }).await?))
+}
+
+fn parse_tier(name: &str) -> AppResult<Tier> {
+    Tier::parse(name).ok_or_else(|| {
+        AppError::invalid(format!(
+            "{name:?} is not a tier; use Basic, Standard, Professional or Master."
+        ))
+    })
+}

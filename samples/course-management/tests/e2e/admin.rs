@@ -1,0 +1,117 @@
+//! Admin: rebuilds, status, checkpoints, and deleting the store.
+
+use serde_json::json;
+
+use crate::support::Server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_every_projection_gives_the_same_read_models() {
+    let server = Server::start().await;
+    let course = server.course("Rust", 3).await;
+    let ada = server.student("Ada", "Lovelace").await;
+    server.enroll(&course, &ada).await.expect(201);
+    server
+        .post("/invoices", json!({"customerId": ada, "amount": 12}))
+        .await
+        .expect(201);
+    let students_before = server.get("/students").await.expect(200);
+    let course_before = server.get(&format!("/courses/{course}")).await.expect(200);
+    server.rebuilds_settled().await;
+
+    let summary = server
+        .post("/admin/projections/rebuild", json!({}))
+        .await
+        .expect(200);
+    assert_eq!(summary["rebuilt"].as_array().unwrap().len(), 9, "{summary}");
+    assert_eq!(summary["failed"], json!([]));
+    let one = server
+        .post("/admin/projections/CourseDetails/rebuild", json!({}))
+        .await
+        .expect(200);
+    assert_eq!(one["rebuilt"][0]["name"], "CourseDetails");
+    assert_eq!(one["rebuilt"][0]["eventsApplied"], 2, "created + enrolled");
+    server
+        .post("/admin/projections/Nope/rebuild", json!({}))
+        .await
+        .problem(404);
+
+    assert_eq!(server.get("/students").await.expect(200), students_before);
+    assert_eq!(
+        server.get(&format!("/courses/{course}")).await.expect(200),
+        course_before
+    );
+
+    let store = server.get("/admin/store").await.expect(200);
+    assert_eq!(store["eventCount"], 4);
+    let checkpoints = server
+        .get("/admin/projections/checkpoints")
+        .await
+        .expect(200);
+    let checkpoints = checkpoints.as_object().unwrap();
+    assert_eq!(checkpoints.len(), 9);
+    assert!(
+        checkpoints.values().all(|c| c == &store["head"]),
+        "{checkpoints:?}"
+    );
+    let status = server.get("/admin/projections/status").await.expect(200);
+    let projections = status["projections"].as_array().unwrap();
+    assert_eq!(projections.len(), 9);
+    assert!(
+        projections
+            .iter()
+            .all(|p| p["failure"].is_null() && p["hasCheckpoint"] == true)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
+    let server = Server::start().await;
+    server.student("Ada", "Lovelace").await;
+    server
+        .post(
+            "/invoices",
+            json!({"customerId": "00000000-0000-4000-8000-000000000001", "amount": 5}),
+        )
+        .await
+        .expect(201);
+
+    let refused = server.delete("/admin/store").await.problem(400);
+    assert!(refused.contains("confirm=true"), "{refused}");
+    server
+        .delete("/admin/store?confirm=false")
+        .await
+        .problem(400);
+    assert_eq!(
+        server
+            .get("/students")
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert_eq!(
+        server.delete("/admin/store?confirm=true").await.expect(200),
+        json!({"deleted": true})
+    );
+    assert_eq!(server.get("/students").await.expect(200), json!([]));
+    assert_eq!(
+        server.get("/admin/store").await.expect(200)["eventCount"],
+        0
+    );
+
+    // The fresh store works, and numbering starts again.
+    server.student("Ada", "Lovelace").await;
+    let invoice = server
+        .post(
+            "/invoices",
+            json!({"customerId": "00000000-0000-4000-8000-000000000001", "amount": 5}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(invoice["invoiceNumber"], 1);
+    server.stop().await;
+}

@@ -1,0 +1,133 @@
+//! Announcements: the prevent-record-duplication example — one post per idempotency token,
+//! freed again by a retraction.
+
+use serde_json::json;
+
+use crate::support::{Server, concurrently, text};
+
+const TOKEN: &str = "00000000-0000-4000-8000-00000000a001";
+const OTHER_TOKEN: &str = "00000000-0000-4000-8000-00000000a002";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_posts_once_until_its_announcement_is_retracted() {
+    let server = Server::start().await;
+    let course = server.course("Rust", 10).await;
+    let post = |token: &str, title: &str| {
+        server.post(
+            &format!("/courses/{course}/announcements"),
+            json!({"title": title, "body": "Room 101", "idempotencyToken": token}),
+        )
+    };
+    let first = text(
+        &post(TOKEN, "Exam moved").await.expect(201),
+        "announcementId",
+    );
+    let retry = post(TOKEN, "Exam moved").await.problem(400);
+    assert!(retry.contains("already submitted"), "{retry}");
+    post(OTHER_TOKEN, "Lab notes").await.expect(201);
+
+    let live = server
+        .get(&format!("/courses/{course}/announcements"))
+        .await
+        .expect(200);
+    let titles: Vec<&str> = live
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Exam moved", "Lab notes"]);
+
+    let retracted = server
+        .post(
+            &format!("/courses/{course}/announcements/{first}/retract"),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(retracted["retracted"], true);
+    let again = server
+        .post(
+            &format!("/courses/{course}/announcements/{first}/retract"),
+            json!({}),
+        )
+        .await
+        .problem(400);
+    assert!(again.contains("already retracted"), "{again}");
+
+    // The token is free again.
+    post(TOKEN, "Exam moved (corrected)").await.expect(201);
+    let live = server
+        .get(&format!("/courses/{course}/announcements"))
+        .await
+        .expect(200);
+    let titles: Vec<&str> = live
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Lab notes", "Exam moved (corrected)"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_retries_with_one_token_posts_once() {
+    let server = Server::start().await;
+    let course = server.course("Rust", 10).await;
+    let replies = concurrently(6, |_| {
+        server.post(
+            &format!("/courses/{course}/announcements"),
+            json!({"title": "Once", "idempotencyToken": TOKEN}),
+        )
+    })
+    .await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 201).count(),
+        1,
+        "{replies:?}"
+    );
+    assert!(
+        replies.iter().all(|r| [201, 400, 409].contains(&r.status)),
+        "{replies:?}"
+    );
+    let live = server
+        .get(&format!("/courses/{course}/announcements"))
+        .await
+        .expect(200);
+    assert_eq!(live.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_need_an_existing_course_and_announcement() {
+    let server = Server::start().await;
+    let course = server.course("Rust", 10).await;
+    let unknown = "00000000-0000-4000-8000-00000000dead";
+    server
+        .post(
+            &format!("/courses/{unknown}/announcements"),
+            json!({"title": "x", "idempotencyToken": TOKEN}),
+        )
+        .await
+        .problem(404);
+    server
+        .post(
+            &format!("/courses/{course}/announcements/{unknown}/retract"),
+            json!({}),
+        )
+        .await
+        .problem(404);
+    server
+        .get(&format!("/courses/{unknown}/announcements"))
+        .await
+        .problem(404);
+    server
+        .post(
+            &format!("/courses/{course}/announcements"),
+            json!({"title": "no token"}),
+        )
+        .await
+        .problem(400);
+    server.stop().await;
+}

@@ -1,0 +1,168 @@
+//! The real binary: it prints its URL, serves, stops gracefully on SIGTERM, and `seed` fills
+//! a store that the server then serves.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_course-management");
+
+/// A guard against a hang, never an expectation about speed.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+struct Running {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    base: String,
+}
+
+async fn start(data_dir: &Path) -> Running {
+    let mut child = Command::new(BINARY)
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(HANG_GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = first
+        .strip_prefix("course-management listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    Running { child, lines, base }
+}
+
+impl Running {
+    /// SIGTERM, then the exit status and the rest of stdout.
+    async fn terminate(mut self) -> String {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+        let mut rest = String::new();
+        while let Some(line) = tokio::time::timeout(HANG_GUARD, self.lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        let status = tokio::time::timeout(HANG_GUARD, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status}: {rest}");
+        rest
+    }
+}
+
+async fn get(client: &reqwest::Client, url: String) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_its_url_serves_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(HANG_GUARD)
+        .build()
+        .unwrap();
+
+    let server = start(dir.path()).await;
+    let created = client
+        .post(format!("{}/students", server.base))
+        .json(&json!({"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let rest = server.terminate().await;
+    assert!(rest.contains("stopped; the store is closed"), "{rest}");
+
+    // The same folder, a new process: the student is still there.
+    let again = start(dir.path()).await;
+    let students = get(&client, format!("{}/students", again.base)).await;
+    assert_eq!(students[0]["email"], "ada@example.com");
+    again.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_small_creates_realistic_data_that_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = tokio::time::timeout(
+        HANG_GUARD,
+        Command::new(BINARY)
+            .args([
+                "seed",
+                "--size",
+                "small",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .stderr(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let out = String::from_utf8_lossy(&seeded.stdout).into_owned();
+    assert!(seeded.status.success(), "{out}");
+    let events: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {out:?}"));
+    assert!((150..2_000).contains(&events), "{out}");
+    assert!(out.contains("40 students"), "{out}");
+
+    let server = start(dir.path()).await;
+    let client = reqwest::Client::builder()
+        .timeout(HANG_GUARD)
+        .build()
+        .unwrap();
+    let students = get(&client, format!("{}/students", server.base)).await;
+    assert_eq!(students.as_array().unwrap().len(), 40);
+    let courses = get(&client, format!("{}/courses", server.base)).await;
+    assert_eq!(courses.as_array().unwrap().len(), 10);
+    let enrolled: u64 = courses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["currentEnrollmentCount"].as_u64().unwrap())
+        .sum();
+    assert!(enrolled > 0);
+    let invoices = get(&client, format!("{}/invoices", server.base)).await;
+    let numbers: Vec<u64> = invoices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invoiceNumber"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=30).collect::<Vec<u64>>());
+    let books = get(&client, format!("{}/course-books", server.base)).await;
+    assert_eq!(books.as_array().unwrap().len(), 15);
+    let store = get(&client, format!("{}/admin/store", server.base)).await;
+    assert_eq!(store["eventCount"].as_u64(), Some(events));
+    server.terminate().await;
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests over real HTTP: each test starts the API on a fresh store in a temporary
+//! folder, on a real TCP port, with a manual clock, and talks to it with an HTTP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod aggregate;
+mod announcements;
+mod binary;
+mod course_books;
+mod courses;
+mod enrollment;
+mod exam_tokens;
+mod invoices;
+mod openapi;
+mod students;
+mod support;

@@ -1,0 +1,265 @@
+//! A server per test, and a small client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use course_management::{AppState, Settings, build_app, serve};
+use opossum::{ManualClock, Timestamp};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The API on a temporary store, on 127.0.0.1 with a port of its own.
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) clock: ManualClock,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status, content type and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) location: Option<String>,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    /// The body, after checking the status.
+    #[track_caller]
+    pub(crate) fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "unexpected reply: {self:?}");
+        self.body
+    }
+
+    /// The problem's detail, after checking the status and that the body is problem+json.
+    #[track_caller]
+    pub(crate) fn problem(self, status: u16) -> String {
+        assert_eq!(self.status, status, "unexpected reply: {self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+        assert!(self.body["title"].is_string(), "{self:?}");
+        assert!(self.body["type"].is_string(), "{self:?}");
+        self.body["detail"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Server {
+    pub(crate) async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Timestamp::now());
+        let mut settings = Settings::new(dir.path());
+        settings.clock = Arc::new(clock.clone());
+        let app = build_app(&settings).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let state = AppState::new(app, settings);
+        let task = tokio::spawn(async move {
+            serve(listener, state, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            clock,
+            // The timeout only guards against a hang; no assertion depends on timing.
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server gracefully and waits until the store is closed.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Sends a request. The URL and body are taken at once, so the returned future borrows
+    /// nothing (requests built from temporary paths can run concurrently).
+    pub(crate) fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> impl std::future::Future<Output = Reply> + use<> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let content_type = header("content-type").unwrap_or_default();
+            let location = header("location");
+            let text = response.text().await.unwrap();
+            let body = if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            };
+            Reply {
+                status,
+                content_type,
+                location,
+                body,
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> impl std::future::Future<Output = Reply> + use<> {
+        self.call(Method::GET, path, None)
+    }
+
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> impl std::future::Future<Output = Reply> + use<> {
+        self.call(Method::POST, path, Some(body))
+    }
+
+    pub(crate) fn patch(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> impl std::future::Future<Output = Reply> + use<> {
+        self.call(Method::PATCH, path, Some(body))
+    }
+
+    pub(crate) fn delete(&self, path: &str) -> impl std::future::Future<Output = Reply> + use<> {
+        self.call(Method::DELETE, path, None)
+    }
+
+    /// Waits until no projection is being rebuilt (the daemon rebuilds the projections of a
+    /// new store when it starts). Polls; the bound only guards against a hang.
+    pub(crate) async fn rebuilds_settled(&self) {
+        for _ in 0..1_000 {
+            let status = self.get("/admin/projections/status").await.expect(200);
+            let idle = status["rebuildsRunning"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+                && status["rebuildsQueued"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+                && status["projections"]
+                    .as_array()
+                    .is_some_and(|all| all.iter().all(|p| p["rebuilding"] == false));
+            if idle {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the projections never stopped rebuilding");
+    }
+
+    /// Registers a student and returns their id.
+    pub(crate) async fn student(&self, first: &str, last: &str) -> String {
+        let email = format!(
+            "{}.{}@example.edu",
+            first.to_lowercase(),
+            last.to_lowercase()
+        );
+        let body = self
+            .post(
+                "/students",
+                json!({"firstName": first, "lastName": last, "email": email}),
+            )
+            .await
+            .expect(201);
+        body["studentId"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a course and returns its id.
+    pub(crate) async fn course(&self, name: &str, max_students: u32) -> String {
+        let body = self
+            .post(
+                "/courses",
+                json!({"name": name, "description": "a course", "maxStudentCount": max_students}),
+            )
+            .await
+            .expect(201);
+        body["courseId"].as_str().unwrap().to_owned()
+    }
+
+    /// Enrols a student.
+    pub(crate) fn enroll(
+        &self,
+        course: &str,
+        student: &str,
+    ) -> impl std::future::Future<Output = Reply> + use<> {
+        self.post(
+            &format!("/courses/{course}/enrollments"),
+            json!({"studentId": student}),
+        )
+    }
+}
+
+/// Runs `n` requests at once and returns their replies.
+pub(crate) async fn concurrently<F, Fut>(n: usize, request: F) -> Vec<Reply>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    let pending: Vec<_> = (0..n).map(request).collect();
+    let mut replies = Vec::with_capacity(n);
+    let joined = futures_join_all(pending).await;
+    replies.extend(joined);
+    replies
+}
+
+/// Polls every future together on this task (they are HTTP requests, so all are in flight at
+/// once on the server's side).
+async fn futures_join_all<Fut: std::future::Future>(futures: Vec<Fut>) -> Vec<Fut::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<Fut::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.unwrap()).collect()
+}
+
+/// A string field of a JSON object.
+pub(crate) fn text(value: &Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field} in {value}"))
+        .to_owned()
+}
