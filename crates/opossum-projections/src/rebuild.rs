@@ -87,16 +87,18 @@ impl Rebuilder {
         run(Arc::clone(&self.inner), reservation, None).await
     }
 
-    /// Rebuilds the named projections, in parallel up to the configured limit.
+    /// Rebuilds the named projections, in parallel up to the configured limit. Like
+    /// [`rebuild`](Self::rebuild), it first waits for rebuilds of them that are already running.
     ///
     /// # Errors
-    /// [`Error::UnknownProjection`] before anything starts. A projection already being rebuilt,
-    /// or whose rebuild fails, is listed in [`RebuildReport::failed`].
+    /// [`Error::UnknownProjection`] before anything starts. A projection whose rebuild fails is
+    /// listed in [`RebuildReport::failed`].
     pub async fn rebuild_many(&self, names: &[&str]) -> Result<RebuildReport, Error> {
         let tracked = names
             .iter()
             .map(|n| self.inner.find(n).cloned())
             .collect::<Result<Vec<_>, _>>()?;
+        self.wait_until_idle(&tracked).await;
         Ok(self
             .run_all(
                 tracked.into_iter().map(|t| (t, Start::Fresh)).collect(),
@@ -105,11 +107,27 @@ impl Rebuilder {
             .await)
     }
 
-    /// Rebuilds every registered projection.
+    /// Rebuilds every registered projection, first waiting for rebuilds already running (such
+    /// as the daemon's automatic ones at start).
     pub async fn rebuild_all(&self) -> RebuildReport {
-        let all = self.inner.projections.iter().cloned();
-        self.run_all(all.map(|t| (t, Start::Fresh)).collect(), None)
+        let all: Vec<Arc<Tracked>> = self.inner.projections.to_vec();
+        self.wait_until_idle(&all).await;
+        self.run_all(all.into_iter().map(|t| (t, Start::Fresh)).collect(), None)
             .await
+    }
+
+    /// Waits until none of `projections` is being rebuilt.
+    async fn wait_until_idle(&self, projections: &[Arc<Tracked>]) {
+        loop {
+            // Register for the wake-up before looking, so an end between the two is not missed.
+            let ended = self.inner.rebuild_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !projections.iter().any(|t| t.is_rebuilding()) {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// Rebuilds the projections that have no checkpoint yet.
