@@ -1,7 +1,7 @@
 //! Repository chores, reached through `cargo xtask <command>` (an alias in `.cargo/config.toml`
 //! for a release build of this binary).
 //!
-//! - `cargo xtask bench [--quick] [--json FILE] [--dir DIR]` measures what the file store does on
+//! - `cargo xtask bench [--quick] [--json FILE] [--dir DIR] [--only TEXT]` measures what the file store does on
 //!   this disk, beside its baselines measured in the same run: the disk's raw
 //!   `write + fdatasync` rate and the same DCB store on SQLite. See `docs/benchmarks.md`.
 

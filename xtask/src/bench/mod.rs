@@ -62,6 +62,10 @@ pub(crate) struct BenchArgs {
     /// Run in a temporary folder inside DIR, which must be on the disk to measure.
     #[arg(long, value_name = "DIR", default_value = "target/bench-tmp")]
     dir: PathBuf,
+    /// Run only the groups whose name contains TEXT (case-insensitive), for example
+    /// `--only projections`; the report then lists the other figures as not measured.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
 }
 
 /// Sizes and durations of a run.
@@ -171,7 +175,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         ("file store: open", processes::open),
         ("projections", projections::projections),
     ];
-    for (name, group) in groups {
+    let only = args.only.as_deref().map(str::to_lowercase);
+    let selected = groups.into_iter().filter(|(name, _)| {
+        only.as_ref()
+            .is_none_or(|o| name.to_lowercase().contains(o))
+    });
+    for (name, group) in selected {
         eprintln!("{name}");
         group(dir, &plan, &mut figures).with_context(|| format!("benchmark group {name:?}"))?;
     }
