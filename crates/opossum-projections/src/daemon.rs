@@ -24,6 +24,11 @@ use crate::{Error, rebuild, update};
 /// once, shown in [`ProjectionManager::status`](crate::ProjectionManager::status), and retried
 /// at the next wake-up, while the other projections go on.
 ///
+/// In a [follower](crate::Role::Follower) it applies nothing: at every wake-up it tries to take
+/// over the folder, and once the maintaining process is gone it does (tidying the folder and
+/// starting the rebuilds a maintainer starts with) and keeps the projections current from then
+/// on.
+///
 /// [`shutdown`](Self::shutdown) stops it cleanly: the batch being applied is committed, running
 /// rebuilds stop at their next batch (their journals let the next start resume them). Dropping
 /// the daemon asks it to stop without waiting.
@@ -48,10 +53,11 @@ impl ProjectionDaemon {
     pub(crate) fn start(inner: Arc<Inner>) -> ProjectionDaemon {
         let (stop, stopped) = watch::channel(false);
         // Reserve the rebuilds before the loop starts, so its first pass leaves them alone.
-        let (reservations, busy) = rebuild::reserve(&inner, rebuild::at_start(&inner));
-        for failure in busy {
-            tracing::info!(projection = %failure.name, "already being rebuilt");
-        }
+        let reservations = if inner.is_following() {
+            Vec::new()
+        } else {
+            start_up_rebuilds(&inner)
+        };
         let task = tokio::spawn(run(Arc::clone(&inner), reservations, stopped));
         ProjectionDaemon {
             inner,
@@ -89,6 +95,34 @@ impl Drop for ProjectionDaemon {
     }
 }
 
+/// Reserves the rebuilds a maintainer starts with: interrupted ones, and those the
+/// [`AutoRebuild`](crate::AutoRebuild) mode asks for.
+fn start_up_rebuilds(inner: &Arc<Inner>) -> Vec<rebuild::Reservation> {
+    let (reservations, busy) = rebuild::reserve(inner, rebuild::at_start(inner));
+    for failure in busy {
+        tracing::info!(projection = %failure.name, "already being rebuilt");
+    }
+    reservations
+}
+
+/// Runs reserved rebuilds in a task of their own, logging those that do not complete.
+fn spawn_rebuilds(
+    inner: &Arc<Inner>,
+    reservations: Vec<rebuild::Reservation>,
+    stop: &watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    if reservations.is_empty() {
+        return None;
+    }
+    let (inner, stop) = (Arc::clone(inner), stop.clone());
+    Some(tokio::spawn(async move {
+        let report = rebuild::run_reserved(inner, reservations, Some(stop)).await;
+        for failure in &report.failed {
+            tracing::warn!(projection = %failure.name, reason = %failure.reason, "start-up rebuild did not complete");
+        }
+    }))
+}
+
 async fn run(
     inner: Arc<Inner>,
     reservations: Vec<rebuild::Reservation>,
@@ -97,22 +131,30 @@ async fn run(
     tracing::info!(
         projections = inner.projections.len(),
         rebuilds = reservations.len(),
+        role = ?inner.role(),
         polling_ms = inner.options.polling().as_millis() as u64,
         "projection daemon started"
     );
-    let rebuilds = (!reservations.is_empty()).then(|| {
-        let (inner, stop) = (Arc::clone(&inner), stop.clone());
-        tokio::spawn(async move {
-            let report = rebuild::run_reserved(inner, reservations, Some(stop)).await;
-            for failure in &report.failed {
-                tracing::warn!(projection = %failure.name, reason = %failure.reason, "start-up rebuild did not complete");
-            }
-        })
-    });
+    let mut rebuilds: Vec<JoinHandle<()>> = spawn_rebuilds(&inner, reservations, &stop)
+        .into_iter()
+        .collect();
     let polling = inner.options.polling();
     loop {
         if *stop.borrow() {
             break;
+        }
+        if inner.is_following() {
+            // Another process maintains the folder; take over once it is gone.
+            match inner.try_take_over() {
+                Ok(true) => {
+                    let reservations = start_up_rebuilds(&inner);
+                    rebuilds.extend(spawn_rebuilds(&inner, reservations, &stop));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take over the projections folder; trying again at the next poll");
+                }
+            }
         }
         update::catch_up(&inner, Some(&stop)).await;
         tokio::select! {
@@ -121,8 +163,8 @@ async fn run(
             _ = stop.changed() => {}
         }
     }
-    if let Some(rebuilds) = rebuilds {
-        if let Err(e) = rebuilds.await {
+    for task in rebuilds {
+        if let Err(e) = task.await {
             tracing::warn!(error = %e, "a start-up rebuild task ended unexpectedly");
         }
     }

@@ -78,6 +78,20 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// This manager follows a folder that another process maintains (see
+    /// [`ProjectionManagerBuilder::open_or_follow`](crate::ProjectionManagerBuilder::open_or_follow)),
+    /// so it may read the projections but not rebuild them. Rebuild from the maintaining
+    /// process, or stop it: a follower's daemon takes over once the maintainer is gone.
+    #[error(
+        "cannot {action}: another process maintains the projections in {root} and this one only reads them; do it in that process, or stop it and let this one take over"
+    )]
+    NotMaintainer {
+        /// What was refused, such as `rebuild projection "Students"`.
+        action: String,
+        /// The projections folder.
+        root: PathBuf,
+    },
+
     /// Reading events from the event store failed.
     #[error("reading the event store failed: {0}")]
     Store(#[from] opossum_core::Error),

@@ -99,9 +99,29 @@ impl Generation {
         ] {
             files::create_dir_all(&folder)?;
         }
-        let checkpoint: Option<CheckpointFile> = files::read_json(&generation.checkpoint_path())?;
-        *generation.lock_checkpoint() = checkpoint.map(|c| c.position);
+        generation.reload_checkpoint()?;
         Ok(Arc::new(generation))
+    }
+
+    /// A read-only view of generation `number` of `dir`, which another process maintains:
+    /// nothing is created, emptied or deleted, now or when the view is dropped.
+    pub(crate) fn observe(dir: &Path, number: u64) -> Result<Arc<Generation>, Error> {
+        let generation = Generation {
+            number,
+            dir: dir.join(generation_name(number)),
+            checkpoint: Mutex::new(None),
+            retired: AtomicBool::new(false),
+            tombstones: Mutex::new(Vec::new()),
+        };
+        generation.reload_checkpoint()?;
+        Ok(Arc::new(generation))
+    }
+
+    /// Reads the checkpoint file again (a view of a generation another process writes).
+    pub(crate) fn reload_checkpoint(&self) -> Result<(), Error> {
+        let checkpoint: Option<CheckpointFile> = files::read_json(&self.checkpoint_path())?;
+        *self.lock_checkpoint() = checkpoint.map(|c| c.position);
+        Ok(())
     }
 
     /// The generation's number.
@@ -279,7 +299,8 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, Error> {
     })
 }
 
-fn read_current(dir: &Path) -> Result<Option<u64>, Error> {
+/// The number of the live generation of the projection folder `dir`, from `current.json`.
+pub(crate) fn read_current(dir: &Path) -> Result<Option<u64>, Error> {
     let pointer: Option<CurrentPointer> = files::read_json(&dir.join(CURRENT_FILE))?;
     Ok(pointer.map(|p| p.generation))
 }

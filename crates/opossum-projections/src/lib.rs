@@ -159,7 +159,7 @@ mod update;
 pub use daemon::ProjectionDaemon;
 pub use definition::Projection;
 pub use error::{BoxError, Error};
-pub use manager::{ProjectionManager, ProjectionManagerBuilder};
+pub use manager::{ProjectionManager, ProjectionManagerBuilder, Role};
 pub use options::{AutoRebuild, ProjectionOptions};
 pub use rebuild::Rebuilder;
 pub use report::{

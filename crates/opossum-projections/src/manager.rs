@@ -79,39 +79,44 @@ impl ProjectionManagerBuilder {
     /// [`Error::Locked`] when another process maintains this folder, [`Error::Corrupt`] or
     /// [`Error::Io`] for the folder's files.
     pub fn open(self) -> Result<ProjectionManager, Error> {
+        self.open_as(Join::Maintain)
+    }
+
+    /// Like [`open`](Self::open), but when another process already maintains the folder, opens
+    /// it as a [`Role::Follower`] instead of failing: this process reads the projections that
+    /// process keeps current (the files on disk are the truth for both), and cannot rebuild
+    /// them. A follower's daemon, when started, takes over as maintainer as soon as the other
+    /// process lets go of the folder (it exits, crashes or drops its manager), so the
+    /// projections stay current as long as one process runs. This is how several processes or
+    /// PCs share one store folder and its projections.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), except [`Error::Locked`].
+    pub fn open_or_follow(self) -> Result<ProjectionManager, Error> {
+        self.open_as(Join::MaintainOrFollow)
+    }
+
+    fn open_as(self, join: Join) -> Result<ProjectionManager, Error> {
         self.options.validate()?;
         if let Some(error) = self.error {
             return Err(error);
         }
         let root = self.options.root().to_path_buf();
         files::create_dir_all(&root)?;
-        let lock = FolderLock::acquire(&root)?;
-        let mut projections = Vec::with_capacity(self.runners.len());
-        for runner in self.runners {
-            let dir = root.join(runner.name());
-            let recovered = generation::recover(&dir)?;
-            let current = match recovered.current {
-                Some(number) => Some(Generation::open(&dir, number)?),
-                None => None,
-            };
-            if let Some(journal) = &recovered.journal {
-                tracing::info!(
-                    projection = runner.name(),
-                    flushed_position = journal.flushed_position,
-                    "found an interrupted rebuild; it resumes when the daemon starts"
-                );
-            }
-            projections.push(Arc::new(Tracked {
-                runner,
-                dir,
-                current: RwLock::new(current),
-                next_generation: AtomicU64::new(recovered.highest + 1),
-                interrupted: Mutex::new(recovered.journal),
-                writer: tokio::sync::Mutex::new(()),
-                rebuilding: AtomicBool::new(false),
-                failure: Mutex::new(None),
-            }));
-        }
+        let lock = match FolderLock::acquire(&root) {
+            Ok(lock) => Some(lock),
+            Err(Error::Locked { .. }) if join == Join::MaintainOrFollow => None,
+            Err(e) => return Err(e),
+        };
+        let following = Arc::new(AtomicBool::new(true));
+        let projections = self
+            .runners
+            .into_iter()
+            .map(|runner| {
+                let dir = root.join(runner.name());
+                Arc::new(Tracked::new(runner, dir, Arc::clone(&following)))
+            })
+            .collect();
         let (progress, _) = watch::channel(0);
         let inner = Inner {
             store: self.store,
@@ -123,17 +128,47 @@ impl ProjectionManagerBuilder {
             wake: Notify::new(),
             rebuild_ended: Notify::new(),
             board: Mutex::new(Board::default()),
-            _lock: lock,
+            lock: Mutex::new(None),
+            following,
         };
+        match lock {
+            Some(lock) => inner.take_over(lock)?,
+            None => {
+                for tracked in &inner.projections {
+                    tracked.refresh()?;
+                }
+            }
+        }
         tracing::info!(
             root = %root.display(),
             projections = inner.projections.len(),
+            role = ?inner.role(),
             "opened projections"
         );
         Ok(ProjectionManager {
             inner: Arc::new(inner),
         })
     }
+}
+
+/// How [`ProjectionManagerBuilder::open_as`] treats a folder another process maintains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Join {
+    /// Fail with [`Error::Locked`].
+    Maintain,
+    /// Follow it.
+    MaintainOrFollow,
+}
+
+/// What a [`ProjectionManager`] does for its folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// This process holds the folder's lock: its daemon applies new events, and it may rebuild.
+    Maintainer,
+    /// Another process maintains the folder; this one reads what that process writes (see
+    /// [`ProjectionManagerBuilder::open_or_follow`]).
+    Follower,
 }
 
 /// The registered projections of one folder, kept current from one event store.
@@ -147,7 +182,9 @@ impl ProjectionManagerBuilder {
 ///   every wake-up), and [`wait_for`](Self::wait_for) waits until one has seen an event.
 ///
 /// Only one process may maintain a folder at a time: the manager holds its lock file until it
-/// is dropped. Clones share everything.
+/// is dropped. Other processes may follow it, reading the same projections (see
+/// [`ProjectionManagerBuilder::open_or_follow`] and [`role`](Self::role)). Clones share
+/// everything.
 #[derive(Clone)]
 pub struct ProjectionManager {
     pub(crate) inner: Arc<Inner>,
@@ -181,6 +218,13 @@ impl ProjectionManager {
     #[must_use]
     pub fn options(&self) -> &ProjectionOptions {
         &self.inner.options
+    }
+
+    /// Whether this process maintains the folder or follows another process that does. A
+    /// follower becomes the maintainer when its daemon takes over.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.inner.role()
     }
 
     /// The names of the registered projections, in registration order.
@@ -218,17 +262,27 @@ impl ProjectionManager {
     /// anything was applied.
     ///
     /// # Errors
-    /// [`Error::UnknownProjection`].
+    /// [`Error::UnknownProjection`]; in a follower, [`Error::Corrupt`] or [`Error::Io`] when the
+    /// maintainer's files cannot be read.
     pub fn checkpoint(&self, name: &str) -> Result<Option<Position>, Error> {
-        Ok(report::position(self.inner.find(name)?.checkpoint()))
+        let tracked = self.inner.find(name)?;
+        tracked.refresh()?;
+        Ok(report::position(tracked.checkpoint()))
     }
 
-    /// Every projection's checkpoint, rebuild and failure state.
+    /// Every projection's checkpoint, rebuild and failure state. In a follower, the
+    /// checkpoints are read from the maintainer's files, and `rebuilding` and `failure` are
+    /// those of this process (always false and none).
     #[must_use]
     pub fn status(&self) -> Vec<ProjectionStatus> {
         self.inner
             .projections
             .iter()
+            .inspect(|t| {
+                if let Err(e) = t.refresh() {
+                    tracing::debug!(projection = t.name(), error = %e, "could not read the maintainer's checkpoint");
+                }
+            })
             .map(|t| ProjectionStatus {
                 name: t.name().to_owned(),
                 checkpoint: report::position(t.checkpoint()),
@@ -243,14 +297,17 @@ impl ProjectionManager {
     /// [`batch_size`](ProjectionOptions::batch_size) events, one batch per projection in turn.
     ///
     /// A projection that fails is left at the event it failed on and reported; the others go on.
-    /// This is what the daemon runs whenever it wakes up.
+    /// This is what the daemon runs whenever it wakes up. A follower applies nothing (the
+    /// maintaining process does) and returns an empty report.
     pub async fn catch_up(&self) -> CatchUpReport {
         update::catch_up(&self.inner, None).await
     }
 
     /// Waits until projection `name` has applied every event up to `position` — for example
     /// the position an append returned, to read one's own writes. Needs the daemon running (or
-    /// someone calling [`catch_up`](Self::catch_up)).
+    /// someone calling [`catch_up`](Self::catch_up)). A follower looks at the maintainer's
+    /// checkpoint every 20 ms; the maintainer sees another process's appends within its
+    /// [polling interval](ProjectionOptions::polling_interval).
     ///
     /// # Errors
     /// [`Error::UnknownProjection`]; [`Error::Failing`] when the projection is stopped at an
@@ -260,6 +317,10 @@ impl ProjectionManager {
         let mut changes = self.inner.progress.subscribe();
         loop {
             changes.borrow_and_update();
+            let following = self.inner.is_following();
+            if following {
+                tracked.refresh()?;
+            }
             if tracked.checkpoint() >= position.get() {
                 return Ok(());
             }
@@ -272,7 +333,13 @@ impl ProjectionManager {
                     });
                 }
             }
-            if changes.changed().await.is_err() {
+            if following {
+                // The maintainer is another process: look at its checkpoint again shortly.
+                tokio::select! {
+                    _ = changes.changed() => {}
+                    () = tokio::time::sleep(FOLLOWER_POLL) => {}
+                }
+            } else if changes.changed().await.is_err() {
                 return Err(Error::Task {
                     what: "projection manager",
                     reason: "the manager was dropped".to_owned(),
@@ -313,7 +380,10 @@ pub(crate) struct Inner {
     pub(crate) rebuild_slots: Arc<Semaphore>,
     /// What the rebuilder is doing, for its status.
     pub(crate) board: Mutex<Board>,
-    _lock: FolderLock,
+    /// The folder's lock, once this process maintains it.
+    lock: Mutex<Option<FolderLock>>,
+    /// True while another process maintains the folder; shared with every [`Tracked`].
+    following: Arc<AtomicBool>,
 }
 
 impl Inner {
@@ -339,7 +409,80 @@ impl Inner {
     pub(crate) fn lock_board(&self) -> MutexGuard<'_, Board> {
         lock(&self.board)
     }
+
+    pub(crate) fn role(&self) -> Role {
+        if self.is_following() {
+            Role::Follower
+        } else {
+            Role::Maintainer
+        }
+    }
+
+    /// True while another process maintains the folder.
+    pub(crate) fn is_following(&self) -> bool {
+        self.following.load(Ordering::Acquire)
+    }
+
+    /// The error for an operation only the maintainer may do.
+    pub(crate) fn not_maintainer(&self, action: String) -> Error {
+        Error::NotMaintainer {
+            action,
+            root: self.options.root().to_path_buf(),
+        }
+    }
+
+    /// A follower tries to become the maintainer: true when it took the folder's lock (the
+    /// previous maintainer is gone) and now maintains the folder.
+    ///
+    /// # Errors
+    /// When the lock file or the projection folders cannot be read; the process then stays a
+    /// follower and lets go of the lock.
+    pub(crate) fn try_take_over(&self) -> Result<bool, Error> {
+        if !self.is_following() {
+            return Ok(true);
+        }
+        match FolderLock::acquire(self.options.root()) {
+            Ok(lock) => {
+                self.take_over(lock)?;
+                tracing::info!(root = %self.options.root().display(), "the previous maintainer is gone; this process now maintains the projections");
+                Ok(true)
+            }
+            Err(Error::Locked { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// With the folder's lock held: tidies each projection folder after a crash, loads its live
+    /// generation and any interrupted rebuild, and makes this process the maintainer. On an
+    /// error the lock is released (dropped) and the process stays a follower.
+    fn take_over(&self, folder_lock: FolderLock) -> Result<(), Error> {
+        for tracked in &self.projections {
+            let recovered = generation::recover(&tracked.dir)?;
+            let current = match recovered.current {
+                Some(number) => Some(Generation::open(&tracked.dir, number)?),
+                None => None,
+            };
+            if let Some(journal) = &recovered.journal {
+                tracing::info!(
+                    projection = tracked.name(),
+                    flushed_position = journal.flushed_position,
+                    "found an interrupted rebuild; it resumes when the daemon starts"
+                );
+            }
+            tracked.adopt(current, recovered.highest + 1, recovered.journal);
+        }
+        *lock(&self.lock) = Some(folder_lock);
+        self.following.store(false, Ordering::Release);
+        self.bump();
+        Ok(())
+    }
 }
+
+/// How often a follower looks at the maintainer's checkpoint while it waits for a position.
+const FOLLOWER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Attempts at a consistent read of a follower's projection before the last result is taken.
+const FOLLOWER_READ_ATTEMPTS: u32 = 5;
 
 /// One registered projection: its runner, its folder and its live generation.
 pub(crate) struct Tracked {
@@ -353,11 +496,86 @@ pub(crate) struct Tracked {
     pub(crate) writer: tokio::sync::Mutex<()>,
     rebuilding: AtomicBool,
     failure: Mutex<Option<ProjectionFailure>>,
+    /// The manager's flag: true while another process maintains the folder.
+    following: Arc<AtomicBool>,
 }
 
 impl Tracked {
+    /// A projection not loaded yet: a follower's [`refresh`](Self::refresh) or the
+    /// maintainer's `take_over` loads it.
+    fn new(runner: Arc<dyn Runner>, dir: PathBuf, following: Arc<AtomicBool>) -> Tracked {
+        Tracked {
+            runner,
+            dir,
+            current: RwLock::new(None),
+            next_generation: AtomicU64::new(1),
+            interrupted: Mutex::new(None),
+            writer: tokio::sync::Mutex::new(()),
+            rebuilding: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            following,
+        }
+    }
+
     pub(crate) fn name(&self) -> &str {
         self.runner.name()
+    }
+
+    /// Installs what the maintainer found when it took over the folder. A follower's view it
+    /// replaces is dropped, never deleted (views delete nothing).
+    fn adopt(
+        &self,
+        current: Option<Arc<Generation>>,
+        next_generation: u64,
+        journal: Option<Journal>,
+    ) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = current;
+        self.next_generation
+            .store(next_generation, Ordering::Relaxed);
+        *lock(&self.interrupted) = journal;
+    }
+
+    /// In a follower, loads the live generation and its checkpoint as the maintaining process
+    /// last wrote them; returns the live generation. In the maintainer, just returns it (this
+    /// process writes them).
+    pub(crate) fn refresh(&self) -> Result<Option<Arc<Generation>>, Error> {
+        if !self.following.load(Ordering::Acquire) {
+            return Ok(self.current());
+        }
+        let Some(number) = generation::read_current(&self.dir)? else {
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = None;
+            return Ok(None);
+        };
+        if let Some(current) = self.current().filter(|g| g.number() == number) {
+            current.reload_checkpoint()?;
+            return Ok(Some(current));
+        }
+        let observed = Generation::observe(&self.dir, number)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&observed));
+        Ok(Some(observed))
+    }
+
+    /// Runs `read` over the live generation (`None`: the projection was never built). A
+    /// follower first loads the live generation from disk, and reads again if the maintaining
+    /// process replaced it meanwhile (a rebuild deletes the replaced generation's files, so the
+    /// read may have missed some).
+    pub(crate) fn read_live<T>(
+        &self,
+        mut read: impl FnMut(Option<&Generation>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut attempts = 1;
+        loop {
+            let following = self.following.load(Ordering::Acquire);
+            let live = self.refresh()?;
+            let result = read(live.as_deref());
+            if !following || attempts >= FOLLOWER_READ_ATTEMPTS {
+                return result;
+            }
+            if generation::read_current(&self.dir)? == live.as_ref().map(|g| g.number()) {
+                return result;
+            }
+            attempts += 1;
+        }
     }
 
     /// The live generation, if there is one.

@@ -288,6 +288,9 @@ async fn run(
     reservation: Reservation,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<RebuiltProjection, Error> {
+    if inner.is_following() {
+        return Err(inner.not_maintainer(format!("rebuild projection {:?}", reservation.name())));
+    }
     let _permit = Arc::clone(&inner.rebuild_slots)
         .acquire_owned()
         .await

@@ -63,10 +63,12 @@ impl<S: DeserializeOwned> ProjectionStore<S> {
     /// # Errors
     /// [`Error::Corrupt`] when its file was damaged, [`Error::Io`].
     pub fn get(&self, key: &str) -> Result<Option<S>, Error> {
-        let Some(generation) = self.tracked.current() else {
-            return Ok(None);
-        };
-        Ok(instance::read::<S>(&generation.state_dir(), key)?.and_then(|s| s.state))
+        self.tracked.read_live(|live| {
+            let Some(generation) = live else {
+                return Ok(None);
+            };
+            Ok(instance::read::<S>(&generation.state_dir(), key)?.and_then(|s| s.state))
+        })
     }
 
     /// Every instance's key and state, ordered by key.
@@ -117,47 +119,51 @@ impl<S: DeserializeOwned> ProjectionStore<S> {
         if tags.is_empty() {
             return Err(Error::EmptyTagQuery);
         }
-        let Some(generation) = self.tracked.current() else {
-            return Ok(Vec::new());
-        };
         let wanted: Vec<IndexTag> = tags::index_tags(tags);
-        let state_dir = generation.state_dir();
-        let mut found = Vec::new();
-        for stem in tags::candidates(&generation.tags_dir(), &wanted)? {
-            let file = instance::path(&state_dir, &stem);
-            // The index may list an instance that lost the tag or was deleted just now (it
-            // over-approximates); the file decides.
-            if let Some(stored) = instance::read_file::<S>(&file)? {
-                if let Some(state) = stored
-                    .state
-                    .filter(|_| tags::carries_all(&stored.tags, &wanted))
-                {
-                    found.push((stored.key, state));
+        self.tracked.read_live(|live| {
+            let Some(generation) = live else {
+                return Ok(Vec::new());
+            };
+            let state_dir = generation.state_dir();
+            let mut found = Vec::new();
+            for stem in tags::candidates(&generation.tags_dir(), &wanted)? {
+                let file = instance::path(&state_dir, &stem);
+                // The index may list an instance that lost the tag or was deleted just now (it
+                // over-approximates); the file decides.
+                if let Some(stored) = instance::read_file::<S>(&file)? {
+                    if let Some(state) = stored
+                        .state
+                        .filter(|_| tags::carries_all(&stored.tags, &wanted))
+                    {
+                        found.push((stored.key, state));
+                    }
                 }
             }
-        }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found.into_iter().map(|(_, s)| s).collect())
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(found.into_iter().map(|(_, s)| s).collect())
+        })
     }
 
     fn scan(&self, mut keep: impl FnMut(&S) -> bool) -> Result<Vec<(String, S)>, Error> {
-        let Some(generation) = self.tracked.current() else {
-            return Ok(Vec::new());
-        };
-        let state_dir = generation.state_dir();
-        let mut found = Vec::new();
-        for name in files::list_names(&state_dir)? {
-            if Path::new(&name).extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let Some(stored) = instance::read_file::<S>(&state_dir.join(&name))? else {
-                continue; // removed since the listing: a tombstone cleared
+        self.tracked.read_live(|live| {
+            let Some(generation) = live else {
+                return Ok(Vec::new());
             };
-            if let Some(state) = stored.state.filter(|s| keep(s)) {
-                found.push((stored.key, state));
+            let state_dir = generation.state_dir();
+            let mut found = Vec::new();
+            for name in files::list_names(&state_dir)? {
+                if Path::new(&name).extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let Some(stored) = instance::read_file::<S>(&state_dir.join(&name))? else {
+                    continue; // removed since the listing: a tombstone cleared
+                };
+                if let Some(state) = stored.state.filter(|s| keep(s)) {
+                    found.push((stored.key, state));
+                }
             }
-        }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found)
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(found)
+        })
     }
 }

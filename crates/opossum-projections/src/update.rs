@@ -23,6 +23,10 @@ pub(crate) async fn catch_up(
     stop: Option<&watch::Receiver<bool>>,
 ) -> CatchUpReport {
     let mut report = CatchUpReport::default();
+    if inner.is_following() {
+        // Another process applies the events; this one only reads its files.
+        return report;
+    }
     let mut active: Vec<Arc<Tracked>> = inner.projections.clone();
     while !active.is_empty() {
         if stop.is_some_and(|s| *s.borrow()) {

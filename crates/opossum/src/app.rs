@@ -8,7 +8,7 @@ use opossum_core::{EventStore, Position, Query};
 use opossum_decision::{Clock, SystemClock};
 use opossum_fs::FileEventStore;
 use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message};
-use opossum_projections::{Projection, ProjectionManager, ProjectionManagerBuilder};
+use opossum_projections::{Projection, ProjectionManager, ProjectionManagerBuilder, Role};
 use serde::de::DeserializeOwned;
 
 use crate::config::{AutoRebuildMode, Config};
@@ -201,8 +201,14 @@ impl OpossumBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] listing every problem of the configuration; [`Error::Store`]
     /// when the store does not open (damaged, read-only, locked); [`Error::Projections`] for
-    /// a bad projection definition or a projections folder another process maintains;
-    /// [`Error::Mediator`] for two handlers of one message; a handler factory's error.
+    /// a bad projection definition or unreadable projection files; [`Error::Mediator`] for two
+    /// handlers of one message; a handler factory's error.
+    ///
+    /// Several processes (on one machine, or PCs sharing the folder) may build an app over the
+    /// same store at once: the events are shared safely, the first process maintains the
+    /// projections, and the others [follow](opossum_projections::Role::Follower) it — they read
+    /// the same projections, see their own writes in them once the maintainer has applied them
+    /// (within its polling interval), and take over when it stops.
     pub async fn build(self) -> Result<OpossumApp, Error> {
         let started = Instant::now();
         let (store_options, projection_options) = self.config.validated_options()?;
@@ -219,7 +225,7 @@ impl OpossumBuilder {
         for register in self.projections {
             registry = register(registry);
         }
-        let projections = registry.open()?;
+        let projections = registry.open_or_follow()?;
         let link = Arc::new(Link::default());
         link.opened_at(head);
         let context = AppContext {
@@ -440,8 +446,15 @@ impl OpossumApp {
     ///
     /// # Errors
     /// [`Error::InUse`] when a clone of the mediator, the store or a read model is still
-    /// alive (nothing is deleted then); [`Error::Store`] when the folder cannot be deleted.
+    /// alive; [`Error::OpenElsewhere`] when another process maintains the projections (so it
+    /// has the store open); nothing is deleted then. [`Error::Store`] when the folder cannot be
+    /// deleted.
     pub async fn delete_store(self) -> Result<(), Error> {
+        if self.context.projections.role() == Role::Follower {
+            return Err(Error::OpenElsewhere {
+                path: self.context.file.path().to_path_buf(),
+            });
+        }
         let file = self.stop().await?;
         let file = Arc::try_unwrap(file).map_err(|_| Error::InUse {
             what: "a clone of the mediator, the store or a read model",

@@ -62,6 +62,17 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// [`OpossumApp::delete_store`](crate::OpossumApp::delete_store) was called in a process
+    /// that follows another one: that process has the store open and maintains its projections.
+    #[error(
+        "another process has the store {path} open and maintains its projections; stop it, then \
+         delete the store from one process"
+    )]
+    OpenElsewhere {
+        /// The store folder.
+        path: std::path::PathBuf,
+    },
+
     /// A background task ended without an answer (it panicked or its runtime shut down).
     #[error("a background task ended unexpectedly: {reason}")]
     Task {

@@ -180,7 +180,7 @@ pub use opossum_projections::Error as ProjectionError;
 pub use opossum_projections::{
     AutoRebuild, BoxError, CatchUpReport, Projection, ProjectionFailure, ProjectionManager,
     ProjectionOptions, ProjectionStatus, ProjectionStore, RebuildProgress, RebuildReport,
-    RebuildStatus, Rebuilder, RebuiltProjection,
+    RebuildStatus, Rebuilder, RebuiltProjection, Role,
 };
 
 // The crates themselves, for everything not re-exported above.

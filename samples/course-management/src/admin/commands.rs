@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use opossum::{
     AppContext, AppStore, Handler, Message, ProjectionFailure, ProjectionManager, RebuildReport,
+    Role,
 };
 use serde::Serialize;
 
@@ -97,6 +98,9 @@ impl Message for StatusView {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionStatusView {
+    /// `maintainer` when this process keeps the projections current, `follower` when another
+    /// process sharing the store does (this one reads them, and takes over when it stops).
+    pub role: &'static str,
     /// One entry per projection, in registration order.
     pub projections: Vec<OneStatus>,
     /// Rebuilds running now.
@@ -208,6 +212,10 @@ impl Handler<StatusView> for AdminHandlers {
     async fn handle(&self, _: StatusView) -> AppResult<ProjectionStatusView> {
         let rebuilds = self.projections.rebuilder().status();
         Ok(ProjectionStatusView {
+            role: match self.projections.role() {
+                Role::Follower => "follower",
+                _ => "maintainer",
+            },
             projections: self
                 .projections
                 .status()

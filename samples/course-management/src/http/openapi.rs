@@ -227,6 +227,7 @@ fn schemas() -> Value {
             ("failed", array(failure.clone())),
         ], &[]),
         "ProjectionStatus": object(&[
+            ("role", json!({"type": "string", "enum": ["maintainer", "follower"]})),
             ("projections", array(object(&[
                 ("name", string()), ("checkpoint", nullable(integer())), ("hasCheckpoint", boolean()),
                 ("rebuilding", boolean()), ("failure", nullable(failure)),

@@ -53,6 +53,14 @@ fn classify(error: &AppError) -> (StatusCode, &'static str, &'static str) {
             "busy",
             "Conflicts with work in progress",
         ),
+        AppError::App(
+            opossum::Error::Projections(ProjectionError::NotMaintainer { .. })
+            | opossum::Error::OpenElsewhere { .. },
+        ) => (
+            StatusCode::CONFLICT,
+            "other-process",
+            "Another process maintains this store's projections",
+        ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
