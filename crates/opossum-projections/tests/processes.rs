@@ -1,6 +1,7 @@
 //! Real processes on one store folder: the daemon catches up with appends made by another
-//! process, and a rebuild killed with SIGKILL resumes from its last flush point and ends where a
-//! clean rebuild ends.
+//! process; a rebuild killed with SIGKILL resumes from its last flush point and ends where a
+//! clean rebuild ends; and a process following another's projections reads them, then takes
+//! over when that process is killed.
 //!
 //! The parent re-executes this test binary as the child
 //! (`<test binary> --exact child_process_entry --nocapture --test-threads=1`, with
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use opossum_core::{EventStore, Position, SequencedEvent};
 use opossum_fs::{FileEventStore, StoreOptions};
-use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions};
+use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions, Role};
 use support::*;
 
 const CHILD_TEST: &str = "child_process_entry";
@@ -110,6 +111,7 @@ fn child_process_entry() {
     match role.as_str() {
         "appender" => runtime.block_on(appender(&root)),
         "rebuilder" => runtime.block_on(rebuilder(&root)),
+        "maintainer" => runtime.block_on(maintainer(&root)),
         other => panic!("unknown {ROLE_VAR} {other}"),
     }
 }
@@ -134,6 +136,31 @@ async fn rebuilder(root: &Path) {
     let rebuilt = manager.rebuilder().rebuild("Names").await.unwrap();
     // Reaching here means the parent did not kill us in time; it checks for this line.
     println!("FINISHED {}", rebuilt.events_applied);
+}
+
+/// Maintains the projections: appends 20 batches, waits until its daemon applied them, reports
+/// the last position, then keeps maintaining until the parent kills it.
+async fn maintainer(root: &Path) {
+    let store = Arc::new(FileEventStore::open(store_options(root)).unwrap());
+    let shared: Arc<dyn EventStore> = store.clone();
+    let manager = names_manager(shared, projection_options(root), None);
+    assert_eq!(manager.role(), Role::Maintainer);
+    let daemon = manager.start_daemon();
+    let mut last = None;
+    for batch in 0..20 {
+        let events = (0..5)
+            .map(|i| registered(&format!("m-{batch}-{i}"), &format!("name-{i}")))
+            .collect();
+        last = Some(store.append(events, None).await.unwrap());
+        daemon.notify_appended();
+    }
+    let last = last.unwrap();
+    manager.wait_for("Names", last).await.unwrap();
+    manager.wait_for("Students", last).await.unwrap();
+    println!("LAST {}", last.get());
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn child(root: &Path, role: &str) -> Command {
@@ -278,6 +305,69 @@ async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestRes
         resumed_states.iter().map(|(_, n)| n).sum::<u64>(),
         REBUILD_EVENTS as u64
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reads_another_process_projections_and_takes_over_when_it_is_killed()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    let store: Arc<dyn EventStore> = Arc::new(FileEventStore::open(store_options(root))?);
+    let mut maintaining = child(root, "maintainer").spawn()?;
+    let stdout = maintaining.stdout.take().ok_or("no stdout")?;
+    // The child reports once its projections are current (on the line libtest began).
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if std::io::BufRead::read_line(&mut reader, &mut line)? == 0 || line.contains("LAST ") {
+                return Ok::<_, std::io::Error>(line);
+            }
+        }
+    });
+    let line = match tokio::time::timeout(HANG_GUARD, reading).await {
+        Ok(read) => read??,
+        Err(_) => {
+            maintaining.kill()?; // ends the read, so the test ends
+            return Err("hang guard: the maintainer never reported".into());
+        }
+    };
+    let last = line
+        .split_once("LAST ")
+        .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+        .ok_or_else(|| format!("no LAST line from the maintainer: {line:?}"))?;
+    let last = Position::new(last)?;
+
+    // This process follows: it reads what the child wrote, and applies nothing itself.
+    let follower = ProjectionManager::builder(Arc::clone(&store), projection_options(root))
+        .register(Names { slow: None })
+        .register(Students)
+        .open_or_follow()?;
+    assert_eq!(follower.role(), Role::Follower);
+    assert_eq!(follower.checkpoint("Names")?, Some(last));
+    let names = follower.store::<u64>("Names")?;
+    assert_eq!(names.get("name-0")?, Some(20));
+    assert_eq!(follower.store::<Student>("Students")?.get_all()?.len(), 100);
+    assert!(matches!(
+        follower.rebuilder().rebuild("Names").await,
+        Err(opossum_projections::Error::NotMaintainer { .. })
+    ));
+
+    // Its daemon takes over once the child is killed, and applies what comes next.
+    let daemon = follower.start_daemon();
+    maintaining.kill()?; // SIGKILL
+    let status = maintaining.wait()?;
+    assert_eq!(status.signal(), Some(9), "{status}");
+    let next = append(&store, vec![registered("p-1", "name-0")]).await;
+    daemon.notify_appended();
+    tokio::time::timeout(HANG_GUARD, follower.wait_for("Names", next)).await??;
+    tokio::time::timeout(HANG_GUARD, follower.wait_for("Students", next)).await??;
+    assert_eq!(follower.role(), Role::Maintainer);
+    assert_eq!(names.get("name-0")?, Some(21));
+    assert_eq!(follower.store::<Student>("Students")?.get_all()?.len(), 101);
+    daemon.shutdown().await?;
     Ok(())
 }
 
