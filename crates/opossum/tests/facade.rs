@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use opossum::{
     AppContext, AppStore, BoxError, Config, DomainEvent, Error, EventStore, Handler, Message,
-    NewEvent, Opossum, OpossumBuilder, Projection, Query, ReadOptions, SequencedEvent,
+    NewEvent, Opossum, OpossumBuilder, Projection, Query, ReadOptions, Role, SequencedEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -265,6 +265,75 @@ async fn delete_store_removes_the_folder_unless_a_handle_is_kept() {
         .unwrap();
     assert_eq!(position, 1);
     fresh.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let polling = Duration::from_millis(100);
+    let first = app(dir.path())
+        .polling_interval(polling)
+        .build()
+        .await
+        .unwrap();
+    // A second app on the same folder (as another process or PC would open it) follows.
+    let second = app(dir.path())
+        .polling_interval(polling)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(first.projections().role(), Role::Maintainer);
+    assert_eq!(second.projections().role(), Role::Follower);
+
+    // The second app's writes reach its read models through the first app's daemon.
+    let notes = second.read_model::<String>("Notes").unwrap();
+    second
+        .mediator()
+        .send(note("b", "from the second"))
+        .await
+        .unwrap()
+        .unwrap();
+    let read = notes.read(|s| s.get("b")).await.unwrap();
+    assert_eq!(read.as_deref(), Some("from the second"));
+    first
+        .mediator()
+        .send(note("a", "from the first"))
+        .await
+        .unwrap()
+        .unwrap();
+    first
+        .wait_for_projections(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        notes.read(|s| s.get("a")).await.unwrap().as_deref(),
+        Some("from the first")
+    );
+
+    // The follower may not delete the store the first app has open.
+    let second = match second.delete_store().await {
+        Err(Error::OpenElsewhere { .. }) => app(dir.path())
+            .polling_interval(polling)
+            .build()
+            .await
+            .unwrap(),
+        other => panic!("expected OpenElsewhere, got {other:?}"),
+    };
+    assert_eq!(second.projections().role(), Role::Follower);
+
+    // When the first app stops, the second takes over and keeps its read models current.
+    first.shutdown().await.unwrap();
+    let notes = second.read_model::<String>("Notes").unwrap();
+    second
+        .mediator()
+        .send(note("c", "after the hand-over"))
+        .await
+        .unwrap()
+        .unwrap();
+    let read = notes.read(|s| s.get("c")).await.unwrap();
+    assert_eq!(read.as_deref(), Some("after the hand-over"));
+    assert_eq!(second.projections().role(), Role::Maintainer);
+    second.shutdown().await.unwrap();
 }
 
 /// Opened by the test: until then the gated projection cannot apply anything.
