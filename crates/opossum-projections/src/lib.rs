@@ -106,7 +106,7 @@
 //! [`ProjectionOptions::new`]'s root (conventionally `<store folder>/projections/`):
 //!
 //! ```text
-//! <root>/.lock                       held by the one process that maintains the projections
+//! <root>/.lock                       held by the one process that maintains the projections (below)
 //! <root>/<name>/current.json         {"generation": 2}: the live generation
 //! <root>/<name>/rebuild.json         the journal of a rebuild in progress
 //! <root>/<name>/gen-000002/checkpoint.json   every event up to "position" is applied
@@ -137,6 +137,20 @@
 //!   or map grows with the number of keys.
 //! - **Isolated failures.** A projection whose code fails or panics stops at that event
 //!   (reported in [`ProjectionManager::status`]); the others go on.
+//!
+//! # Several processes
+//!
+//! One process at a time *maintains* a projections folder: it holds `<root>/.lock`, and only its
+//! daemon applies events and only it rebuilds. Other processes using the same store folder (on the
+//! same machine, or PCs sharing a network folder) open it with
+//! [`ProjectionManagerBuilder::open_or_follow`] and become *followers* ([`Role::Follower`]): they
+//! read the same files, so they see what the maintainer applied, including events they appended
+//! themselves once the maintainer's polling finds them ([`ProjectionManager::wait_for`] waits for
+//! that). A read that a rebuild's generation swap overtakes is read again from the new generation,
+//! so a follower never sees a mix of two generations. Followers apply nothing and refuse to rebuild
+//! ([`Error::NotMaintainer`]); a follower's daemon tries the lock at every poll and takes over —
+//! tidying the folder, resuming an interrupted rebuild — as soon as the maintainer exits or is
+//! killed.
 
 mod daemon;
 mod definition;
