@@ -370,7 +370,7 @@ pub fn openapi_document() -> Value {
         "/admin/store": {
             "get": operation("Admin", "Store figures", vec![], None, ok("Store"), &[]),
             "delete": operation("Admin", "Delete the store and its read models, and start afresh; needs confirm=true",
-                vec![query_param("confirm", boolean(), "must be true")], None, ok("Deleted"), &[400]),
+                vec![query_param("confirm", boolean(), "must be true")], None, ok("Deleted"), &[400, 409]),
         },
     });
     json!({

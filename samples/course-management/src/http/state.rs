@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use opossum::{Message, OpossumApp};
+use opossum::{Message, OpossumApp, Role};
 use tokio::sync::{RwLock, RwLockReadGuard};
 
 use crate::app::{Settings, build_app};
@@ -62,13 +62,27 @@ impl AppState {
     /// store in its place. Requests in flight finish first; new ones wait.
     ///
     /// # Errors
-    /// The facade's error when the delete or the reopen fails.
+    /// [`opossum::Error::OpenElsewhere`] when another process maintains the store's projections
+    /// (nothing is deleted); the facade's error when the delete or the reopen fails. After a
+    /// failed delete the store is opened again, so the server goes on serving.
     pub async fn delete_store(&self) -> AppResult<()> {
         let mut slot = self.shared.app.write().await;
-        if let Some(app) = slot.take() {
-            app.delete_store().await?;
+        if slot
+            .as_ref()
+            .is_some_and(|app| app.projections().role() == Role::Follower)
+        {
+            return Err(opossum::Error::OpenElsewhere {
+                path: self.shared.settings.store_folder(),
+            }
+            .into());
         }
+        let deleted = match slot.take() {
+            Some(app) => app.delete_store().await,
+            None => Ok(()),
+        };
+        // A fresh store after the delete; the same one again if the delete failed.
         *slot = Some(build_app(&self.shared.settings).await?);
+        deleted?;
         tracing::warn!(store = %self.shared.settings.store_folder().display(), "store deleted and recreated");
         Ok(())
     }

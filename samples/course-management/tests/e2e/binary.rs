@@ -166,3 +166,77 @@ async fn seed_small_creates_realistic_data_that_the_server_serves() {
     assert_eq!(store["eventCount"].as_u64(), Some(events));
     server.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_and_a_second_server_run_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(HANG_GUARD)
+        .build()
+        .unwrap();
+    let server = start(dir.path()).await;
+
+    // `seed` is a second process on the same store: it follows the server's read models.
+    let seeded = tokio::time::timeout(
+        HANG_GUARD,
+        Command::new(BINARY)
+            .args([
+                "seed",
+                "--size",
+                "small",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .stderr(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let out = String::from_utf8_lossy(&seeded.stdout).into_owned();
+    assert!(seeded.status.success(), "{out}");
+    assert!(out.contains("40 students"), "{out}");
+
+    // The server's daemon finds the seed's events at its next poll.
+    let started = std::time::Instant::now();
+    loop {
+        let students = get(&client, format!("{}/students", server.base)).await;
+        if students.as_array().unwrap().len() == 40 {
+            break;
+        }
+        assert!(started.elapsed() < HANG_GUARD, "hang guard: {students}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = get(&client, format!("{}/admin/projections/status", server.base)).await;
+    assert_eq!(status["role"], "maintainer", "{status}");
+
+    // A second server on the same folder serves the same read models, as a follower.
+    let second = start(dir.path()).await;
+    let status = get(&client, format!("{}/admin/projections/status", second.base)).await;
+    assert_eq!(status["role"], "follower", "{status}");
+    let students = get(&client, format!("{}/students", second.base)).await;
+    assert_eq!(students.as_array().unwrap().len(), 40);
+    let rebuild = client
+        .post(format!(
+            "{}/admin/projections/StudentShortInfo/rebuild",
+            second.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebuild.status(), 409, "a follower does not rebuild");
+    let delete = client
+        .delete(format!("{}/admin/store?confirm=true", second.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 409, "a follower does not delete the store");
+    let students = get(&client, format!("{}/students", second.base)).await;
+    assert_eq!(
+        students.as_array().unwrap().len(),
+        40,
+        "and goes on serving"
+    );
+    second.terminate().await;
+    server.terminate().await;
+}
