@@ -75,6 +75,20 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The disk holding the store is full, or the user's disk quota is used up. An append that
+    /// hits it fails as a whole: the log is cut back to its last commit, so nothing is
+    /// half-written and nothing already stored is lost. Free space, then retry; the store stays
+    /// usable meanwhile (reads work).
+    #[error(
+        "no space left to {action} {path}: the disk is full or the disk quota is used up; nothing stored was lost and the failed append left nothing behind; free space, then retry"
+    )]
+    DiskFull {
+        /// What the store was doing, as a verb phrase ("append to", "sync", …).
+        action: &'static str,
+        /// The file or folder that could not grow.
+        path: PathBuf,
+    },
+
     /// An operating-system call failed.
     #[error("could not {action} {path}: {source}")]
     Io {
@@ -114,11 +128,15 @@ impl Error {
         matches!(self, Error::Core(e) if e.is_condition_failed())
     }
 
-    /// Wraps an I/O error, turning a permission failure into [`Error::ReadOnly`].
+    /// Wraps an I/O error, turning a permission failure into [`Error::ReadOnly`] and a full
+    /// disk or quota into [`Error::DiskFull`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         let path = path.into();
         if is_read_only(&source) {
             return Error::ReadOnly { path };
+        }
+        if is_disk_full(&source) {
+            return Error::DiskFull { action, path };
         }
         Error::Io {
             action,
@@ -148,6 +166,14 @@ pub(crate) fn is_read_only(e: &io::Error) -> bool {
     ) || (cfg!(unix) && e.raw_os_error() == Some(EPERM))
 }
 
+/// True for a full disk (`ENOSPC`, `ERROR_DISK_FULL`) or an exhausted quota (`EDQUOT`).
+pub(crate) fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 /// `EPERM`, which Unix systems return for writes to immutable files.
 const EPERM: i32 = 1;
 
@@ -157,5 +183,41 @@ impl From<Error> for opossum_core::Error {
             Error::Core(core) => core,
             other => opossum_core::Error::Storage(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_or_quota_is_disk_full_and_says_what_to_do() {
+        for source in [
+            io::Error::from(io::ErrorKind::StorageFull),
+            io::Error::from(io::ErrorKind::QuotaExceeded),
+        ] {
+            let error = Error::io("append to", "/store/events/1.jsonl", source);
+            assert!(
+                matches!(
+                    error,
+                    Error::DiskFull {
+                        action: "append to",
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains("/store/events/1.jsonl"), "{message}");
+            assert!(message.contains("free space"), "{message}");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            const ENOSPC: i32 = 28;
+            let error = Error::io("sync", "/x", io::Error::from_raw_os_error(ENOSPC));
+            assert!(matches!(error, Error::DiskFull { .. }), "{error:?}");
+        }
+        let other = Error::io("open", "/x", io::Error::from(io::ErrorKind::NotFound));
+        assert!(matches!(other, Error::Io { .. }), "{other:?}");
     }
 }

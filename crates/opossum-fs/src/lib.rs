@@ -8,6 +8,9 @@
 //! - **durable** — with the default `flush_events_immediately`, `append` returns only after its
 //!   events are on stable storage (one `fdatasync` per group of concurrent appends);
 //! - **crash-safe** — a torn write is cut on the next open (and its bytes kept), never shown;
+//! - **failure-safe** — an append that hits a full disk ([`Error::DiskFull`]), a read-only
+//!   folder ([`Error::ReadOnly`]) or any other write error fails as a whole and leaves the log at
+//!   its last commit; the store stays usable, and appends go on once the cause is fixed;
 //! - **tamper-evident** — every line carries a SHA-256 hash chained to the previous one, and
 //!   [`FileEventStore::verify`] finds the first edited, missing, reordered or truncated event;
 //! - **multi-process** — appends from any number of processes (on one machine or sharing a
