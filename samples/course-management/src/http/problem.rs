@@ -2,15 +2,37 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opossum::ProjectionError;
+use opossum::opossum_fs::Error as FileStoreError;
+use opossum::{DecisionError, EventStoreError, ProjectionError};
 
 use crate::error::AppError;
 
 /// The media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The file store's own error inside `error`, if that is what it carries.
+fn file_store_error(error: &AppError) -> Option<&FileStoreError> {
+    let core = match error {
+        AppError::Decision(DecisionError::Store(core))
+        | AppError::App(opossum::Error::EventStore(core)) => core,
+        AppError::App(opossum::Error::Store(file)) => return Some(file),
+        _ => return None,
+    };
+    match core {
+        EventStoreError::Storage(source) => source.downcast_ref::<FileStoreError>(),
+        _ => None,
+    }
+}
+
 /// The status, the problem type's last segment, and the title of an error.
 fn classify(error: &AppError) -> (StatusCode, &'static str, &'static str) {
+    if let Some(FileStoreError::DiskFull { .. }) = file_store_error(error) {
+        return (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk-full",
+            "The disk holding the store is full",
+        );
+    }
     match error {
         AppError::Invalid(_) => (
             StatusCode::BAD_REQUEST,
@@ -99,5 +121,33 @@ impl IntoResponse for AppError {
             tracing::error!(error = %self, "request failed");
         }
         problem(status, kind, title, &detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_wherever_the_store_error_surfaces() {
+        let full = || FileStoreError::DiskFull {
+            action: "append to",
+            path: "events/00000000000000000001.jsonl".into(),
+        };
+        let through_a_decision = AppError::Decision(DecisionError::Store(
+            EventStoreError::Storage(Box::new(full())),
+        ));
+        let through_the_facade = AppError::App(opossum::Error::Store(full()));
+        for error in [through_a_decision, through_the_facade] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        }
+        let other = AppError::Decision(DecisionError::Store(EventStoreError::Storage(Box::new(
+            FileStoreError::Closed,
+        ))));
+        assert_eq!(
+            other.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }
