@@ -550,6 +550,10 @@ impl Tracked {
             current.reload_checkpoint()?;
             return Ok(Some(current));
         }
+        // Should this process take the folder over between the check above and this write, the
+        // view replaces the generation it just opened; that is harmless: opening tidied the
+        // folder already, and a view of a generation works for writing like an opened one (its
+        // folders exist, its checkpoint was read, and neither deletes anything when dropped).
         let observed = Generation::observe(&self.dir, number)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&observed));
         Ok(Some(observed))
