@@ -96,6 +96,20 @@ pub enum Error {
     #[error("reading the event store failed: {0}")]
     Store(#[from] opossum_core::Error),
 
+    /// The disk holding the projections is full, or the disk quota is used up. The batch or
+    /// rebuild step that hit it was not committed (its checkpoint did not move), so nothing is
+    /// applied twice or skipped: the daemon retries at its next wake-up, and an interrupted
+    /// rebuild resumes from its last flush point. Free space.
+    #[error(
+        "no space left to {action} {path}: the disk is full or the disk quota is used up; nothing committed was lost and the work is retried; free space"
+    )]
+    DiskFull {
+        /// What was being done, such as "write" or "create".
+        action: &'static str,
+        /// The file or folder that could not grow.
+        path: PathBuf,
+    },
+
     /// An operating-system call failed.
     #[error("could not {action} {path}: {source}")]
     Io {
@@ -189,7 +203,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps an I/O error, turning a full disk or quota into [`Error::DiskFull`].
     pub(crate) fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
+        if matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) {
+            return Error::DiskFull {
+                action,
+                path: path.as_ref().to_path_buf(),
+            };
+        }
         Error::Io {
             action,
             path: path.as_ref().to_path_buf(),
@@ -209,5 +233,30 @@ impl Error {
     #[must_use]
     pub fn is_projection_failure(&self) -> bool {
         matches!(self, Error::Apply { .. } | Error::Panicked { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_or_quota_is_disk_full() {
+        for kind in [io::ErrorKind::StorageFull, io::ErrorKind::QuotaExceeded] {
+            let error = Error::io("write", "/p/state/a.json", io::Error::from(kind));
+            assert!(
+                matches!(
+                    error,
+                    Error::DiskFull {
+                        action: "write",
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("free space"), "{error}");
+        }
+        let other = Error::io("write", "/p", io::Error::from(io::ErrorKind::NotFound));
+        assert!(matches!(other, Error::Io { .. }), "{other:?}");
     }
 }
