@@ -737,20 +737,42 @@ fn check_stray_segments(index: &Index, events_dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The bytes of every file under the store folder `dir`. Other writers share the folder (the
+/// projections' temporary files, other processes), so a file or folder that disappears during
+/// the walk counts as gone rather than failing the walk.
 fn folder_size(dir: &Path) -> Result<u64, Error> {
+    tree_size(dir)?.ok_or_else(|| {
+        Error::io(
+            "list",
+            dir,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    })
+}
+
+/// The bytes under `dir`; `None` when `dir` itself is gone.
+fn tree_size(dir: &Path) -> Result<Option<u64>, Error> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
     let mut total = 0;
-    for entry in fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+    for entry in entries {
         let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let meta = entry
-            .metadata()
-            .map_err(|e| Error::io("inspect", entry.path(), e))?;
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(Error::io("inspect", entry.path(), e)),
+        };
         total += if meta.is_dir() {
-            folder_size(&entry.path())?
+            tree_size(&entry.path())?.unwrap_or(0)
         } else {
             meta.len()
         };
     }
-    Ok(total)
+    Ok(Some(total))
 }
 
 #[async_trait]
@@ -777,5 +799,26 @@ impl EventStore for FileEventStore {
         query: &Query,
     ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
         Ok(self.read_last_blocking(query)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_size_adds_up_files_and_counts_a_vanished_folder_as_empty()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        fs::write(dir.path().join("a"), [0_u8; 10])?;
+        fs::create_dir_all(dir.path().join("sub").join("deeper"))?;
+        fs::write(dir.path().join("sub").join("b"), [0_u8; 5])?;
+        fs::write(dir.path().join("sub").join("deeper").join("c"), [0_u8; 1])?;
+        assert_eq!(folder_size(dir.path())?, 16);
+        // A folder removed by another writer while the walk reaches it.
+        assert_eq!(tree_size(&dir.path().join("removed meanwhile"))?, None);
+        // The store folder itself gone is an error.
+        assert!(folder_size(&dir.path().join("no store")).is_err());
+        Ok(())
     }
 }

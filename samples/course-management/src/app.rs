@@ -13,6 +13,11 @@ use crate::{
 /// The store's name, and so its folder's name inside the data directory.
 pub const STORE_NAME: &str = "course-management";
 
+/// How often the process maintaining the read models looks for appends made by other processes
+/// (a second server, `seed`): they see their own writes in the read models within about this
+/// long. One `read_last` of the store per poll.
+const POLLING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Where the sample keeps its data and how it runs.
 #[derive(Clone)]
 pub struct Settings {
@@ -55,14 +60,16 @@ impl std::fmt::Debug for Settings {
 /// handlers.
 ///
 /// # Errors
-/// The facade's: invalid settings, a store that does not open, a projections folder another
-/// process maintains.
+/// The facade's: invalid settings, a store that does not open, unreadable projection files.
 pub async fn build_app(settings: &Settings) -> Result<OpossumApp, opossum::Error> {
     let builder = Opossum::builder()
         .store_path(&settings.data_dir)
         .store_name(STORE_NAME)
         .flush(settings.durable)
         .flush_projections(settings.durable)
+        // Several copies of the server (and `seed`) may share the store: the one maintaining the
+        // read models looks for the others' appends this often (one `read_last` per poll).
+        .polling_interval(POLLING_INTERVAL)
         .clock(Arc::clone(&settings.clock));
     let builder = students::register(builder);
     let builder = courses::register(builder);
