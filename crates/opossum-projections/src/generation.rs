@@ -18,7 +18,7 @@
 //! deleted. Nothing is ever deleted before its replacement is in place.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use opossum_core::Timestamp;
@@ -33,6 +33,9 @@ pub(crate) const CURRENT_FILE: &str = "current.json";
 pub(crate) const JOURNAL_FILE: &str = "rebuild.json";
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 const GENERATION_PREFIX: &str = "gen-";
+/// A replaced generation's folder is renamed to a name starting with this before it is deleted
+/// in the background, so that the deletion cannot hit a folder created later at the old path.
+const TRASH_PREFIX: &str = ".trash-";
 
 /// `current.json`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -225,10 +228,21 @@ impl Drop for Generation {
             return;
         }
         // The last reader of a replaced generation lets go: delete it, but not on the reader's
-        // thread (it may hold thousands of files).
+        // thread (it may hold thousands of files). First, here, move it out of the way under a
+        // name of its own, so that the deletion, whenever it runs, cannot hit a generation
+        // folder created at the same path in the meantime (a store deleted and created again).
         let dir = std::mem::take(&mut self.dir);
+        let trash = trash_path(&dir);
+        let doomed = match std::fs::rename(&dir, &trash) {
+            Ok(()) => trash,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!(error = %e, folder = %dir.display(), "could not move a replaced projection generation aside; the next start deletes it");
+                return;
+            }
+        };
         let remove = move || {
-            if let Err(e) = files::remove_dir_all(&dir) {
+            if let Err(e) = files::remove_dir_all(&doomed) {
                 tracing::warn!(error = %e, "could not delete a replaced projection generation; the next start deletes it");
             }
         };
@@ -239,6 +253,21 @@ impl Drop for Generation {
             tracing::warn!(error = %e, "could not start a thread to delete a replaced projection generation; the next start deletes it");
         }
     }
+}
+
+/// A name in the same folder as `dir`, unique to this process and this call, for a replaced
+/// generation on its way out.
+fn trash_path(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.with_file_name(format!(
+        "{TRASH_PREFIX}{name}-{}-{unique}",
+        std::process::id()
+    ))
 }
 
 /// The folder name of generation `number`.
@@ -275,6 +304,14 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, Error> {
     }
     let mut highest = current.unwrap_or(0);
     for name in files::list_names(dir)? {
+        if name.starts_with(TRASH_PREFIX) {
+            // A replaced generation whose deletion a crash interrupted (or is under way, in a
+            // process that just let go of the folder): best effort.
+            if let Err(e) = files::remove_dir_all(&dir.join(&name)) {
+                tracing::debug!(error = %e, folder = %name, "could not delete a replaced generation yet");
+            }
+            continue;
+        }
         let Some(number) = name
             .strip_prefix(GENERATION_PREFIX)
             .and_then(|n| n.parse::<u64>().ok())
@@ -374,6 +411,8 @@ mod tests {
             resumed: 0,
         };
         write_journal(&dir, &journal, Durability::Buffered)?;
+        // A replaced generation whose deletion a crash interrupted.
+        files::create_dir_all(&trash_path(&dir.join("gen-000001")).join("state"))?;
         let recovered = recover(&dir)?;
         assert_eq!(recovered.current, Some(2));
         assert_eq!(recovered.journal, Some(journal));
@@ -405,12 +444,24 @@ mod tests {
         assert!(reader.dir().exists());
         let dir = reader.dir().to_path_buf();
         drop(reader);
-        // Deleted by a background thread: wait for it (the deadline is a hang guard).
+        // Moved aside at once, then deleted by a background thread.
+        assert!(!dir.exists(), "still at its path after its last handle");
+        // A generation created at the same path meanwhile (as in a store deleted and created
+        // again) is not touched by that deletion.
+        let again = Generation::open(tmp.path(), 7)?;
+        files::write_file(&again.state_dir().join("x.json"), b"{}")?;
+        let trash_left = || -> Result<bool, Error> {
+            Ok(files::list_names(tmp.path())?
+                .iter()
+                .any(|n| n.starts_with(TRASH_PREFIX)))
+        };
+        // Wait for the background deletion (the deadline is a hang guard).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while dir.exists() {
+        while trash_left()? {
             assert!(std::time::Instant::now() < deadline, "never deleted");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        assert!(again.state_dir().join("x.json").exists());
 
         let replaced = Generation::open(tmp.path(), 8)?;
         replaced.retire();

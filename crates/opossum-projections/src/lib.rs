@@ -112,6 +112,7 @@
 //! <root>/<name>/gen-000002/checkpoint.json   every event up to "position" is applied
 //! <root>/<name>/gen-000002/state/<key>.json  one instance: key, position, tags, state
 //! <root>/<name>/gen-000002/tags/<tag key>/<value>/<key>   the tag index (empty files)
+//! <root>/<name>/.trash-gen-000001-…   a replaced generation, moved aside while it is deleted
 //! ```
 //!
 //! Keys and tag values are encoded into file names injectively and portably: `a`–`z`, `0`–`9`,
