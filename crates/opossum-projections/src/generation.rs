@@ -84,16 +84,21 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    /// Opens (creating when needed) generation `number` of the projection folder `dir`, and
-    /// empties its `tmp/` folder of anything a crash left.
-    pub(crate) fn open(dir: &Path, number: u64) -> Result<Arc<Generation>, Error> {
-        let generation = Generation {
+    /// A handle on generation `number` of `dir`, touching nothing on disk.
+    fn handle(dir: &Path, number: u64) -> Generation {
+        Generation {
             number,
             dir: dir.join(generation_name(number)),
             checkpoint: Mutex::new(None),
             retired: AtomicBool::new(false),
             tombstones: Mutex::new(Vec::new()),
-        };
+        }
+    }
+
+    /// Opens (creating when needed) generation `number` of the projection folder `dir`, and
+    /// empties its `tmp/` folder of anything a crash left.
+    pub(crate) fn open(dir: &Path, number: u64) -> Result<Arc<Generation>, Error> {
+        let generation = Generation::handle(dir, number);
         files::remove_dir_all(&generation.tmp_dir())?;
         for folder in [
             generation.state_dir(),
@@ -109,13 +114,7 @@ impl Generation {
     /// A read-only view of generation `number` of `dir`, which another process maintains:
     /// nothing is created, emptied or deleted, now or when the view is dropped.
     pub(crate) fn observe(dir: &Path, number: u64) -> Result<Arc<Generation>, Error> {
-        let generation = Generation {
-            number,
-            dir: dir.join(generation_name(number)),
-            checkpoint: Mutex::new(None),
-            retired: AtomicBool::new(false),
-            tombstones: Mutex::new(Vec::new()),
-        };
+        let generation = Generation::handle(dir, number);
         generation.reload_checkpoint()?;
         Ok(Arc::new(generation))
     }

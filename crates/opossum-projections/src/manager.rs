@@ -539,6 +539,12 @@ impl Tracked {
     /// last wrote them; returns the live generation. In the maintainer, just returns it (this
     /// process writes them).
     pub(crate) fn refresh(&self) -> Result<Option<Arc<Generation>>, Error> {
+        self.load_live(true)
+    }
+
+    /// [`refresh`](Self::refresh), reading the checkpoint again only when `checkpoint` (a state
+    /// read does not need it).
+    fn load_live(&self, checkpoint: bool) -> Result<Option<Arc<Generation>>, Error> {
         if !self.following.load(Ordering::Acquire) {
             return Ok(self.current());
         }
@@ -547,7 +553,9 @@ impl Tracked {
             return Ok(None);
         };
         if let Some(current) = self.current().filter(|g| g.number() == number) {
-            current.reload_checkpoint()?;
+            if checkpoint {
+                current.reload_checkpoint()?;
+            }
             return Ok(Some(current));
         }
         // Should this process take the folder over between the check above and this write, the
@@ -570,7 +578,7 @@ impl Tracked {
         let mut attempts = 1;
         loop {
             let following = self.following.load(Ordering::Acquire);
-            let live = self.refresh()?;
+            let live = self.load_live(false)?;
             let result = read(live.as_deref());
             if !following || attempts >= FOLLOWER_READ_ATTEMPTS {
                 return result;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use opossum::{
     AppContext, AppStore, BoxError, Config, DomainEvent, Error, EventStore, Handler, Message,
-    NewEvent, Opossum, OpossumBuilder, Projection, Query, ReadOptions, Role, SequencedEvent,
+    NewEvent, Opossum, OpossumApp, OpossumBuilder, Projection, Query, ReadOptions, Role,
+    SequencedEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +72,11 @@ fn app(root: &Path) -> OpossumBuilder {
         .flush_projections(false)
         .projection(Notes)
         .handler_with(|app: &AppContext| Ok(NoteHandler { store: app.store() }))
+}
+
+/// Sends a [`Note`] through `app`'s mediator; the position it was appended at.
+async fn send(app: &OpossumApp, key: &str, text: &str) -> u64 {
+    app.mediator().send(note(key, text)).await.unwrap().unwrap()
 }
 
 fn note(key: &str, text: &str) -> Note {
@@ -270,37 +276,25 @@ async fn delete_store_removes_the_folder_unless_a_handle_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
     let dir = tempfile::tempdir().unwrap();
-    let polling = Duration::from_millis(100);
-    let first = app(dir.path())
-        .polling_interval(polling)
-        .build()
-        .await
-        .unwrap();
+    let open = || async {
+        app(dir.path())
+            .polling_interval(Duration::from_millis(100))
+            .build()
+            .await
+            .unwrap()
+    };
+    let first = open().await;
     // A second app on the same folder (as another process or PC would open it) follows.
-    let second = app(dir.path())
-        .polling_interval(polling)
-        .build()
-        .await
-        .unwrap();
+    let second = open().await;
     assert_eq!(first.projections().role(), Role::Maintainer);
     assert_eq!(second.projections().role(), Role::Follower);
 
     // The second app's writes reach its read models through the first app's daemon.
     let notes = second.read_model::<String>("Notes").unwrap();
-    second
-        .mediator()
-        .send(note("b", "from the second"))
-        .await
-        .unwrap()
-        .unwrap();
+    send(&second, "b", "from the second").await;
     let read = notes.read(|s| s.get("b")).await.unwrap();
     assert_eq!(read.as_deref(), Some("from the second"));
-    first
-        .mediator()
-        .send(note("a", "from the first"))
-        .await
-        .unwrap()
-        .unwrap();
+    send(&first, "a", "from the first").await;
     first
         .wait_for_projections(Duration::from_secs(30))
         .await
@@ -312,11 +306,7 @@ async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
 
     // The follower may not delete the store the first app has open.
     let second = match second.delete_store().await {
-        Err(Error::OpenElsewhere { .. }) => app(dir.path())
-            .polling_interval(polling)
-            .build()
-            .await
-            .unwrap(),
+        Err(Error::OpenElsewhere { .. }) => open().await,
         other => panic!("expected OpenElsewhere, got {other:?}"),
     };
     assert_eq!(second.projections().role(), Role::Follower);
@@ -324,12 +314,7 @@ async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
     // When the first app stops, the second takes over and keeps its read models current.
     first.shutdown().await.unwrap();
     let notes = second.read_model::<String>("Notes").unwrap();
-    second
-        .mediator()
-        .send(note("c", "after the hand-over"))
-        .await
-        .unwrap()
-        .unwrap();
+    send(&second, "c", "after the hand-over").await;
     let read = notes.read(|s| s.get("c")).await.unwrap();
     assert_eq!(read.as_deref(), Some("after the hand-over"));
     assert_eq!(second.projections().role(), Role::Maintainer);

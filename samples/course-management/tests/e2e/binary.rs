@@ -75,6 +75,30 @@ impl Running {
     }
 }
 
+/// Runs `course-management seed --size small` on `data_dir`; its standard output, once it
+/// succeeded.
+async fn seed_small(data_dir: &Path) -> String {
+    let seeded = tokio::time::timeout(
+        HANG_GUARD,
+        Command::new(BINARY)
+            .args([
+                "seed",
+                "--size",
+                "small",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ])
+            .stderr(Stdio::null())
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let out = String::from_utf8_lossy(&seeded.stdout).into_owned();
+    assert!(seeded.status.success(), "{out}");
+    out
+}
+
 async fn get(client: &reqwest::Client, url: String) -> Value {
     let response = client.get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -110,24 +134,7 @@ async fn the_binary_prints_its_url_serves_and_stops_gracefully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_small_creates_realistic_data_that_the_server_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let seeded = tokio::time::timeout(
-        HANG_GUARD,
-        Command::new(BINARY)
-            .args([
-                "seed",
-                "--size",
-                "small",
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-            ])
-            .stderr(Stdio::null())
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let out = String::from_utf8_lossy(&seeded.stdout).into_owned();
-    assert!(seeded.status.success(), "{out}");
+    let out = seed_small(dir.path()).await;
     let events: u64 = out
         .split_whitespace()
         .nth(1)
@@ -177,24 +184,7 @@ async fn seed_and_a_second_server_run_beside_a_running_server() {
     let server = start(dir.path()).await;
 
     // `seed` is a second process on the same store: it follows the server's read models.
-    let seeded = tokio::time::timeout(
-        HANG_GUARD,
-        Command::new(BINARY)
-            .args([
-                "seed",
-                "--size",
-                "small",
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-            ])
-            .stderr(Stdio::null())
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let out = String::from_utf8_lossy(&seeded.stdout).into_owned();
-    assert!(seeded.status.success(), "{out}");
+    let out = seed_small(dir.path()).await;
     assert!(out.contains("40 students"), "{out}");
 
     // The server's daemon finds the seed's events at its next poll.
