@@ -61,6 +61,7 @@ mod segment;
 mod snapshot;
 mod store;
 mod verify;
+mod vfs;
 mod writer;
 
 pub use error::Error;
