@@ -145,6 +145,71 @@ impl Error {
         }
     }
 
+    /// A copy of this error for another caller of the same failed group commit: the same
+    /// variant, path and message; an I/O error keeps its kind and OS error code.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::InvalidOptions { problems } => Error::InvalidOptions {
+                problems: problems.clone(),
+            },
+            Error::LockTimeout {
+                path,
+                waited,
+                timeout,
+            } => Error::LockTimeout {
+                path: path.clone(),
+                waited: *waited,
+                timeout: *timeout,
+            },
+            Error::CorruptLog {
+                file,
+                offset,
+                reason,
+            } => Error::CorruptLog {
+                file: file.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            Error::AnchorMismatch {
+                path,
+                anchored,
+                detail,
+            } => Error::AnchorMismatch {
+                path: path.clone(),
+                anchored: *anchored,
+                detail: detail.clone(),
+            },
+            Error::ReadOnly { path } => Error::ReadOnly { path: path.clone() },
+            Error::DiskFull { action, path } => Error::DiskFull {
+                action,
+                path: path.clone(),
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Error::Poisoned { reason } => Error::Poisoned {
+                reason: reason.clone(),
+            },
+            Error::Closed => Error::Closed,
+            // Core errors are per request (a failed condition, a bad event), never the failure
+            // of a whole group; keep the message if one ever is.
+            Error::Core(e) => Error::Io {
+                action: "append to",
+                path: PathBuf::new(),
+                source: io::Error::other(e.to_string()),
+            },
+        }
+    }
+
     pub(crate) fn corrupt(
         file: impl Into<PathBuf>,
         offset: u64,
@@ -219,5 +284,32 @@ mod tests {
         }
         let other = Error::io("open", "/x", io::Error::from(io::ErrorKind::NotFound));
         assert!(matches!(other, Error::Io { .. }), "{other:?}");
+    }
+
+    #[test]
+    fn duplicates_keep_the_variant_path_and_os_error() {
+        let errors = [
+            Error::io("append to", "/s/e", io::Error::from_raw_os_error(5)),
+            Error::DiskFull {
+                action: "sync",
+                path: "/s/e".into(),
+            },
+            Error::LockTimeout {
+                path: "/s/store.lock".into(),
+                waited: Duration::from_secs(5),
+                timeout: Duration::from_secs(5),
+            },
+            Error::ReadOnly { path: "/s".into() },
+            Error::Poisoned { reason: "r".into() },
+        ];
+        for error in &errors {
+            let copy = error.duplicate();
+            assert_eq!(copy.to_string(), error.to_string());
+            assert_eq!(std::mem::discriminant(&copy), std::mem::discriminant(error));
+        }
+        let Error::Io { source, .. } = errors[0].duplicate() else {
+            panic!("not an I/O error");
+        };
+        assert_eq!(source.raw_os_error(), Some(5));
     }
 }

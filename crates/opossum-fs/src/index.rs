@@ -109,6 +109,9 @@ pub(crate) struct Index {
     /// Set when the last indexed line may lack its newline (it was read without one, or the
     /// index came from a snapshot): the next writer checks before appending after it.
     pub(crate) tail_unchecked: bool,
+    /// The highest position known to be on stable storage: what new lines record as
+    /// `synced_to`. Not saved in snapshots; recovery sets it under the lock.
+    pub(crate) durable: u64,
 }
 
 impl Index {
@@ -594,7 +597,13 @@ mod tests {
     #[test]
     fn locate_uses_the_next_offset_or_the_segment_end() {
         let mut index = sample(3);
-        let file = Arc::new(tempfile::tempfile().unwrap());
+        let sim = crate::vfs::sim::SimFs::new(1);
+        let file = crate::vfs::Vfs::open(
+            &sim,
+            std::path::Path::new("/x"),
+            crate::vfs::OpenMode::ReadWrite,
+        )
+        .unwrap();
         index.segments.push(Segment {
             first: 1,
             end: 350,

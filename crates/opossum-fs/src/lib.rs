@@ -50,9 +50,11 @@
 //! # }
 //! ```
 
+mod engine;
 mod error;
 mod head;
 mod index;
+mod layout;
 mod lock;
 mod options;
 mod record;

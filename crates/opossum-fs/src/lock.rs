@@ -4,15 +4,11 @@
 //! folder. The operating system releases it when its holder exits, even on `kill -9`, so a crash
 //! never leaves a stale lock behind.
 
-use std::fs::{File, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-
-/// The lock file's name inside the store folder.
-pub(crate) const LOCK_FILE: &str = "store.lock";
+use crate::vfs::{Vfs, VfsLock};
 
 const FIRST_BACKOFF: Duration = Duration::from_micros(500);
 // Short: a waiting process polls often, so the holder does not simply re-take the lock.
@@ -22,23 +18,18 @@ const MAX_BACKOFF: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub(crate) struct StoreLock {
     path: PathBuf,
-    lock: fd_lock::RwLock<File>,
+    lock: Box<dyn VfsLock>,
 }
 
 impl StoreLock {
-    /// Opens (creating if needed) the lock file of the store folder `dir`.
-    pub(crate) fn open(dir: &Path) -> Result<StoreLock, Error> {
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+    /// Opens (creating if needed) the lock file at `path`.
+    pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<StoreLock, Error> {
+        let lock = vfs
+            .lock_file(path)
+            .map_err(|e| Error::io("open", path, e))?;
         Ok(StoreLock {
-            path,
-            lock: fd_lock::RwLock::new(file),
+            path: path.to_path_buf(),
+            lock,
         })
     }
 
@@ -48,15 +39,21 @@ impl StoreLock {
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut seed = 0;
+        let mut f = Some(f);
+        let mut result = None;
         loop {
-            match self.lock.try_write() {
-                Ok(guard) => {
-                    let result = f();
-                    drop(guard);
+            let taken = self
+                .lock
+                .try_with(&mut || {
+                    if let Some(f) = f.take() {
+                        result = Some(f());
+                    }
+                })
+                .map_err(|e| Error::io("lock", &self.path, e))?;
+            if taken {
+                if let Some(result) = result.take() {
                     return Ok(result);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::io("lock", &self.path, e)),
             }
             let waited = started.elapsed();
             if waited >= timeout {

@@ -3,8 +3,14 @@
 //! A line is the event's JSON object with two store fields appended, and a newline:
 //!
 //! ```text
-//! {"position":7,"type":"T","tags":[…],"payload":…,"metadata":{…},"batch_last":8,"hash":"<64 hex>"}
+//! {"position":7,"type":"T","tags":[…],"payload":…,"metadata":{…},"batch_last":8,"synced_to":6,"hash":"<64 hex>"}
 //! ```
+//!
+//! `batch_last` is the position of the last event of the append the line belongs to (an append
+//! is committed once its last line is whole). `synced_to` is the highest position the writer
+//! knew to be on stable storage when it wrote the line: everything up to it was durable before
+//! this line existed. Recovery uses it to tell a torn, never-acknowledged tail from damage to
+//! acknowledged events. Lines of format 1 have no `synced_to`; they are read as before.
 //!
 //! `hash` is SHA-256 over the previous event's hash (32 bytes; zeros before position 1)
 //! followed by the line's bytes up to, not including, `,"hash":`. Because it hashes the exact
@@ -90,14 +96,17 @@ struct LineOut<'a> {
     payload: &'a Payload,
     metadata: &'a Metadata,
     batch_last: u64,
+    synced_to: u64,
 }
 
-/// Appends the line for `event` to `buf` and returns its hash.
+/// Appends the line for `event` to `buf` and returns its hash. `synced_to` is the highest
+/// position known durable before this line is written.
 pub(crate) fn encode(
     buf: &mut Vec<u8>,
     prev: ChainHash,
     position: Position,
     batch_last: Position,
+    synced_to: u64,
     event: &NewEvent,
 ) -> Result<ChainHash, serde_json::Error> {
     let start = buf.len();
@@ -110,6 +119,7 @@ pub(crate) fn encode(
             payload: event.payload(),
             metadata: event.metadata(),
             batch_last: batch_last.get(),
+            synced_to,
         },
     )?;
     // Drop the closing brace: the hash field goes inside the object.
@@ -149,6 +159,9 @@ pub(crate) struct Header<'a> {
     #[allow(dead_code)]
     metadata: IgnoredAny,
     pub(crate) batch_last: u64,
+    /// Absent in lines of format 1.
+    #[serde(default)]
+    pub(crate) synced_to: Option<u64>,
     #[allow(dead_code)]
     hash: IgnoredAny,
 }
@@ -171,6 +184,13 @@ pub(crate) fn decode_header(line: &[u8]) -> Result<Header<'_>, String> {
             header.position, header.batch_last
         ));
     }
+    if header.synced_to.is_some_and(|s| s >= header.position) {
+        return Err(format!(
+            "position {} claims that it was already durable (synced_to {})",
+            header.position,
+            header.synced_to.unwrap_or_default()
+        ));
+    }
     Ok(header)
 }
 
@@ -185,6 +205,9 @@ struct LineIn {
     metadata: Metadata,
     #[allow(dead_code)]
     batch_last: u64,
+    #[allow(dead_code)]
+    #[serde(default)]
+    synced_to: Option<u64>,
     #[allow(dead_code)]
     hash: IgnoredAny,
 }
@@ -221,7 +244,7 @@ mod tests {
     fn a_line_is_what_the_format_document_says() {
         let mut buf = Vec::new();
         let p = Position::new(1).unwrap();
-        encode(&mut buf, ChainHash::GENESIS, p, p, &sample()).unwrap();
+        encode(&mut buf, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
         insta::assert_snapshot!(String::from_utf8(buf).unwrap());
     }
 
@@ -229,13 +252,14 @@ mod tests {
     fn lines_decode_to_the_event_they_encode() {
         let mut buf = Vec::new();
         let p = Position::new(3).unwrap();
-        let hash = encode(&mut buf, ChainHash::GENESIS, p, p.next(), &sample()).unwrap();
+        let hash = encode(&mut buf, ChainHash::GENESIS, p, p.next(), 2, &sample()).unwrap();
         let line = &buf[..buf.len() - 1];
         let (hashed, stored) = split_hash(line).unwrap();
         assert_eq!(stored, hash);
         assert_eq!(ChainHash::chain(ChainHash::GENESIS, hashed), hash);
         let header = decode_header(line).unwrap();
         assert_eq!((header.position, header.batch_last), (3, 4));
+        assert_eq!(header.synced_to, Some(2));
         assert_eq!(header.event_type, "CourseCreated");
         assert_eq!(header.tags[1].value, "2026 \\ spring: ..");
         let event = decode_event(line).unwrap();
@@ -248,8 +272,8 @@ mod tests {
         let p = Position::FIRST;
         let mut a = Vec::new();
         let mut b = Vec::new();
-        let h1 = encode(&mut a, ChainHash::GENESIS, p, p, &sample()).unwrap();
-        let h2 = encode(&mut b, h1, p, p, &sample()).unwrap();
+        let h1 = encode(&mut a, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
+        let h2 = encode(&mut b, h1, p, p, 0, &sample()).unwrap();
         assert_ne!(h1, h2);
     }
 
@@ -269,11 +293,33 @@ mod tests {
             ChainHash::GENESIS,
             Position::FIRST,
             Position::FIRST,
+            0,
             &sample(),
         )
         .unwrap();
         let line = &buf[..buf.len() - 1];
         assert!(split_hash(&line[..line.len() - 1]).is_err());
         assert!(decode_header(&line[..40]).is_err());
+    }
+
+    #[test]
+    fn format_1_lines_without_synced_to_still_decode() {
+        let mut buf = Vec::new();
+        let p = Position::FIRST;
+        encode(&mut buf, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let old = text.replace(",\"synced_to\":0", "");
+        let line = old.trim_end().as_bytes();
+        let header = decode_header(line).unwrap();
+        assert_eq!((header.position, header.synced_to), (1, None));
+        assert_eq!(decode_event(line).unwrap().event, sample());
+    }
+
+    #[test]
+    fn a_line_cannot_vouch_for_itself() {
+        let mut buf = Vec::new();
+        let p = Position::new(5).unwrap();
+        encode(&mut buf, ChainHash::GENESIS, p, p, 5, &sample()).unwrap();
+        assert!(decode_header(&buf[..buf.len() - 1]).is_err());
     }
 }

@@ -1,29 +1,47 @@
-//! Bringing the index level with the log, and repairing what a crash left behind.
+//! Bringing the index level with the log, and repairing what a crash left behind. Every rule
+//! about what the log, the anchor and the files around them mean lives here.
 //!
-//! Two entry points share one set of rules:
-//! - [`extend`] reads complete batches the index does not have yet (any process may call it,
-//!   no lock needed, it changes nothing on disk);
+//! Entry points, all sharing one set of rules:
+//! - [`catch_up`] reads what the anchor vouches for into a reader's index (no lock, no change on
+//!   disk);
+//! - [`read_unlocked`] reads a store that cannot be repaired now (read-only, or locked by another
+//!   process): what the anchor vouches for, plus complete batches after it, repairing nothing;
 //! - [`reconcile_locked`] runs under the cross-process lock (at open and before every group
-//!   commit): it adopts complete batches that no anchor vouches for, cuts a torn tail after
-//!   saving its bytes under `recovered/`, and rewrites the anchor.
+//!   commit): it adopts complete batches that no anchor vouches for, removes an append the
+//!   anchor declares void, cuts a torn tail after saving its bytes under `recovered/`, refuses
+//!   damage to durable events, and rewrites the anchor.
 //!
-//! The rules: a batch is committed once its last line is complete and valid. Bytes after the last
-//! committed batch are a torn write and are cut, unless a synced anchor says they were committed,
-//! in which case the log was damaged after the fact and the store refuses to touch it.
+//! # The rules
+//! - A batch (one append) is committed once its last line is whole: terminated, parseable, and
+//!   hash-valid after its predecessor.
+//! - Whatever follows the last complete batch is either a **torn write** of appends that were
+//!   never acknowledged, which is cut, or **damage** to events that were durable, which is
+//!   refused with a typed error that changes nothing. It is damage when something durable says
+//!   the first missing position was durable: a synced anchor at or past it, or a readable event
+//!   line after the damage whose `synced_to` reaches it (a line of format 1, which records no
+//!   `synced_to`, counts as such proof, as it did in format 1). The writer writes a group only
+//!   after everything before it was synced, so the pages of a torn group — any subset of them,
+//!   in any order, complete lines included — only ever claim positions before the group.
+//! - An anchor's void names an append that failed and could not be undone: it is cut, never
+//!   adopted.
+//! - A synced anchor past the end of the log, or with another hash at its position, means
+//!   committed history was removed or rewritten: refused.
 
-use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use opossum_core::Position;
 
 use crate::Error;
-use crate::head::{Anchor, AnchorState, HeadFile};
+use crate::head::{Anchor, AnchorState, HeadFile, HeadRead};
 use crate::index::Index;
-use crate::record::{ChainHash, split_hash};
-use crate::segment::{self, ScanStart, Segment, Tail, Trust};
+use crate::layout::Layout;
+use crate::record::{ChainHash, decode_header, split_hash};
+use crate::segment::{self, Evidence, ScanStart, Segment, Tail, Trust};
+use crate::vfs::{OpenMode, Vfs};
 
-/// The folder where bytes cut from the log are kept.
-pub(crate) const RECOVERED_DIR: &str = "recovered";
+/// How many bytes of a later segment are read for evidence about damage before it.
+const LATER_SEGMENT_PROBE: u64 = 64 << 10;
 
 /// What opening a store repaired or noticed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,7 +98,27 @@ pub enum Repair {
         /// Where the newline was written.
         offset: u64,
     },
-    /// `head.json` was missing or unreadable and was re-derived from the log.
+    /// An append failed after some of its bytes reached the log, and they could not be cut back
+    /// then; `head.json` recorded it as void, and its bytes were now cut (and saved) instead of
+    /// being adopted. Its caller was told that it failed.
+    FailedAppendRemoved {
+        /// The first position the failed append had taken.
+        position: Position,
+        /// The segment file that was cut.
+        file: PathBuf,
+        /// Where the cut was made.
+        offset: u64,
+        /// Where the cut bytes were saved.
+        saved_to: PathBuf,
+    },
+    /// A segment file named after the end of the log held nothing (a new segment whose first
+    /// append was torn away) and was removed.
+    EmptySegmentRemoved {
+        /// The removed file.
+        file: PathBuf,
+    },
+    /// `head.json` was missing, unreadable, or of format 1 and not matching the log, and was
+    /// re-derived from the log.
     AnchorRestored {
         /// What was wrong with it.
         reason: String,
@@ -106,7 +144,8 @@ pub enum Repair {
 /// batch of the last segment read.
 pub(crate) fn extend(
     index: &mut Index,
-    events_dir: &Path,
+    vfs: &dyn Vfs,
+    layout: &Layout,
     trust: Trust,
     stop_after: Option<u64>,
 ) -> Result<Tail, Error> {
@@ -124,14 +163,14 @@ pub(crate) fn extend(
                 next_position: index.head() + 1,
                 prev_hash: index.head_hash,
             };
-            let scanned = segment::scan(&file, &path, start, trust, stop_after, |entry| {
+            let scanned = segment::scan(&*file, &path, start, trust, stop_after, |entry| {
                 index.push(entry);
             })?;
             if let Some(last) = index.segments.last_mut() {
                 last.end = scanned.end;
             }
             index.tail_unchecked |= scanned.unterminated;
-            if let Tail::Torn { .. } = scanned.tail {
+            if let Tail::Incomplete { .. } = scanned.tail {
                 return Ok(scanned.tail);
             }
             if reached(index) {
@@ -144,51 +183,131 @@ pub(crate) fn extend(
         if index.segments.last().is_some_and(|s| s.first > head) {
             return Ok(Tail::Clean);
         }
-        let path = events_dir.join(segment::file_name(head + 1));
-        match fs::File::open(&path) {
+        let path = layout.segment(head + 1);
+        match vfs.open(&path, OpenMode::Read) {
             Ok(file) => index.segments.push(Segment {
                 first: head + 1,
                 end: 0,
                 path,
-                file: std::sync::Arc::new(file),
+                file,
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::Clean),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Tail::Clean),
             Err(e) => return Err(Error::io("open", path, e)),
         }
     }
 }
 
+/// Catches a reader's index up with what the anchor `anchor` vouches for. The writer wrote
+/// those events before the anchor, so they are in the log; if they cannot be read, the log was
+/// damaged.
+pub(crate) fn catch_up(
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    anchor: Anchor,
+) -> Result<(), Error> {
+    if anchor.position <= index.head() {
+        return Ok(());
+    }
+    match extend(index, vfs, layout, Trust::Committed, Some(anchor.position))? {
+        Tail::Clean => Ok(()),
+        Tail::Incomplete { offset, reason, .. } => Err(damaged_commit(index, offset, &reason)),
+    }
+}
+
+/// Reads a store that cannot be repaired now: what the anchor vouches for, then the complete
+/// batches after it, repairing nothing. Returns true when data after the last complete batch was
+/// left unread (a repair the next writer makes).
+pub(crate) fn read_unlocked(
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    head: &HeadFile,
+) -> Result<bool, Error> {
+    let read = head.read()?;
+    if let Some(a) = read.anchor() {
+        let tail = extend(index, vfs, layout, Trust::Committed, Some(a.position))?;
+        if let Tail::Incomplete { offset, reason, .. } = tail {
+            if a.synced {
+                return Err(damaged_commit(index, offset, &reason));
+            }
+        }
+        if index.head() < a.position && a.synced {
+            return Err(anchor_ahead(head.path(), a, index.head()));
+        }
+    }
+    let tail = extend(index, vfs, layout, Trust::Verify, None)?;
+    let unread = match tail {
+        Tail::Clean => false,
+        Tail::Incomplete {
+            offset,
+            position,
+            reason,
+            evidence,
+            ..
+        } => {
+            let evidence = with_later_segments(index, vfs, layout, evidence)?;
+            if let Some(why) = judge(position, &evidence, read.anchor()) {
+                return Err(refused(index, offset, position, &reason, &why));
+            }
+            true
+        }
+    };
+    check_stray_segments(index, vfs, layout)?;
+    Ok(unread)
+}
+
+/// What reconciling found and did.
+#[derive(Debug)]
+pub(crate) struct Reconciled {
+    pub(crate) repairs: Vec<Repair>,
+    /// The anchor as it now stands, for the next anchor write.
+    pub(crate) head: HeadRead,
+}
+
 /// Reconciles index, log and anchor while holding the cross-process lock. `sync` is the store's
-/// `flush_events_immediately`.
+/// `flush_events_immediately`. Afterwards the index ends where the log's committed part ends,
+/// the anchor says so, and `index.durable` is the highest position known to be on stable
+/// storage (the whole index, when `sync`).
 pub(crate) fn reconcile_locked(
     index: &mut Index,
-    dir: &Path,
+    vfs: &dyn Vfs,
+    layout: &Layout,
     head: &HeadFile,
     sync: bool,
-) -> Result<Vec<Repair>, Error> {
-    let events_dir = dir.join(segment::EVENTS_DIR);
-    let mut repairs = Vec::new();
-    let state = head.read()?;
-    let anchor = match state {
-        AnchorState::Valid(a) => Some(a),
-        AnchorState::Missing | AnchorState::Unreadable => None,
-    };
+) -> Result<Reconciled, Error> {
+    let read = head.read()?;
+    let anchor = read.anchor();
 
     // Fast path, taken by nearly every append: nothing happened since our last commit.
-    if anchor.is_some_and(|a| a.position == index.head() && a.hash == index.head_hash)
-        && last_segment_len(index)? == index.segments.last().map_or(0, |s| s.end)
-        && next_segment_absent(index, &events_dir)
-        && !index.tail_unchecked
-    {
-        return Ok(repairs);
+    if let Some(a) = anchor {
+        if a.position == index.head()
+            && a.hash == index.head_hash
+            && a.void.is_none()
+            && (a.synced || !sync)
+            && !read.legacy
+            && !index.tail_unchecked
+            && last_segment_len(index)? == index.segments.last().map_or(0, |s| s.end)
+            && next_segment_absent(index, vfs, layout)
+        {
+            if a.synced {
+                index.durable = index.head();
+            }
+            return Ok(Reconciled {
+                repairs: Vec::new(),
+                head: read,
+            });
+        }
     }
 
-    let span = tracing::info_span!("recovery", store = %dir.display(), indexed = index.head());
+    let span =
+        tracing::info_span!("recovery", store = %layout.dir().display(), indexed = index.head());
     let _enter = span.enter();
+    let mut repairs = Vec::new();
     // What the anchor vouches for is read on trust; anything beyond it is checked link by link.
     if let Some(a) = anchor {
-        if let Tail::Torn { offset, reason, .. } =
-            extend(index, &events_dir, Trust::Committed, Some(a.position))?
+        if let Tail::Incomplete { offset, reason, .. } =
+            extend(index, vfs, layout, Trust::Committed, Some(a.position))?
         {
             if a.synced {
                 return Err(damaged_commit(index, offset, &reason));
@@ -196,22 +315,32 @@ pub(crate) fn reconcile_locked(
         }
     }
     let anchored_head = index.head();
-    match extend(index, &events_dir, Trust::Verify, None)? {
+    let mut void_removed = false;
+    if let Some(void) = anchor.and_then(|a| a.void) {
+        if let Some(repair) = remove_void(index, vfs, layout, void)? {
+            repairs.push(repair);
+            void_removed = true;
+        }
+    }
+    match extend(index, vfs, layout, Trust::Verify, None)? {
         Tail::Clean => {}
-        Tail::Torn {
+        Tail::Incomplete {
             offset,
             len,
+            position,
             reason,
+            evidence,
         } => {
-            if anchor.is_some_and(|a| a.synced && a.position > index.head()) {
-                return Err(damaged_commit(index, offset, &reason));
+            let evidence = with_later_segments(index, vfs, layout, evidence)?;
+            if let Some(why) = judge(position, &evidence, anchor) {
+                return Err(refused(index, offset, position, &reason, &why));
             }
-            repairs.push(cut_torn_tail(index, dir, offset, len, reason)?);
+            repairs.push(cut_torn_tail(index, vfs, layout, offset, len, reason)?);
         }
     }
     if index.tail_unchecked {
         if !ends_with_newline(index)? {
-            repairs.push(restore_newline(index)?);
+            repairs.push(restore_newline(index, vfs)?);
         }
         index.tail_unchecked = false;
     }
@@ -223,15 +352,8 @@ pub(crate) fn reconcile_locked(
             tracing::warn!(from = %from, to = %to, "adopting complete commits found after the anchor");
             repairs.push(Repair::CommitsAdopted { from, to });
         }
-        // They may never have been synced by the writer that stopped: make them durable before
-        // the anchor vouches for them.
-        if let Some(last) = index.segments.last() {
-            last.file
-                .sync_data()
-                .map_err(|e| Error::io("sync", &last.path, e))?;
-        }
     }
-    match (state, anchor) {
+    match (read.state, anchor) {
         (_, Some(a)) if a.position > index.head() => {
             if a.synced {
                 return Err(anchor_ahead(head.path(), a, index.head()));
@@ -246,7 +368,28 @@ pub(crate) fn reconcile_locked(
                 found: index.head(),
             });
         }
-        (_, Some(a)) => check_anchor_hash(index, head.path(), a)?,
+        (_, Some(a)) if read.legacy => {
+            // A format-1 anchor has no checksum, so a torn write of it can splice a new position
+            // with an old hash: a mismatch is no proof of rewritten history.
+            if !anchor_hash_matches(index, a)? {
+                tracing::warn!(path = %head.path().display(), "the format-1 head.json does not match the log; restoring it from the log");
+                repairs.push(Repair::AnchorRestored {
+                    reason: "the format-1 head.json did not match the log (a torn write of that format has no checksum)".to_owned(),
+                });
+            }
+        }
+        (_, Some(a)) => {
+            if !anchor_hash_matches(index, a)? {
+                return Err(Error::AnchorMismatch {
+                    path: head.path().to_path_buf(),
+                    anchored: a.position,
+                    detail: format!(
+                        "the event at position {} in the log has a different hash: history was rewritten",
+                        a.position
+                    ),
+                });
+            }
+        }
         (AnchorState::Unreadable, None) => {
             tracing::warn!(path = %head.path().display(), "head.json is unreadable; restoring it from the log");
             repairs.push(Repair::AnchorRestored {
@@ -261,18 +404,78 @@ pub(crate) fn reconcile_locked(
         }
         _ => {}
     }
+    repairs.extend(remove_empty_segment_past_end(index, vfs, layout)?);
+    check_stray_segments(index, vfs, layout)?;
+
     let fresh = current_anchor(index, sync);
-    if anchor != Some(fresh) {
+    let mut now = read;
+    if anchor != Some(fresh) || read.legacy {
         if sync {
-            if let Some(last) = index.segments.last() {
-                last.file
-                    .sync_data()
-                    .map_err(|e| Error::io("sync", &last.path, e))?;
-            }
+            // Adopted commits may never have been synced by the writer that stopped, and an
+            // unsynced anchor vouches for nothing durable: make the log durable before the
+            // anchor says it is.
+            sync_last_segment(index)?;
         }
-        head.write(fresh, false)?;
+        // After removing a void, sync the clean anchor: otherwise a power cut could bring the
+        // void back over an append that reused its position.
+        now = head.write(fresh, &read, void_removed)?;
     }
-    Ok(repairs)
+    if sync {
+        index.durable = index.head();
+    } else if let Some(a) = anchor.filter(|a| a.synced) {
+        index.durable = index.durable.max(a.position.min(index.head()));
+    }
+    Ok(Reconciled { repairs, head: now })
+}
+
+/// Whether damage at `position` (the first position not in a complete batch), with `evidence`
+/// from the lines after it, is damage to durable events: `Some(why)` to refuse, `None` when it
+/// is a torn, never-acknowledged write that may be cut.
+pub(crate) fn judge(position: u64, evidence: &Evidence, anchor: Option<Anchor>) -> Option<String> {
+    if let Some(a) = anchor.filter(|a| a.synced && a.position >= position) {
+        return Some(format!(
+            "head.json records position {} as durable",
+            a.position
+        ));
+    }
+    if evidence.legacy_line {
+        return Some("intact events of format 1 follow it".to_owned());
+    }
+    if evidence.proves_durable(position) {
+        return Some(format!(
+            "a later event records that position {} was already durable when it was written",
+            evidence.synced_to
+        ));
+    }
+    None
+}
+
+/// Adds what the first non-empty segment file after the index's last segment says.
+fn with_later_segments(
+    index: &Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    mut evidence: Evidence,
+) -> Result<Evidence, Error> {
+    let after = index.segments.last().map_or(0, |s| s.first);
+    for (first, path) in segment::list(vfs, &layout.events_dir())? {
+        if first <= after {
+            continue;
+        }
+        let file = segment::open_read(vfs, &path)?;
+        let len = file.len().map_err(|e| Error::io("inspect", &path, e))?;
+        if len == 0 {
+            continue;
+        }
+        let mut bytes = vec![0u8; usize::try_from(len.min(LATER_SEGMENT_PROBE)).unwrap_or(0)];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read", &path, e))?;
+        for line in bytes.split(|b| *b == b'\n') {
+            evidence.observe(line);
+        }
+        break;
+    }
+    Ok(evidence)
 }
 
 /// The anchor describing the index's head.
@@ -281,30 +484,34 @@ pub(crate) fn current_anchor(index: &Index, synced: bool) -> Anchor {
         position: index.head(),
         hash: index.head_hash,
         synced,
+        void: None,
     }
 }
 
 fn last_segment_len(index: &Index) -> Result<u64, Error> {
     match index.segments.last() {
         None => Ok(0),
-        Some(s) => s
-            .file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| Error::io("inspect", &s.path, e)),
+        Some(s) => s.file.len().map_err(|e| Error::io("inspect", &s.path, e)),
     }
 }
 
-fn next_segment_absent(index: &Index, events_dir: &Path) -> bool {
+fn sync_last_segment(index: &Index) -> Result<(), Error> {
+    match index.segments.last() {
+        None => Ok(()),
+        Some(s) => s
+            .file
+            .sync_data()
+            .map_err(|e| Error::io("sync", &s.path, e)),
+    }
+}
+
+fn next_segment_absent(index: &Index, vfs: &dyn Vfs, layout: &Layout) -> bool {
     // Another process starts a new segment only after the current one reached its target size.
     let needs_next = index
         .segments
         .last()
         .is_none_or(|s| s.first <= index.head() && s.end >= crate::writer::SEGMENT_TARGET_BYTES);
-    !needs_next
-        || !events_dir
-            .join(segment::file_name(index.head() + 1))
-            .exists()
+    !needs_next || !crate::vfs::exists(vfs, &layout.segment(index.head() + 1))
 }
 
 fn damaged_commit(index: &Index, offset: u64, reason: &str) -> Error {
@@ -323,6 +530,19 @@ fn damaged_commit(index: &Index, offset: u64, reason: &str) -> Error {
     )
 }
 
+fn refused(index: &Index, offset: u64, position: u64, reason: &str, why: &str) -> Error {
+    let file = index
+        .segments
+        .last()
+        .map(|s| s.path.clone())
+        .unwrap_or_default();
+    Error::corrupt(
+        file,
+        offset,
+        format!("event {position} is damaged ({reason}), and it was durable: {why}"),
+    )
+}
+
 fn anchor_ahead(path: &Path, anchor: Anchor, found: u64) -> Error {
     Error::AnchorMismatch {
         path: path.to_path_buf(),
@@ -334,27 +554,17 @@ fn anchor_ahead(path: &Path, anchor: Anchor, found: u64) -> Error {
     }
 }
 
-/// The anchor's hash must be the hash of the event at its position.
-fn check_anchor_hash(index: &Index, path: &Path, anchor: Anchor) -> Result<(), Error> {
+/// True when the event at the anchor's position has the anchor's hash.
+fn anchor_hash_matches(index: &Index, anchor: Anchor) -> Result<bool, Error> {
     if anchor.position == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let hash = if anchor.position == index.head() {
         index.head_hash
     } else {
         stored_hash(index, anchor.position)?
     };
-    if hash == anchor.hash {
-        return Ok(());
-    }
-    Err(Error::AnchorMismatch {
-        path: path.to_path_buf(),
-        anchored: anchor.position,
-        detail: format!(
-            "the event at position {} in the log has a different hash: history was rewritten",
-            anchor.position
-        ),
-    })
+    Ok(hash == anchor.hash)
 }
 
 /// The hash stored on the line of `position`.
@@ -368,12 +578,62 @@ pub(crate) fn stored_hash(index: &Index, position: u64) -> Result<ChainHash, Err
     })?;
     let segment = &index.segments[seg];
     let mut line = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
-    segment::read_exact_at(&segment.file, &mut line, start)
+    segment
+        .file
+        .read_exact_at(&mut line, start)
         .map_err(|e| Error::io("read", &segment.path, e))?;
     let line = line.strip_suffix(b"\n").unwrap_or(&line);
     split_hash(line)
         .map(|(_, h)| h)
         .map_err(|reason| Error::corrupt(&segment.path, start, reason))
+}
+
+/// A segment file that does not continue the indexed log means files were added, renamed or
+/// removed by hand: refuse rather than silently ignore part of the history.
+pub(crate) fn check_stray_segments(
+    index: &Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+) -> Result<(), Error> {
+    for (first, path) in segment::list(vfs, &layout.events_dir())? {
+        let known = index.segments.iter().any(|s| s.first == first);
+        let empty_next = first == index.head() + 1 && vfs.metadata(&path).is_ok_and(|m| m.len == 0);
+        if !known && !empty_next {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!(
+                    "this segment does not continue the log, which ends at position {}",
+                    index.head()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After a cut, a new segment whose whole first append was torn away may remain, empty, named
+/// after a position the log no longer reaches; it holds nothing and is removed.
+fn remove_empty_segment_past_end(
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+) -> Result<Vec<Repair>, Error> {
+    let mut repairs = Vec::new();
+    let head = index.head();
+    for (first, path) in segment::list(vfs, &layout.events_dir())? {
+        if first <= head + 1 || !vfs.metadata(&path).is_ok_and(|m| m.len == 0) {
+            continue;
+        }
+        vfs.remove_file(&path)
+            .map_err(|e| Error::io("remove", &path, e))?;
+        vfs.sync_dir(&layout.events_dir())
+            .map_err(|e| Error::io("sync", layout.events_dir(), e))?;
+        index.segments.retain(|s| s.first != first);
+        tracing::warn!(file = %path.display(), "removed an empty segment past the end of the log");
+        repairs.push(Repair::EmptySegmentRemoved { file: path });
+    }
+    Ok(repairs)
 }
 
 /// True when the log's committed bytes end with a newline (or there are none).
@@ -382,23 +642,25 @@ fn ends_with_newline(index: &Index) -> Result<bool, Error> {
         return Ok(true);
     };
     let mut last = [0u8; 1];
-    segment::read_exact_at(&segment.file, &mut last, segment.end - 1)
+    segment
+        .file
+        .read_exact_at(&mut last, segment.end - 1)
         .map_err(|e| Error::io("read", &segment.path, e))?;
     Ok(last[0] == b'\n')
 }
 
 /// Writes the newline that the last line of the log lost (its bytes and hash are intact), so
 /// the next append starts a new line.
-fn restore_newline(index: &mut Index) -> Result<Repair, Error> {
+fn restore_newline(index: &mut Index, vfs: &dyn Vfs) -> Result<Repair, Error> {
     let Some(segment) = index.segments.last_mut() else {
         return Err(Error::corrupt(PathBuf::new(), 0, "no segment to repair"));
     };
     let offset = segment.end;
-    let writer = OpenOptions::new()
-        .write(true)
-        .open(&segment.path)
+    let writer = vfs
+        .open(&segment.path, OpenMode::ReadWrite)
         .map_err(|e| Error::io("open", &segment.path, e))?;
-    segment::write_all_at(&writer, b"\n", offset)
+    writer
+        .write_all_at(b"\n", offset)
         .and_then(|()| writer.sync_data())
         .map_err(|e| Error::io("repair", &segment.path, e))?;
     segment.end = offset + 1;
@@ -409,11 +671,68 @@ fn restore_newline(index: &mut Index) -> Result<Repair, Error> {
     })
 }
 
+/// Cuts the append the anchor declares void, if the line right after the index's head is that
+/// append's first line (same position, same hash).
+fn remove_void(
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    void: crate::head::Void,
+) -> Result<Option<Repair>, Error> {
+    if void.position != index.head() + 1 {
+        return Ok(None);
+    }
+    let Some(segment) = index.segments.last() else {
+        return Ok(None);
+    };
+    let len = segment
+        .file
+        .len()
+        .map_err(|e| Error::io("inspect", &segment.path, e))?;
+    // The failed append is the first line after the committed end, in this segment or (when it
+    // started a new one) in the next.
+    let (path, file, offset) = if segment.end < len {
+        (
+            segment.path.clone(),
+            std::sync::Arc::clone(&segment.file),
+            segment.end,
+        )
+    } else {
+        let path = layout.segment(void.position);
+        match vfs.open(&path, OpenMode::Read) {
+            Ok(file) => (path, file, 0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open", path, e)),
+        }
+    };
+    let file_len = file.len().map_err(|e| Error::io("inspect", &path, e))?;
+    let probe = (file_len - offset.min(file_len)).min(1 << 20);
+    let mut bytes = vec![0u8; usize::try_from(probe).unwrap_or(0)];
+    file.read_exact_at(&mut bytes, offset)
+        .map_err(|e| Error::io("read", &path, e))?;
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let matches = split_hash(line).is_ok_and(|(_, h)| h == void.hash)
+        && decode_header(line).is_ok_and(|h| h.position == void.position);
+    if !matches {
+        return Ok(None);
+    }
+    let saved_to = save_and_cut(vfs, layout, &path, &*file, offset, file_len - offset)?;
+    tracing::warn!(position = void.position, file = %path.display(), offset, "removed an append that failed and was recorded as void");
+    Ok(Some(Repair::FailedAppendRemoved {
+        position: Position::new(void.position)
+            .map_err(|_| Error::corrupt(&path, offset, "void at position 0"))?,
+        file: path,
+        offset,
+        saved_to,
+    }))
+}
+
 /// Saves the bytes from `offset` to the end of the last segment under `recovered/`, then cuts
-/// them from the segment.
+/// them off the segment.
 fn cut_torn_tail(
-    index: &Index,
-    dir: &Path,
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
     offset: u64,
     len: u64,
     reason: String,
@@ -425,34 +744,7 @@ fn cut_torn_tail(
             "torn tail without a segment",
         ));
     };
-    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    segment::read_exact_at(&segment.file, &mut bytes, offset)
-        .map_err(|e| Error::io("read", &segment.path, e))?;
-    let folder = dir.join(RECOVERED_DIR);
-    fs::create_dir_all(&folder).map_err(|e| Error::io("create", &folder, e))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let stem = segment
-        .path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("segment");
-    let saved_to = folder.join(format!("{stem}-at-{offset}-{stamp}.torn"));
-    fs::write(&saved_to, &bytes).map_err(|e| Error::io("write", &saved_to, e))?;
-    fs::File::open(&saved_to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("sync", &saved_to, e))?;
-    segment::sync_dir(&folder)?;
-
-    let writer = OpenOptions::new()
-        .write(true)
-        .open(&segment.path)
-        .map_err(|e| Error::io("open", &segment.path, e))?;
-    writer
-        .set_len(offset)
-        .and_then(|()| writer.sync_all())
-        .map_err(|e| Error::io("truncate", &segment.path, e))?;
+    let saved_to = save_and_cut(vfs, layout, &segment.path, &*segment.file, offset, len)?;
     tracing::warn!(
         file = %segment.path.display(),
         offset,
@@ -468,4 +760,51 @@ fn cut_torn_tail(
         saved_to,
         reason,
     })
+}
+
+/// Copies `len` bytes of `path` from `offset` into a new file under `recovered/` (synced, its
+/// entry synced), then truncates `path` to `offset` (synced). Returns the copy's path.
+fn save_and_cut(
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    path: &Path,
+    file: &dyn crate::vfs::VfsFile,
+    offset: u64,
+    len: u64,
+) -> Result<PathBuf, Error> {
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.read_exact_at(&mut bytes, offset)
+        .map_err(|e| Error::io("read", path, e))?;
+    let folder = layout.recovered_dir();
+    let created = !crate::vfs::exists(vfs, &folder);
+    vfs.create_dir_all(&folder)
+        .map_err(|e| Error::io("create", &folder, e))?;
+    if created {
+        vfs.sync_dir(layout.dir())
+            .map_err(|e| Error::io("sync", layout.dir(), e))?;
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("segment");
+    let saved_to = folder.join(format!("{stem}-at-{offset}-{stamp}.torn"));
+    let copy = vfs
+        .open(&saved_to, OpenMode::CreateNew)
+        .map_err(|e| Error::io("create", &saved_to, e))?;
+    copy.write_all_at(&bytes, 0)
+        .and_then(|()| copy.sync_all())
+        .map_err(|e| Error::io("write", &saved_to, e))?;
+    vfs.sync_dir(&folder)
+        .map_err(|e| Error::io("sync", &folder, e))?;
+    let writer = vfs
+        .open(path, OpenMode::ReadWrite)
+        .map_err(|e| Error::io("open", path, e))?;
+    writer
+        .set_len(offset)
+        .and_then(|()| writer.sync_all())
+        .map_err(|e| Error::io("truncate", path, e))?;
+    Ok(saved_to)
 }

@@ -1,17 +1,14 @@
-//! Segment files: naming, positioned I/O, and scanning lines into index entries.
+//! Segment files: listing them, and scanning their lines into index entries.
 
-use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::Error;
 use crate::index::{IndexEntry, tag_key};
+use crate::layout::parse_segment_file_name;
 use crate::record::{ChainHash, decode_header, split_hash};
-
-/// The folder of segment files inside a store folder.
-pub(crate) const EVENTS_DIR: &str = "events";
-const EXTENSION: &str = "jsonl";
+use crate::vfs::{Vfs, VfsFile};
 
 /// One segment file: events `first..` stored as lines.
 #[derive(Debug, Clone)]
@@ -21,110 +18,32 @@ pub(crate) struct Segment {
     /// End of the committed bytes; anything after is not (yet) part of the log.
     pub(crate) end: u64,
     pub(crate) path: PathBuf,
-    pub(crate) file: Arc<File>,
-}
-
-/// The file name of the segment starting at `first`: 20 digits, so names sort like positions.
-pub(crate) fn file_name(first: u64) -> String {
-    format!("{first:020}.{EXTENSION}")
-}
-
-/// The first position encoded in a segment file name, if it is one.
-pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(EXTENSION)?.strip_suffix('.')?;
-    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok().filter(|p| *p > 0)
+    pub(crate) file: Arc<dyn VfsFile>,
 }
 
 /// The segment files in `events_dir`, ordered by first position.
-pub(crate) fn list(events_dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
-    let entries = match fs::read_dir(events_dir) {
+pub(crate) fn list(vfs: &dyn Vfs, events_dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let entries = match vfs.list(events_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("list", events_dir, e)),
     };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", events_dir, e))?;
-        if let Some(first) = entry.file_name().to_str().and_then(parse_file_name) {
-            found.push((first, entry.path()));
-        }
-    }
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .iter()
+        .filter(|e| !e.is_dir)
+        .filter_map(|e| {
+            let first = e.name.to_str().and_then(parse_segment_file_name)?;
+            Some((first, events_dir.join(&e.name)))
+        })
+        .collect();
     found.sort_unstable_by_key(|(first, _)| *first);
     Ok(found)
 }
 
 /// Opens a segment for reading.
-pub(crate) fn open_read(path: &Path) -> Result<Arc<File>, Error> {
-    File::open(path)
-        .map(Arc::new)
+pub(crate) fn open_read(vfs: &dyn Vfs, path: &Path) -> Result<Arc<dyn VfsFile>, Error> {
+    vfs.open(path, crate::vfs::OpenMode::Read)
         .map_err(|e| Error::io("open", path, e))
-}
-
-/// Reads exactly `buf.len()` bytes at `offset`.
-pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            let n = std::os::windows::fs::FileExt::seek_read(
-                file,
-                &mut buf[done..],
-                offset + done as u64,
-            )?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            done += n;
-        }
-        Ok(())
-    }
-}
-
-/// Writes all of `buf` at `offset`.
-pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            let n = std::os::windows::fs::FileExt::seek_write(
-                file,
-                &buf[done..],
-                offset + done as u64,
-            )?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            done += n;
-        }
-        Ok(())
-    }
-}
-
-/// Makes a new directory entry durable: on Unix a created or renamed file survives power loss
-/// only once its directory is synced.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync", dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
 }
 
 /// How much a scan may trust what it reads.
@@ -136,17 +55,59 @@ pub(crate) enum Trust {
     Verify,
 }
 
+/// What follows a place in the log where an event should be but is not: what readable event
+/// lines after it claim. Recovery weighs it (see `recovery::judge`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Evidence {
+    /// The highest `synced_to` of a readable line after the damage (0 when none).
+    pub(crate) synced_to: u64,
+    /// A readable line of format 1 (which records no `synced_to`) follows the damage.
+    pub(crate) legacy_line: bool,
+    /// How many readable event lines follow the damage.
+    pub(crate) lines: u64,
+}
+
+impl Evidence {
+    /// Adds what one line after the damage says, if it is a readable event line.
+    pub(crate) fn observe(&mut self, line: &[u8]) {
+        if split_hash(line).is_err() {
+            return;
+        }
+        let Ok(header) = decode_header(line) else {
+            return;
+        };
+        self.lines += 1;
+        match header.synced_to {
+            Some(s) => self.synced_to = self.synced_to.max(s),
+            None => self.legacy_line = true,
+        }
+    }
+
+    /// Whether these lines prove that `position` was durable before they were written.
+    pub(crate) fn proves_durable(&self, position: u64) -> bool {
+        self.synced_to >= position || self.legacy_line
+    }
+}
+
 /// What a scan found after the last complete batch.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Tail {
     /// The scan consumed everything it was asked to.
     Clean,
-    /// Bytes from `offset` to the end of the file do not form a complete batch: a torn or
-    /// uncommitted write, safe to cut.
-    Torn {
+    /// Bytes from `offset` to the end of the file do not form complete batches: an incomplete
+    /// batch, a line that is not an event, or stray bytes. Whether they are a torn write to cut
+    /// or damage to refuse is recovery's decision, from `evidence`.
+    Incomplete {
+        /// Just past the last complete batch: where a cut would be made.
         offset: u64,
+        /// Bytes from `offset` to the end of the file.
         len: u64,
+        /// The first position that is not part of a complete batch.
+        position: u64,
+        /// What is wrong there.
         reason: String,
+        /// What the lines after the first unreadable one claim.
+        evidence: Evidence,
     },
 }
 
@@ -183,23 +144,17 @@ const CHUNK: usize = 1 << 20;
 
 /// Reads lines of `file` from `start` and hands every event of every *complete* batch to
 /// `apply`, in order, stopping after the batch that ends at `stop_after` (if given) or at the
-/// end of the file.
-///
-/// A line that cannot be an event is a torn tail when nothing valid follows it, and corruption
-/// (an error, with nothing changed) when a valid event line follows: data after damage is never
-/// treated as disposable.
+/// end of the file. Whatever follows the last complete batch is described in the returned
+/// [`Tail`]; the scan itself never decides that it is disposable.
 pub(crate) fn scan(
-    file: &File,
+    file: &dyn VfsFile,
     path: &Path,
     start: ScanStart,
     trust: Trust,
     stop_after: Option<u64>,
     mut apply: impl FnMut(&IndexEntry<'_>),
 ) -> Result<Scanned, Error> {
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("inspect", path, e))?
-        .len();
+    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
     let mut out = Scanned {
         end: start.offset,
         last_position: start.next_position - 1,
@@ -231,7 +186,7 @@ pub(crate) fn scan(
                 let want = CHUNK.min((len - read_to) as usize);
                 let old = buf.len();
                 buf.resize(old + want, 0);
-                read_exact_at(file, &mut buf[old..], read_to)
+                file.read_exact_at(&mut buf[old..], read_to)
                     .map_err(|e| Error::io("read", path, e))?;
                 continue;
             }
@@ -242,8 +197,13 @@ pub(crate) fn scan(
         let line_offset = cursor;
         let line = &buf[rel..rel + line_len];
         cursor += line_len as u64 + u64::from(terminated);
-        if line.is_empty() && line_offset == start.offset {
-            // The newline that recovery added after an unterminated line this scan started at.
+        if line.is_empty()
+            && line_offset == start.offset
+            && pending.is_empty()
+            && follows_unterminated_line(file, path, line_offset)?
+        {
+            // The newline that recovery added after an unterminated last line, which this
+            // process indexed before the newline was there. Any other empty line is stray.
             out.end = cursor;
             continue;
         }
@@ -254,7 +214,11 @@ pub(crate) fn scan(
         let (event_type, position, line_batch_last, hash) =
             match parse_line(line, expected, batch_last, prev, trust, &mut keys) {
                 Ok(v) => v,
-                Err(reason) => return torn_or_corrupt(file, path, len, out, line_offset, reason),
+                Err(reason) => {
+                    let evidence = evidence_after(file, path, len, cursor)?;
+                    out.tail = incomplete(&out, len, reason, evidence);
+                    return Ok(out);
+                }
             };
         prev = hash;
         expected = position + 1;
@@ -296,17 +260,56 @@ pub(crate) fn scan(
         out.unterminated = !terminated;
     }
     if out.end < len {
-        out.tail = Tail::Torn {
-            offset: out.end,
-            len: len - out.end,
-            reason: if pending.is_empty() {
-                "an unfinished line".to_owned()
-            } else {
-                format!("a batch missing its last event (position {batch_last})")
-            },
+        let reason = if pending.is_empty() {
+            "an unfinished line".to_owned()
+        } else {
+            format!("a batch missing its last event (position {batch_last})")
         };
+        out.tail = incomplete(&out, len, reason, Evidence::default());
     }
     Ok(out)
+}
+
+fn incomplete(out: &Scanned, len: u64, reason: String, evidence: Evidence) -> Tail {
+    Tail::Incomplete {
+        offset: out.end,
+        len: len - out.end,
+        position: out.last_position + 1,
+        reason,
+        evidence,
+    }
+}
+
+/// True when the byte before `offset` is not a newline: the line before it was unterminated.
+fn follows_unterminated_line(file: &dyn VfsFile, path: &Path, offset: u64) -> Result<bool, Error> {
+    if offset == 0 {
+        return Ok(false);
+    }
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, offset - 1)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(byte[0] != b'\n')
+}
+
+/// What the readable lines from `offset` to the end of the file claim.
+fn evidence_after(
+    file: &dyn VfsFile,
+    path: &Path,
+    len: u64,
+    offset: u64,
+) -> Result<Evidence, Error> {
+    let mut evidence = Evidence::default();
+    if offset >= len {
+        return Ok(evidence);
+    }
+    let rest_len = usize::try_from(len - offset).unwrap_or(usize::MAX);
+    let mut rest = vec![0u8; rest_len];
+    file.read_exact_at(&mut rest, offset)
+        .map_err(|e| Error::io("read", path, e))?;
+    for line in rest.split(|b| *b == b'\n') {
+        evidence.observe(line);
+    }
+    Ok(evidence)
 }
 
 /// Parses and checks one line: returns its type, position, batch end and hash, and fills
@@ -342,53 +345,4 @@ fn parse_line<'l>(
     keys.clear();
     keys.extend(header.tags.iter().map(|t| tag_key(&t.key, &t.value)));
     Ok((header.event_type, header.position, header.batch_last, hash))
-}
-
-/// Decides what an unreadable line at `offset` means: a torn tail when no complete event line
-/// follows it anywhere in the file, corruption otherwise.
-fn torn_or_corrupt(
-    file: &File,
-    path: &Path,
-    len: u64,
-    mut out: Scanned,
-    offset: u64,
-    reason: String,
-) -> Result<Scanned, Error> {
-    let rest_len = usize::try_from(len - offset).unwrap_or(usize::MAX);
-    let mut rest = vec![0u8; rest_len];
-    read_exact_at(file, &mut rest, offset).map_err(|e| Error::io("read", path, e))?;
-    let mut lines = rest.split(|b| *b == b'\n');
-    lines.next(); // the bad line itself
-    let mut seen = 0;
-    for line in lines {
-        seen += 1;
-        if split_hash(line).is_ok() && decode_header(line).is_ok() {
-            return Err(Error::corrupt(
-                path,
-                offset,
-                format!("{reason}, followed {seen} line(s) later by intact events"),
-            ));
-        }
-    }
-    out.tail = Tail::Torn {
-        offset: out.end,
-        len: len - out.end,
-        reason,
-    };
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_sort_like_positions() {
-        assert_eq!(file_name(1), "00000000000000000001.jsonl");
-        assert_eq!(parse_file_name(&file_name(12345)), Some(12345));
-        assert_eq!(parse_file_name("00000000000000000000.jsonl"), None);
-        assert_eq!(parse_file_name("1.jsonl"), None);
-        assert_eq!(parse_file_name("0000000000000000000a.jsonl"), None);
-        assert!(file_name(9) < file_name(10));
-    }
 }

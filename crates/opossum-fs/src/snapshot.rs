@@ -20,20 +20,15 @@
 //! checksum   u64       XXH3-64 of every byte before it
 //! ```
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::Error;
 use crate::index::{Index, Postings, TagMap};
+use crate::layout::{Layout, SNAPSHOT_FILE};
 use crate::record::ChainHash;
-use crate::segment::{self, Segment};
-
-/// The folder of the snapshot inside the store folder.
-pub(crate) const INDEX_DIR: &str = "index";
-/// The snapshot's file name inside [`INDEX_DIR`].
-pub(crate) const SNAPSHOT_FILE: &str = "snapshot.bin";
+use crate::segment::Segment;
+use crate::vfs::{OpenMode, Vfs};
 const MAGIC: &[u8; 16] = b"OPOSSUM-INDEX\0\0\x01";
 
 /// Serializes the index.
@@ -193,16 +188,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The snapshot path of the store folder `dir`.
-pub(crate) fn path(dir: &Path) -> PathBuf {
-    dir.join(INDEX_DIR).join(SNAPSHOT_FILE)
-}
-
-/// Writes the snapshot atomically (temporary file, then rename). It is not synced: a snapshot
-/// lost or torn by a power failure is detected by its checksum and rebuilt.
-pub(crate) fn save(dir: &Path, index: &Index) -> Result<(), Error> {
-    let folder = dir.join(INDEX_DIR);
-    fs::create_dir_all(&folder).map_err(|e| Error::io("create", &folder, e))?;
+/// Writes the snapshot atomically: a temporary file, renamed over the old one, and the folder
+/// synced so the new name is durable. The data itself is not synced: a snapshot torn by a power
+/// cut fails its checksum and is rebuilt.
+pub(crate) fn save(vfs: &dyn Vfs, layout: &Layout, index: &Index) -> Result<(), Error> {
+    let folder = layout.index_dir();
+    if !crate::vfs::exists(vfs, &folder) {
+        vfs.create_dir_all(&folder)
+            .map_err(|e| Error::io("create", &folder, e))?;
+        vfs.sync_dir(layout.dir())
+            .map_err(|e| Error::io("sync", layout.dir(), e))?;
+    }
     let unique = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -211,12 +207,21 @@ pub(crate) fn save(dir: &Path, index: &Index) -> Result<(), Error> {
         std::process::id()
     ));
     let bytes = encode(index);
-    let target = path(dir);
-    let result = fs::write(&tmp, &bytes)
+    let target = layout.snapshot();
+    let result = vfs
+        .open(&tmp, OpenMode::CreateNew)
+        .and_then(|file| file.write_all_at(&bytes, 0))
         .map_err(|e| Error::io("write", &tmp, e))
-        .and_then(|()| fs::rename(&tmp, &target).map_err(|e| Error::io("replace", &target, e)));
+        .and_then(|()| {
+            vfs.rename(&tmp, &target)
+                .map_err(|e| Error::io("replace", &target, e))
+        })
+        .and_then(|()| {
+            vfs.sync_dir(&folder)
+                .map_err(|e| Error::io("sync", &folder, e))
+        });
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = vfs.remove_file(&tmp);
     }
     result
 }
@@ -230,9 +235,9 @@ pub(crate) enum Unusable {
 
 /// Loads the snapshot of `dir` and checks it against the log: the segments it names must exist
 /// and be at least as long as it says, and its last event must be in the log with the same hash.
-pub(crate) fn load(dir: &Path) -> Result<Result<Index, Unusable>, Error> {
-    let file = path(dir);
-    let bytes = match fs::read(&file) {
+pub(crate) fn load(vfs: &dyn Vfs, layout: &Layout) -> Result<Result<Index, Unusable>, Error> {
+    let file = layout.snapshot();
+    let bytes = match crate::vfs::read_all(vfs, &file) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(Unusable::Missing)),
         Err(e) => return Err(Error::io("read", &file, e)),
@@ -241,11 +246,10 @@ pub(crate) fn load(dir: &Path) -> Result<Result<Index, Unusable>, Error> {
         Ok(v) => v,
         Err(reason) => return Ok(Err(Unusable::Rejected(reason))),
     };
-    let events_dir = dir.join(segment::EVENTS_DIR);
     for s in &saved {
-        let seg_path = events_dir.join(segment::file_name(s.first));
-        let file = match fs::File::open(&seg_path) {
-            Ok(f) => Arc::new(f),
+        let seg_path = layout.segment(s.first);
+        let file = match vfs.open(&seg_path, OpenMode::Read) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(Err(Unusable::Rejected(format!(
                     "segment {} is gone",
@@ -254,10 +258,7 @@ pub(crate) fn load(dir: &Path) -> Result<Result<Index, Unusable>, Error> {
             }
             Err(e) => return Err(Error::io("open", &seg_path, e)),
         };
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("inspect", &seg_path, e))?
-            .len();
+        let len = file.len().map_err(|e| Error::io("inspect", &seg_path, e))?;
         if len < s.end {
             return Ok(Err(Unusable::Rejected(format!(
                 "segment {} is shorter than indexed",
@@ -298,7 +299,11 @@ fn mismatch_with_log(index: &Index) -> Option<String> {
         return unreadable();
     };
     let mut line = vec![0u8; len];
-    if segment::read_exact_at(&index.segments[seg].file, &mut line, start).is_err() {
+    if index.segments[seg]
+        .file
+        .read_exact_at(&mut line, start)
+        .is_err()
+    {
         return unreadable();
     }
     let Some(line) = line.strip_suffix(b"\n") else {

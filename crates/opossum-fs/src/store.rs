@@ -1,303 +1,32 @@
 //! [`FileEventStore`]: opening a store folder, reading it, and the admin operations.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use opossum_core::{
-    AppendCondition, Direction, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+    AppendCondition, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
     validate_append,
 };
 use tokio::sync::oneshot;
 
-use crate::head::{AnchorState, HeadFile};
+use crate::engine::Engine;
+use crate::head::HeadFile;
 use crate::index::Index;
+use crate::layout::Layout;
 use crate::lock::StoreLock;
 use crate::recovery::{self, RecoveryReport, Repair};
-use crate::segment::{self, Tail, Trust};
 use crate::snapshot::{self, Unusable};
 use crate::verify::{self, VerifyReport};
+use crate::vfs::{OsFs, Vfs};
 use crate::writer::{Request, Writer};
 use crate::{Error, StoreOptions};
 
 /// Save a fresh snapshot at open when at least this many events had to be scanned.
 const SNAPSHOT_AFTER_SCANNING: u64 = 10_000;
-
-/// Reads fetch events in runs of at most this many, releasing the index lock in between.
-const READ_BATCH: usize = 1024;
-
-/// Nearby lines are fetched with one read of at most this many bytes …
-const MAX_COALESCED_READ: u64 = 1 << 20;
-/// … when at most this many bytes of other lines lie between them.
-const MAX_READ_GAP: u64 = 4 << 10;
-
-/// State shared by the store handle, its readers and its writer thread.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) events_dir: PathBuf,
-    pub(crate) options: StoreOptions,
-    pub(crate) index: RwLock<Index>,
-    pub(crate) head: HeadFile,
-    /// Set when a failed write could not be undone; appends are refused from then on.
-    pub(crate) poisoned: Mutex<Option<String>>,
-    /// The head position of the last saved snapshot.
-    pub(crate) snapshot_head: Mutex<u64>,
-    /// Appends committed by this process's writer, and the group commits (syncs) they took.
-    pub(crate) appends_committed: AtomicU64,
-    pub(crate) group_commits: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn read_index(&self) -> RwLockReadGuard<'_, Index> {
-        // The index is only mutated by pushing complete entries; a panic mid-push (allocation
-        // failure) is not recoverable anyway, so a poisoned lock still guards usable data.
-        self.index
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
-        self.index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Catches up with commits made by other processes, as far as the anchor vouches for them.
-    fn refresh(&self) -> Result<(), Error> {
-        let AnchorState::Valid(anchor) = self.head.read()? else {
-            return Ok(());
-        };
-        if anchor.position <= self.read_index().head() {
-            return Ok(());
-        }
-        let mut index = self.write_index();
-        if anchor.position <= index.head() {
-            return Ok(());
-        }
-        match recovery::extend(
-            &mut index,
-            &self.events_dir,
-            Trust::Committed,
-            Some(anchor.position),
-        )? {
-            Tail::Clean => Ok(()),
-            // Another process committed these events before writing the anchor, so they are in
-            // the log; if they cannot be read, the log was damaged.
-            Tail::Torn { offset, reason, .. } => Err(Error::corrupt(
-                index
-                    .segments
-                    .last()
-                    .map(|s| s.path.clone())
-                    .unwrap_or_default(),
-                offset,
-                format!(
-                    "committed event {} cannot be read ({reason})",
-                    index.head() + 1
-                ),
-            )),
-        }
-    }
-
-    /// Reads the events at `positions` (all indexed, in one direction), keeping those `query`
-    /// matches.
-    fn fetch(
-        &self,
-        index: &Index,
-        positions: &[u64],
-        query: &Query,
-        out: &mut Vec<SequencedEvent>,
-    ) -> Result<(), Error> {
-        let mut runs: Vec<Run> = Vec::new();
-        for p in positions {
-            let Some((seg, start, end)) = index.locate(*p) else {
-                return Err(Error::corrupt(
-                    self.events_dir.clone(),
-                    0,
-                    format!("position {p} is not in the index"),
-                ));
-            };
-            let extend = runs.last_mut().filter(|r| {
-                // Lines close together are fetched with one read, skipping the lines between:
-                // a few kilobytes more to copy cost less than another system call.
-                r.segment == seg
-                    && start.saturating_sub(r.end).max(r.start.saturating_sub(end)) <= MAX_READ_GAP
-                    && r.end.max(end) - r.start.min(start) <= MAX_COALESCED_READ
-            });
-            match extend {
-                Some(run) => {
-                    run.start = run.start.min(start);
-                    run.end = run.end.max(end);
-                    run.lines.push((*p, start, end));
-                }
-                None => runs.push(Run {
-                    segment: seg,
-                    start,
-                    end,
-                    lines: vec![(*p, start, end)],
-                }),
-            }
-        }
-        let mut buf = Vec::new();
-        for run in runs {
-            let segment = &index.segments[run.segment];
-            buf.resize(usize::try_from(run.end - run.start).unwrap_or(0), 0);
-            segment::read_exact_at(&segment.file, &mut buf, run.start)
-                .map_err(|e| Error::io("read", &segment.path, e))?;
-            for (position, start, end) in run.lines {
-                let from = (start - run.start) as usize;
-                let to = (end - run.start) as usize;
-                let line = buf[from..to].strip_suffix(b"\n").unwrap_or(&buf[from..to]);
-                let event = crate::record::decode_event(line)
-                    .map_err(|reason| Error::corrupt(&segment.path, start, reason))?;
-                if event.position.get() != position {
-                    return Err(Error::corrupt(
-                        &segment.path,
-                        start,
-                        format!("expected position {position}, found {}", event.position),
-                    ));
-                }
-                if query.matches(&event.event) {
-                    out.push(event);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn read(
-        &self,
-        query: &Query,
-        options: ReadOptions,
-    ) -> Result<Vec<SequencedEvent>, Error> {
-        let started = Instant::now();
-        self.refresh()?;
-        let limit = options.limit.unwrap_or(usize::MAX);
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let index = self.read_index();
-        let head = index.head();
-        let mut after = options.after.map_or(0, Position::get);
-        let mut before = head + 1;
-        // Read in runs so a huge read does not hold the index lock for its whole duration.
-        drop(index);
-        loop {
-            let index = self.read_index();
-            let wanted = (limit - out.len()).min(READ_BATCH);
-            let positions: Vec<u64> = index
-                .candidates(query, after, before, options.direction)
-                .take(wanted)
-                .collect();
-            let Some(last) = positions.last().copied() else {
-                break;
-            };
-            self.fetch(&index, &positions, query, &mut out)?;
-            drop(index);
-            if out.len() >= limit || positions.len() < wanted {
-                break;
-            }
-            match options.direction {
-                Direction::Ascending => after = last,
-                Direction::Descending => before = last,
-            }
-        }
-        out.truncate(limit);
-        tracing::debug!(
-            events = out.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "read"
-        );
-        Ok(out)
-    }
-
-    pub(crate) fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        self.refresh()?;
-        let index = self.read_index();
-        let mut before = index.head() + 1;
-        loop {
-            let Some(p) = index
-                .candidates(query, 0, before, Direction::Descending)
-                .next()
-            else {
-                return Ok(None);
-            };
-            let mut found = Vec::with_capacity(1);
-            self.fetch(&index, &[p], query, &mut found)?;
-            if let Some(event) = found.pop() {
-                return Ok(Some(event));
-            }
-            before = p;
-        }
-    }
-
-    /// True when an event matching `condition` exists after its `after`, among indexed events.
-    pub(crate) fn violates(
-        &self,
-        index: &Index,
-        condition: &AppendCondition,
-    ) -> Result<bool, Error> {
-        let query = &condition.fail_if_events_match;
-        let after = condition.after.map_or(0, Position::get);
-        let exact = query
-            .items()
-            .is_none_or(|items| items.iter().all(|i| i.tags().is_empty()));
-        let mut candidates = index.candidates(query, after, index.head() + 1, Direction::Ascending);
-        if exact {
-            return Ok(candidates.next().is_some());
-        }
-        for p in candidates {
-            let mut found = Vec::with_capacity(1);
-            self.fetch(index, &[p], query, &mut found)?;
-            if !found.is_empty() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    pub(crate) fn poison(&self, reason: String) {
-        tracing::error!(%reason, "store refuses further appends until reopened");
-        *self
-            .poisoned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
-    }
-
-    pub(crate) fn poisoned(&self) -> Option<String> {
-        self.poisoned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Saves the index snapshot if it moved on since the last one.
-    pub(crate) fn save_snapshot(&self) -> Result<(), Error> {
-        let index = self.read_index();
-        let mut saved = self
-            .snapshot_head
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if index.head() == *saved {
-            return Ok(());
-        }
-        snapshot::save(&self.dir, &index)?;
-        *saved = index.head();
-        Ok(())
-    }
-}
-
-struct Run {
-    segment: usize,
-    start: u64,
-    end: u64,
-    lines: Vec<(u64, u64, u64)>,
-}
 
 /// A DCB event store in a folder: durable, tamper-evident, safe for several processes at once.
 ///
@@ -320,7 +49,7 @@ struct Run {
 /// [`FileEventStore::verify`], the audit.
 #[derive(Debug)]
 pub struct FileEventStore {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     sender: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
     recovery: RecoveryReport,
@@ -340,19 +69,22 @@ impl FileEventStore {
     /// committed history is damaged (nothing is changed on disk then); [`Error::ReadOnly`] when
     /// a new store cannot be created; [`Error::Io`] for other file-system failures.
     pub fn open(options: StoreOptions) -> Result<FileEventStore, Error> {
+        Self::open_with(options, OsFs::shared())
+    }
+
+    /// [`FileEventStore::open`] on the file system `vfs`.
+    pub(crate) fn open_with(
+        options: StoreOptions,
+        vfs: Arc<dyn Vfs>,
+    ) -> Result<FileEventStore, Error> {
         options.validate()?;
         let started = Instant::now();
-        let dir = options.store_path();
-        let span = tracing::info_span!("open", store = %dir.display());
+        let layout = Layout::new(options.store_path());
+        let span = tracing::info_span!("open", store = %layout.dir().display());
         let _enter = span.enter();
-        let events_dir = dir.join(segment::EVENTS_DIR);
-        let writable = match fs::create_dir_all(&events_dir) {
-            Ok(()) => true,
-            Err(e) if crate::error::is_read_only(&e) && events_dir.is_dir() => false,
-            Err(e) => return Err(Error::io("create", &events_dir, e)),
-        };
+        let writable = create_folders(&*vfs, &layout)?;
         let mut lock = if writable {
-            match StoreLock::open(&dir) {
+            match StoreLock::open(&*vfs, &layout.lock()) {
                 Ok(lock) => Some(lock),
                 Err(Error::ReadOnly { .. }) => None,
                 Err(e) => return Err(e),
@@ -360,10 +92,15 @@ impl FileEventStore {
         } else {
             None
         };
-        let head = HeadFile::open(&dir, lock.is_some())?;
+        let head_existed = crate::vfs::exists(&*vfs, &layout.head());
+        let head = HeadFile::open(&*vfs, layout.head(), lock.is_some())?;
+        if lock.is_some() && !head_existed {
+            // The anchor and the lock file are new entries of the store folder.
+            sync_dir(&*vfs, layout.dir())?;
+        }
 
         let mut repairs = Vec::new();
-        let (mut index, snapshot_problem) = match snapshot::load(&dir)? {
+        let (mut index, snapshot_problem) = match snapshot::load(&*vfs, &layout)? {
             Ok(index) => (index, None),
             Err(Unusable::Missing) => (
                 Index::default(),
@@ -382,14 +119,14 @@ impl FileEventStore {
         match lock.as_mut() {
             Some(lock) => {
                 let reconciled = lock.with(timeout, || {
-                    recovery::reconcile_locked(&mut index, &dir, &head, sync)
+                    recovery::reconcile_locked(&mut index, &*vfs, &layout, &head, sync)
                 });
                 match reconciled {
-                    Ok(result) => repairs.extend(result?),
+                    Ok(result) => repairs.extend(result?.repairs),
                     Err(Error::LockTimeout { .. }) => {
                         // Another process is appending and will repair its own tail; read what
                         // is committed.
-                        read_committed(&mut index, &events_dir, &head)?;
+                        recovery::read_unlocked(&mut index, &*vfs, &layout, &head)?;
                         repairs.push(Repair::Deferred {
                             reason:
                                 "another process held the lock; its uncommitted data is not read"
@@ -400,14 +137,13 @@ impl FileEventStore {
                 }
             }
             None => {
-                if read_committed(&mut index, &events_dir, &head)? {
+                if recovery::read_unlocked(&mut index, &*vfs, &layout, &head)? {
                     repairs.push(Repair::Deferred {
                         reason: "the store is read-only; uncommitted data at the end of the log is not read".to_owned(),
                     });
                 }
             }
         }
-        check_stray_segments(&index, &events_dir)?;
 
         let scanned = index.head() - indexed_at_start;
         if let Some((rejected, reason)) = snapshot_problem {
@@ -422,9 +158,9 @@ impl FileEventStore {
                 );
             }
         }
-        let shared = Arc::new(Shared {
-            dir,
-            events_dir,
+        let shared = Arc::new(Engine {
+            vfs,
+            layout,
             options,
             index: RwLock::new(index),
             head,
@@ -450,7 +186,9 @@ impl FileEventStore {
                 let handle = std::thread::Builder::new()
                     .name("opossum-writer".to_owned())
                     .spawn(move || writer.run(rx))
-                    .map_err(|e| Error::io("start the writer thread for", &shared.dir, e))?;
+                    .map_err(|e| {
+                        Error::io("start the writer thread for", shared.layout.dir(), e)
+                    })?;
                 (Some(tx), Some(handle))
             }
             None => (None, None),
@@ -475,7 +213,7 @@ impl FileEventStore {
     /// The store folder.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.shared.dir
+        self.shared.layout.dir()
     }
 
     /// The options the store was opened with.
@@ -506,7 +244,7 @@ impl FileEventStore {
         let Some(sender) = &self.sender else {
             return Err(if self.read_only {
                 Error::ReadOnly {
-                    path: self.shared.dir.clone(),
+                    path: self.shared.layout.dir().to_path_buf(),
                 }
             } else {
                 Error::Closed
@@ -574,7 +312,7 @@ impl FileEventStore {
     /// [`Error::Io`] when a file cannot be read. Damage is not an error: it is the
     /// [`VerifyReport::problem`].
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        verify::verify_folder(&self.shared.dir)
+        verify::verify_with(&*self.shared.vfs, self.shared.layout.dir())
     }
 
     /// Event count, head position and size on disk.
@@ -587,7 +325,7 @@ impl FileEventStore {
         Ok(StoreStats {
             event_count: index.head(),
             head: Position::new(index.head()).ok(),
-            size_on_disk: folder_size(&self.shared.dir)?,
+            size_on_disk: folder_size(&*self.shared.vfs, self.shared.layout.dir())?,
             segments: index.segments.iter().filter(|s| s.end > 0).count(),
             index_memory_bytes: index.heap_bytes(),
             appends_committed: self.shared.appends_committed.load(Ordering::Relaxed),
@@ -627,34 +365,35 @@ impl FileEventStore {
     pub fn delete(mut self) -> Result<(), Error> {
         if self.read_only {
             return Err(Error::ReadOnly {
-                path: self.shared.dir.clone(),
+                path: self.shared.layout.dir().to_path_buf(),
             });
         }
         self.sender = None;
         if let Some(handle) = self.writer.take() {
             let _ = handle.join();
         }
-        let dir = self.shared.dir.clone();
-        let mut lock = StoreLock::open(&dir)?;
+        let vfs = Arc::clone(&self.shared.vfs);
+        let dir = self.shared.layout.dir().to_path_buf();
+        let mut lock = StoreLock::open(&*vfs, &self.shared.layout.lock())?;
         let timeout = self.shared.options.lock_timeout();
         lock.with(timeout, || -> Result<(), Error> {
-            for entry in fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))? {
-                let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
-                let path = entry.path();
-                if entry.file_name() == crate::lock::LOCK_FILE {
+            for entry in vfs.list(&dir).map_err(|e| Error::io("list", &dir, e))? {
+                let path = dir.join(&entry.name);
+                if entry.name == crate::layout::LOCK_FILE {
                     continue;
                 }
-                let removed = if path.is_dir() {
-                    fs::remove_dir_all(&path)
+                let removed = if entry.is_dir {
+                    vfs.remove_dir_all(&path)
                 } else {
-                    fs::remove_file(&path)
+                    vfs.remove_file(&path)
                 };
                 removed.map_err(|e| Error::io("delete", &path, e))?;
             }
             Ok(())
         })??;
         drop(lock);
-        fs::remove_dir_all(&dir).map_err(|e| Error::io("delete", &dir, e))?;
+        vfs.remove_dir_all(&dir)
+            .map_err(|e| Error::io("delete", &dir, e))?;
         tracing::info!(store = %dir.display(), "deleted store");
         Ok(())
     }
@@ -688,60 +427,48 @@ pub struct StoreStats {
     pub group_commits: u64,
 }
 
-/// Reads what the anchor vouches for, without the lock and without repairing anything. Returns
-/// true when data beyond it was left unread.
-fn read_committed(index: &mut Index, events_dir: &Path, head: &HeadFile) -> Result<bool, Error> {
-    let tail = match head.read()? {
-        AnchorState::Valid(a) => {
-            let tail = recovery::extend(index, events_dir, Trust::Committed, Some(a.position))?;
-            if index.head() < a.position && a.synced {
-                return Err(Error::AnchorMismatch {
-                    path: head.path().to_path_buf(),
-                    anchored: a.position,
-                    detail: format!(
-                        "the log ends at position {}, so committed events are missing",
-                        index.head()
-                    ),
-                });
-            }
-            match tail {
-                Tail::Clean => recovery::extend(index, events_dir, Trust::Verify, None)?,
-                torn => torn,
-            }
+/// Creates the store folder and its `events/` folder where missing, and makes each new entry
+/// durable (a new folder survives a power cut only once its parent is synced). Returns false
+/// when the folder exists but cannot be written.
+fn create_folders(vfs: &dyn Vfs, layout: &Layout) -> Result<bool, Error> {
+    let events_dir = layout.events_dir();
+    if vfs.metadata(&events_dir).is_ok_and(|m| m.is_dir) {
+        // Existing: writable unless creating a file in it fails, which the lock file tells.
+        return Ok(true);
+    }
+    // The folders about to be created, outermost first.
+    let mut missing: Vec<PathBuf> = events_dir
+        .ancestors()
+        .take_while(|p| !crate::vfs::exists(vfs, p))
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    match vfs.create_dir_all(&events_dir) {
+        Ok(()) => {}
+        Err(e) if crate::error::is_read_only(&e) => {
+            return Err(Error::ReadOnly {
+                path: layout.dir().to_path_buf(),
+            });
         }
-        AnchorState::Missing | AnchorState::Unreadable => {
-            recovery::extend(index, events_dir, Trust::Verify, None)?
-        }
-    };
-    Ok(matches!(tail, Tail::Torn { .. }))
-}
-
-/// A segment file that does not continue the indexed log means files were added, renamed or
-/// removed by hand: refuse rather than silently ignore part of the history.
-fn check_stray_segments(index: &Index, events_dir: &Path) -> Result<(), Error> {
-    for (first, path) in segment::list(events_dir)? {
-        let known = index.segments.iter().any(|s| s.first == first);
-        let empty_next =
-            first == index.head() + 1 && fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(false);
-        if !known && !empty_next {
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!(
-                    "this segment does not continue the log, which ends at position {}",
-                    index.head()
-                ),
-            ));
+        Err(e) => return Err(Error::io("create", &events_dir, e)),
+    }
+    for created in &missing {
+        if let Some(parent) = created.parent() {
+            sync_dir(vfs, parent)?;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+fn sync_dir(vfs: &dyn Vfs, dir: &Path) -> Result<(), Error> {
+    vfs.sync_dir(dir).map_err(|e| Error::io("sync", dir, e))
 }
 
 /// The bytes of every file under the store folder `dir`. Other writers share the folder (the
 /// projections' temporary files, other processes), so a file or folder that disappears during
 /// the walk counts as gone rather than failing the walk.
-fn folder_size(dir: &Path) -> Result<u64, Error> {
-    tree_size(dir)?.ok_or_else(|| {
+fn folder_size(vfs: &dyn Vfs, dir: &Path) -> Result<u64, Error> {
+    tree_size(vfs, dir)?.ok_or_else(|| {
         Error::io(
             "list",
             dir,
@@ -751,25 +478,25 @@ fn folder_size(dir: &Path) -> Result<u64, Error> {
 }
 
 /// The bytes under `dir`; `None` when `dir` itself is gone.
-fn tree_size(dir: &Path) -> Result<Option<u64>, Error> {
+fn tree_size(vfs: &dyn Vfs, dir: &Path) -> Result<Option<u64>, Error> {
     let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    let entries = match fs::read_dir(dir) {
+    let entries = match vfs.list(dir) {
         Ok(entries) => entries,
         Err(e) if gone(&e) => return Ok(None),
         Err(e) => return Err(Error::io("list", dir, e)),
     };
     let mut total = 0;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let meta = match entry.metadata() {
+        let path = dir.join(&entry.name);
+        let meta = match vfs.metadata(&path) {
             Ok(meta) => meta,
             Err(e) if gone(&e) => continue,
-            Err(e) => return Err(Error::io("inspect", entry.path(), e)),
+            Err(e) => return Err(Error::io("inspect", path, e)),
         };
-        total += if meta.is_dir() {
-            tree_size(&entry.path())?.unwrap_or(0)
+        total += if meta.is_dir {
+            tree_size(vfs, &path)?.unwrap_or(0)
         } else {
-            meta.len()
+            meta.len
         };
     }
     Ok(Some(total))
@@ -805,6 +532,7 @@ impl EventStore for FileEventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn folder_size_adds_up_files_and_counts_a_vanished_folder_as_empty()
@@ -814,11 +542,15 @@ mod tests {
         fs::create_dir_all(dir.path().join("sub").join("deeper"))?;
         fs::write(dir.path().join("sub").join("b"), [0_u8; 5])?;
         fs::write(dir.path().join("sub").join("deeper").join("c"), [0_u8; 1])?;
-        assert_eq!(folder_size(dir.path())?, 16);
+        let vfs = OsFs;
+        assert_eq!(folder_size(&vfs, dir.path())?, 16);
         // A folder removed by another writer while the walk reaches it.
-        assert_eq!(tree_size(&dir.path().join("removed meanwhile"))?, None);
+        assert_eq!(
+            tree_size(&vfs, &dir.path().join("removed meanwhile"))?,
+            None
+        );
         // The store folder itself gone is an error.
-        assert!(folder_size(&dir.path().join("no store")).is_err());
+        assert!(folder_size(&vfs, &dir.path().join("no store")).is_err());
         Ok(())
     }
 }

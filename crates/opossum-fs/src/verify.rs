@@ -1,14 +1,16 @@
 //! `verify`: walks the log and checks every hash link, every position and the anchor.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use opossum_core::Position;
 
 use crate::Error;
-use crate::head::{AnchorState, HeadFile};
+use crate::head::{Anchor, HeadFile};
+use crate::layout::Layout;
 use crate::record::{ChainHash, decode_header, split_hash};
-use crate::segment;
+use crate::recovery;
+use crate::segment::{self, Evidence};
+use crate::vfs::{OsFs, Vfs};
 
 /// How far ahead `verify` looks for a missing position before calling it deleted rather than
 /// moved.
@@ -76,6 +78,7 @@ struct Walk {
     prev: ChainHash,
     anchor_hash_seen: Option<ChainHash>,
     anchor_position: u64,
+    anchor: Option<Anchor>,
 }
 
 /// Verifies the store folder `dir` without opening it: works on read-only copies and while other
@@ -84,17 +87,23 @@ struct Walk {
 /// # Errors
 /// [`Error::Io`] when a file cannot be read. Damage is reported in [`VerifyReport::problem`].
 pub fn verify_folder(dir: &Path) -> Result<VerifyReport, Error> {
+    verify_with(&OsFs, dir)
+}
+
+/// [`verify_folder`] on the file system `vfs`.
+pub(crate) fn verify_with(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport, Error> {
     let span = tracing::info_span!("verify", store = %dir.display());
     let _enter = span.enter();
-    let anchor = match HeadFile::open(dir, false)?.read()? {
-        AnchorState::Valid(a) => Some(a),
-        _ => None,
-    };
+    let layout = Layout::new(dir.to_path_buf());
+    let read = HeadFile::open(vfs, layout.head(), false)?.read()?;
+    // A format-1 anchor's hash is not checksummed; only its position is evidence.
+    let anchor = read.anchor();
     let mut walk = Walk {
         expected: 1,
         prev: ChainHash::GENESIS,
         anchor_hash_seen: None,
         anchor_position: anchor.map_or(0, |a| a.position),
+        anchor,
     };
     let mut report = VerifyReport {
         events_checked: 0,
@@ -103,12 +112,12 @@ pub fn verify_folder(dir: &Path) -> Result<VerifyReport, Error> {
         uncommitted_bytes: 0,
         problem: None,
     };
-    let events_dir = dir.join(segment::EVENTS_DIR);
-    let segments = segment::list(&events_dir)?;
+    let events_dir = layout.events_dir();
+    let segments = segment::list(vfs, &events_dir)?;
     let mut last_file = events_dir.clone();
     let mut last_len = 0;
     for (i, (first, path)) in segments.iter().enumerate() {
-        let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let bytes = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
         last_file.clone_from(path);
         last_len = bytes.len() as u64;
         if bytes.is_empty() && *first == walk.expected && i + 1 == segments.len() {
@@ -133,12 +142,15 @@ pub fn verify_folder(dir: &Path) -> Result<VerifyReport, Error> {
             break;
         }
         let last_segment = i + 1 == segments.len();
-        if let Some(problem) = walk_segment(&mut walk, &mut report, path, &bytes, last_segment) {
+        let later = later_evidence(vfs, &segments[i + 1..])?;
+        if let Some(problem) =
+            walk_segment(&mut walk, &mut report, path, &bytes, last_segment, later)
+        {
             report.problem = Some(problem);
             break;
         }
     }
-    if report.problem.is_none() {
+    if report.problem.is_none() && !read.legacy {
         report.problem = check_anchor(&walk, &report, anchor.map(|a| a.hash), last_file, last_len);
     }
     match &report.problem {
@@ -186,13 +198,32 @@ fn check_anchor(
     }
 }
 
-/// Checks one segment's lines; returns the first problem.
+/// What the first non-empty segment of `later` claims, for judging damage before it.
+fn later_evidence(vfs: &dyn Vfs, later: &[(u64, PathBuf)]) -> Result<Evidence, Error> {
+    let mut evidence = Evidence::default();
+    for (_, path) in later {
+        let bytes = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
+        if bytes.is_empty() {
+            continue;
+        }
+        for line in bytes.split(|b| *b == b'\n') {
+            evidence.observe(line);
+        }
+        break;
+    }
+    Ok(evidence)
+}
+
+/// Checks one segment's lines; returns the first problem. Bytes after the last complete batch
+/// are uncommitted (the next writer cuts them) exactly when recovery would judge them a torn
+/// write; otherwise they are a break.
 fn walk_segment(
     walk: &mut Walk,
     report: &mut VerifyReport,
     path: &Path,
     bytes: &[u8],
     last_segment: bool,
+    later: Evidence,
 ) -> Option<ChainBreak> {
     let lines = split_lines(bytes);
     let mut batch_last = 0u64;
@@ -215,9 +246,18 @@ fn walk_segment(
         let (hashed, hash, header) = match parsed {
             Ok(v) => v,
             Err(reason) => {
-                let rest_valid = lines[n + 1..].iter().any(|(_, l)| decode_header(l).is_ok());
-                if last_segment && !rest_valid && walk.expected > walk.anchor_position {
-                    // Uncommitted bytes at the very end: an append in progress or interrupted.
+                let mut evidence = later;
+                for (_, l) in &lines[n + 1..] {
+                    evidence.observe(l);
+                }
+                let first_uncommitted = if batch_last == 0 {
+                    walk.expected
+                } else {
+                    batch_start_checked + 1
+                };
+                if recovery::judge(first_uncommitted, &evidence, walk.anchor).is_none() {
+                    // Uncommitted bytes at the very end: an append in progress, or one
+                    // interrupted by a crash, which the next writer cuts.
                     break;
                 }
                 let cut_short = n + 1 == lines.len() && !bytes.ends_with(b"\n");

@@ -10,11 +10,16 @@
 //! 4. add them to the in-memory index, rewrite the anchor, release the lock, answer every request.
 //!
 //! A request whose condition fails is answered with `ConditionFailed` and appends nothing; the
-//! others in its group are unaffected. If the write or sync fails, the segment is cut back to
-//! its previous end and every request of the group fails; if even that fails, the store is
-//! poisoned (appends refused until reopened, so nothing is built on unknown bytes).
+//! others in its group are unaffected. If the write or sync fails, every request of the group
+//! gets the error (its kind, message and path) and the failed bytes are made impossible to
+//! adopt: the segment is cut back to its previous end; if that fails, the anchor records the
+//! group's first event as void and is synced, so that the next reconcile (in any process) cuts
+//! it; if even that fails, the store refuses appends and retries the void record before each
+//! later group, accepting appends again once it is durable.
+//!
+//! Each line records in `synced_to` the highest position that was durable before the group was
+//! written: with `flush_events_immediately`, everything before the group.
 
-use std::fs::{File, OpenOptions};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -23,12 +28,14 @@ use opossum_core::{AppendCondition, NewEvent, Position};
 use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::engine::{Engine, Poison};
+use crate::head::{Anchor, HeadRead, Void};
 use crate::index::{IndexEntry, tag_key};
 use crate::lock::StoreLock;
 use crate::record::{self, ChainHash};
 use crate::recovery::{self, current_anchor};
 use crate::segment::{self, Segment};
-use crate::store::Shared;
+use crate::vfs::{OpenMode, VfsFile};
 
 /// Start a new segment file once the current one holds this many bytes.
 pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
@@ -79,20 +86,23 @@ pub(crate) struct Writer {
 
 /// Everything the writer uses while it holds the lock.
 struct Committer {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     /// Write handle of the last segment, by its first position.
-    file: Option<(u64, File)>,
+    file: Option<(u64, Arc<dyn VfsFile>)>,
     buf: Vec<u8>,
+    /// The anchor as read (or written) last under the lock: where the next anchor goes.
+    head: Option<HeadRead>,
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, lock: StoreLock) -> Writer {
+    pub(crate) fn new(shared: Arc<Engine>, lock: StoreLock) -> Writer {
         Writer {
             lock,
             committer: Committer {
                 shared,
                 file: None,
                 buf: Vec::new(),
+                head: None,
             },
         }
     }
@@ -134,21 +144,18 @@ impl Writer {
         let shared = Arc::clone(&self.committer.shared);
         let span = tracing::debug_span!("append", requests = group.len());
         let _enter = span.enter();
-        if let Some(reason) = shared.poisoned() {
-            return group
-                .iter()
-                .map(|_| {
-                    Err(Error::Poisoned {
-                        reason: reason.clone(),
-                    })
-                })
-                .collect();
-        }
         let timeout = shared.options.lock_timeout();
         let committer = &mut self.committer;
-        let results = match self.lock.with(timeout, || committer.commit_locked(group)) {
+        let results = match self.lock.with(timeout, || {
+            if let Some(poison) = shared.poisoned() {
+                if let Err(reason) = committer.retry_fence(&poison) {
+                    return fail_all(group.len(), &Error::Poisoned { reason });
+                }
+            }
+            committer.commit_locked(group)
+        }) {
             Ok(results) => results,
-            Err(e) => fail_all(group.len(), e, &shared),
+            Err(e) => fail_all(group.len(), &e),
         };
         tracing::debug!(
             requests = group.len(),
@@ -159,18 +166,10 @@ impl Writer {
     }
 }
 
-/// The same failure for every request of a group: the first gets the error itself, the others a
-/// copy of its message (I/O errors cannot be cloned).
-fn fail_all(n: usize, error: Error, shared: &Shared) -> Vec<Result<Position, Error>> {
-    let message = error.to_string();
-    let mut first = Some(error);
-    (0..n)
-        .map(|_| {
-            Err(first
-                .take()
-                .unwrap_or_else(|| shared_error(&message, shared)))
-        })
-        .collect()
+/// The same failure for every request of a group: each gets the error's variant, path and
+/// message (a full disk is `DiskFull` for all of them, a lock timeout `LockTimeout`).
+fn fail_all(n: usize, error: &Error) -> Vec<Result<Position, Error>> {
+    (0..n).map(|_| Err(error.duplicate())).collect()
 }
 
 impl Committer {
@@ -180,13 +179,20 @@ impl Committer {
         // 1. Catch up with other processes and repair a torn tail left by a crashed one.
         {
             let mut index = shared.write_index();
-            match recovery::reconcile_locked(&mut index, &shared.dir, &shared.head, sync) {
-                Ok(repairs) => {
-                    for r in repairs {
+            match recovery::reconcile_locked(
+                &mut index,
+                &*shared.vfs,
+                &shared.layout,
+                &shared.head,
+                sync,
+            ) {
+                Ok(reconciled) => {
+                    for r in reconciled.repairs {
                         tracing::warn!(repair = ?r, "repaired the log before appending");
                     }
+                    self.head = Some(reconciled.head);
                 }
-                Err(e) => return fail_all(group.len(), e, &shared),
+                Err(e) => return fail_all(group.len(), &e),
             }
         }
 
@@ -198,6 +204,7 @@ impl Committer {
         self.buf.clear();
         let mut prev = index.head_hash;
         let mut next = index.head() + 1;
+        let synced_to = index.durable;
         for (i, request) in group.iter().enumerate() {
             if let Some(condition) = &request.condition {
                 let in_group = group_violates(group, &accepted, condition);
@@ -233,7 +240,7 @@ impl Committer {
                 let Ok(pos) = Position::new(position) else {
                     continue;
                 };
-                match record::encode(&mut self.buf, chain, pos, last_pos, event) {
+                match record::encode(&mut self.buf, chain, pos, last_pos, synced_to, event) {
                     Ok(hash) => {
                         chain = hash;
                         encoded.push(Written {
@@ -270,10 +277,11 @@ impl Committer {
             .is_none_or(|s| s.end >= SEGMENT_TARGET_BYTES && s.first <= index.head());
         let head_before = index.head();
         drop(index);
-        let (segment_first, base) = match self.write(roll, head_before + 1, sync) {
+        let first_hash = written.first().map_or(ChainHash::GENESIS, |w| w.hash);
+        let (segment_first, base) = match self.write(roll, head_before + 1, first_hash, sync) {
             Ok(v) => v,
             Err(e) => {
-                let failures = fail_all(accepted.len(), e, &shared);
+                let failures = fail_all(accepted.len(), &e);
                 for (a, failure) in accepted.iter().zip(failures) {
                     results[a.request] = failure;
                 }
@@ -292,8 +300,8 @@ impl Committer {
         {
             let mut index = shared.write_index();
             if roll {
-                let path = shared.events_dir.join(segment::file_name(segment_first));
-                match segment::open_read(&path) {
+                let path = shared.layout.segment(segment_first);
+                match segment::open_read(&*shared.vfs, &path) {
                     Ok(file) => {
                         if index
                             .segments
@@ -309,7 +317,10 @@ impl Committer {
                         }
                     }
                     Err(e) => {
-                        shared.poison(format!("cannot reopen the new segment: {e}"));
+                        shared.poison(Poison {
+                            reason: format!("cannot reopen the new segment: {e}"),
+                            fence: None,
+                        });
                     }
                 }
             }
@@ -334,11 +345,20 @@ impl Committer {
             if let Some(last) = index.segments.last_mut() {
                 last.end = base + self.buf.len() as u64;
             }
+            if sync {
+                index.durable = index.head();
+            }
             let anchor = current_anchor(&index, sync);
-            if let Err(e) = shared.head.write(anchor, false) {
-                // The events are durable and indexed here; other processes will adopt them at
-                // their next append or open.
-                tracing::warn!(error = %e, "could not update head.json after a commit");
+            let seen = self.seen_head();
+            match shared.head.write(anchor, &seen, false) {
+                Ok(now) => self.head = Some(now),
+                Err(e) => {
+                    // The events are durable and indexed here; other processes adopt them at
+                    // their next append or open. A torn slot is ignored by every reader, and
+                    // the next commit reads the anchor again before writing it.
+                    tracing::warn!(error = %e, "could not update head.json after a commit");
+                    self.head = None;
+                }
             }
         }
         self.maybe_snapshot();
@@ -347,7 +367,14 @@ impl Committer {
 
     /// Writes the group's bytes at the end of the log (in a new segment when `roll`), syncing
     /// when `sync`. Returns the segment's first position and the offset the bytes start at.
-    fn write(&mut self, roll: bool, next_position: u64, sync: bool) -> Result<(u64, u64), Error> {
+    /// On failure the bytes are made impossible to adopt (see the module docs).
+    fn write(
+        &mut self,
+        roll: bool,
+        next_position: u64,
+        first_hash: ChainHash,
+        sync: bool,
+    ) -> Result<(u64, u64), Error> {
         let shared = Arc::clone(&self.shared);
         let (first, end) = if roll {
             (next_position, 0)
@@ -358,35 +385,101 @@ impl Committer {
                 None => (next_position, 0),
             }
         };
-        let path = shared.events_dir.join(segment::file_name(first));
+        let path = shared.layout.segment(first);
         if self.file.as_ref().is_none_or(|(f, _)| *f != first) {
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
+            let file = shared
+                .vfs
+                .open(&path, OpenMode::ReadWrite)
                 .map_err(|e| Error::io("open", &path, e))?;
             if roll {
-                segment::sync_dir(&shared.events_dir)?;
+                // The new segment's name must be durable before any event in it is acknowledged.
+                let events_dir = shared.layout.events_dir();
+                shared
+                    .vfs
+                    .sync_dir(&events_dir)
+                    .map_err(|e| Error::io("sync", &events_dir, e))?;
             }
             self.file = Some((first, file));
         }
         let Some((_, file)) = &self.file else {
             return Err(Error::Closed);
         };
-        let written = segment::write_all_at(file, &self.buf, end)
+        let file = Arc::clone(file);
+        let written = file
+            .write_all_at(&self.buf, end)
             .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
-            // Undo the partial write so the log ends at the last commit again.
-            let undone = file.set_len(end).and_then(|()| file.sync_data());
-            if let Err(undo) = undone {
-                shared.poison(format!(
-                    "write failed ({e}) and could not be undone ({undo})"
-                ));
-            }
-            return Err(Error::io("append to", &path, e));
+        let Err(e) = written else {
+            return Ok((first, end));
+        };
+        let error = Error::io("append to", &path, e);
+        // Undo the write so the log ends at the last commit again.
+        let undone = file.set_len(end).and_then(|()| file.sync_data());
+        if let Err(undo) = undone {
+            let void = Void {
+                position: next_position,
+                hash: first_hash,
+            };
+            self.fence(
+                void,
+                format!("{error}; cutting it back failed too ({undo})"),
+            );
         }
-        Ok((first, end))
+        Err(error)
+    }
+
+    /// Records `void` in the anchor, synced, so no process ever adopts the failed append; when
+    /// even that fails, refuses appends until it can be recorded.
+    fn fence(&mut self, void: Void, reason: String) {
+        let shared = Arc::clone(&self.shared);
+        let index = shared.read_index();
+        let fence = Anchor {
+            void: Some(void),
+            ..current_anchor(&index, shared.options.flushes_events_immediately())
+        };
+        drop(index);
+        tracing::error!(%reason, position = void.position, "a failed append could not be cut back; recording it as void");
+        let seen = self.seen_head();
+        match shared.head.write(fence, &seen, true) {
+            Ok(now) => self.head = Some(now),
+            Err(e) => {
+                self.head = None;
+                shared.poison(Poison {
+                    reason: format!("{reason}; recording it as void failed ({e})"),
+                    fence: Some(fence),
+                });
+            }
+        }
+    }
+
+    /// The anchor as last read or written under the lock, read again when unknown.
+    fn seen_head(&self) -> HeadRead {
+        self.head.unwrap_or_else(|| {
+            self.shared
+                .head
+                .read()
+                .unwrap_or_else(|_| HeadRead::missing())
+        })
+    }
+
+    /// Tries again to make a poisoned store's void record durable. `Err` keeps refusing.
+    fn retry_fence(&mut self, poison: &Poison) -> Result<(), String> {
+        let Some(fence) = poison.fence else {
+            return Err(poison.reason.clone());
+        };
+        let shared = Arc::clone(&self.shared);
+        let written = shared
+            .head
+            .read()
+            .and_then(|seen| shared.head.write(fence, &seen, true));
+        match written {
+            Ok(now) => {
+                self.head = Some(now);
+                shared.cure();
+                tracing::warn!("the failed append is now recorded as void; appends resume");
+                Ok(())
+            }
+            Err(e) => Err(format!("{} (still cannot record it: {e})", poison.reason)),
+        }
     }
 
     fn maybe_snapshot(&self) {
@@ -414,13 +507,4 @@ fn group_violates(group: &[Request], accepted: &[Accepted], condition: &AppendCo
             .enumerate()
             .any(|(k, e)| a.first + k as u64 > after && condition.fail_if_events_match.matches(e))
     })
-}
-
-/// The error given to the other requests of a group when the group fails as a whole.
-fn shared_error(message: &str, shared: &Shared) -> Error {
-    Error::Io {
-        action: "append to",
-        path: shared.dir.clone(),
-        source: std::io::Error::other(message.to_owned()),
-    }
 }

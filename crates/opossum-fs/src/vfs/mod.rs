@@ -10,6 +10,9 @@
 //!
 //! The seam is crate-private on purpose: it is a testing tool, not an extension point.
 
+#[cfg(test)]
+pub(crate) mod sim;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -270,7 +273,8 @@ impl Vfs for OsFs {
 /// Reads a whole file.
 pub(crate) fn read_all(vfs: &dyn Vfs, path: &Path) -> io::Result<Vec<u8>> {
     let file = vfs.open(path, OpenMode::Read)?;
-    let len = usize::try_from(file.len()?).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let len =
+        usize::try_from(file.len()?).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, 0)?;
     Ok(buf)
@@ -309,7 +313,13 @@ mod tests {
         assert!(fs.open(&path, OpenMode::CreateNew).is_err());
         fs.sync_dir(&sub)?;
         let listed = fs.list(&sub)?;
-        assert_eq!(listed, vec![DirEntry { name: "f".into(), is_dir: false }]);
+        assert_eq!(
+            listed,
+            vec![DirEntry {
+                name: "f".into(),
+                is_dir: false
+            }]
+        );
         fs.rename(&path, &sub.join("g"))?;
         assert!(!exists(&fs, &path));
         assert_eq!(fs.metadata(&sub.join("g"))?.len, 4);

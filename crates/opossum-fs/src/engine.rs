@@ -1,0 +1,284 @@
+//! The engine state behind a [`FileEventStore`](crate::FileEventStore) handle: the index, the
+//! anchor and the file system, shared by the handle's readers and its writer thread.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use opossum_core::{AppendCondition, Direction, Position, Query, ReadOptions, SequencedEvent};
+
+use crate::head::{Anchor, HeadFile};
+use crate::index::Index;
+use crate::layout::Layout;
+use crate::recovery;
+use crate::snapshot;
+use crate::vfs::Vfs;
+use crate::{Error, StoreOptions};
+
+/// Reads fetch events in runs of at most this many, releasing the index lock in between.
+const READ_BATCH: usize = 1024;
+
+/// Nearby lines are fetched with one read of at most this many bytes …
+const MAX_COALESCED_READ: u64 = 1 << 20;
+/// … when at most this many bytes of other lines lie between them.
+const MAX_READ_GAP: u64 = 4 << 10;
+
+/// Why appends are refused: a failed append could be neither undone nor recorded as void.
+#[derive(Clone, Debug)]
+pub(crate) struct Poison {
+    pub(crate) reason: String,
+    /// The void anchor still to be made durable; each later append tries again, and once it
+    /// is written the store accepts appends again.
+    pub(crate) fence: Option<Anchor>,
+}
+
+/// State shared by the store handle, its readers and its writer thread.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) vfs: Arc<dyn Vfs>,
+    pub(crate) layout: Layout,
+    pub(crate) options: StoreOptions,
+    pub(crate) index: RwLock<Index>,
+    pub(crate) head: HeadFile,
+    /// Set when a failed write could be neither undone nor recorded as void; appends are
+    /// refused until that record is made.
+    pub(crate) poisoned: Mutex<Option<Poison>>,
+    /// The head position of the last saved snapshot.
+    pub(crate) snapshot_head: Mutex<u64>,
+    /// Appends committed by this process's writer, and the group commits (syncs) they took.
+    pub(crate) appends_committed: AtomicU64,
+    pub(crate) group_commits: AtomicU64,
+}
+
+impl Engine {
+    pub(crate) fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        // The index is only mutated by pushing complete entries; a panic mid-push (allocation
+        // failure) is not recoverable anyway, so a poisoned lock still guards usable data.
+        self.index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Catches up with commits made by other processes, as far as the anchor vouches for them.
+    pub(crate) fn refresh(&self) -> Result<(), Error> {
+        let Some(anchor) = self.head.read()?.anchor() else {
+            return Ok(());
+        };
+        if anchor.position <= self.read_index().head() {
+            return Ok(());
+        }
+        let mut index = self.write_index();
+        recovery::catch_up(&mut index, &*self.vfs, &self.layout, anchor)
+    }
+
+    /// Reads the events at `positions` (all indexed, in one direction), keeping those `query`
+    /// matches.
+    fn fetch(
+        &self,
+        index: &Index,
+        positions: &[u64],
+        query: &Query,
+        out: &mut Vec<SequencedEvent>,
+    ) -> Result<(), Error> {
+        let mut runs: Vec<Run> = Vec::new();
+        for p in positions {
+            let Some((seg, start, end)) = index.locate(*p) else {
+                return Err(Error::corrupt(
+                    self.layout.events_dir(),
+                    0,
+                    format!("position {p} is not in the index"),
+                ));
+            };
+            let extend = runs.last_mut().filter(|r| {
+                // Lines close together are fetched with one read, skipping the lines between:
+                // a few kilobytes more to copy cost less than another system call.
+                r.segment == seg
+                    && start.saturating_sub(r.end).max(r.start.saturating_sub(end)) <= MAX_READ_GAP
+                    && r.end.max(end) - r.start.min(start) <= MAX_COALESCED_READ
+            });
+            match extend {
+                Some(run) => {
+                    run.start = run.start.min(start);
+                    run.end = run.end.max(end);
+                    run.lines.push((*p, start, end));
+                }
+                None => runs.push(Run {
+                    segment: seg,
+                    start,
+                    end,
+                    lines: vec![(*p, start, end)],
+                }),
+            }
+        }
+        let mut buf = Vec::new();
+        for run in runs {
+            let segment = &index.segments[run.segment];
+            buf.resize(usize::try_from(run.end - run.start).unwrap_or(0), 0);
+            segment
+                .file
+                .read_exact_at(&mut buf, run.start)
+                .map_err(|e| Error::io("read", &segment.path, e))?;
+            for (position, start, end) in run.lines {
+                let from = (start - run.start) as usize;
+                let to = (end - run.start) as usize;
+                let line = buf[from..to].strip_suffix(b"\n").unwrap_or(&buf[from..to]);
+                let event = crate::record::decode_event(line)
+                    .map_err(|reason| Error::corrupt(&segment.path, start, reason))?;
+                if event.position.get() != position {
+                    return Err(Error::corrupt(
+                        &segment.path,
+                        start,
+                        format!("expected position {position}, found {}", event.position),
+                    ));
+                }
+                if query.matches(&event.event) {
+                    out.push(event);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, Error> {
+        let started = Instant::now();
+        self.refresh()?;
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let index = self.read_index();
+        let head = index.head();
+        let mut after = options.after.map_or(0, Position::get);
+        let mut before = head + 1;
+        // Read in runs so a huge read does not hold the index lock for its whole duration.
+        drop(index);
+        loop {
+            let index = self.read_index();
+            let wanted = (limit - out.len()).min(READ_BATCH);
+            let positions: Vec<u64> = index
+                .candidates(query, after, before, options.direction)
+                .take(wanted)
+                .collect();
+            let Some(last) = positions.last().copied() else {
+                break;
+            };
+            self.fetch(&index, &positions, query, &mut out)?;
+            drop(index);
+            if out.len() >= limit || positions.len() < wanted {
+                break;
+            }
+            match options.direction {
+                Direction::Ascending => after = last,
+                Direction::Descending => before = last,
+            }
+        }
+        out.truncate(limit);
+        tracing::debug!(
+            events = out.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "read"
+        );
+        Ok(out)
+    }
+
+    pub(crate) fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+        self.refresh()?;
+        let index = self.read_index();
+        let mut before = index.head() + 1;
+        loop {
+            let Some(p) = index
+                .candidates(query, 0, before, Direction::Descending)
+                .next()
+            else {
+                return Ok(None);
+            };
+            let mut found = Vec::with_capacity(1);
+            self.fetch(&index, &[p], query, &mut found)?;
+            if let Some(event) = found.pop() {
+                return Ok(Some(event));
+            }
+            before = p;
+        }
+    }
+
+    /// True when an event matching `condition` exists after its `after`, among indexed events.
+    pub(crate) fn violates(
+        &self,
+        index: &Index,
+        condition: &AppendCondition,
+    ) -> Result<bool, Error> {
+        let query = &condition.fail_if_events_match;
+        let after = condition.after.map_or(0, Position::get);
+        let exact = query
+            .items()
+            .is_none_or(|items| items.iter().all(|i| i.tags().is_empty()));
+        let mut candidates = index.candidates(query, after, index.head() + 1, Direction::Ascending);
+        if exact {
+            return Ok(candidates.next().is_some());
+        }
+        for p in candidates {
+            let mut found = Vec::with_capacity(1);
+            self.fetch(index, &[p], query, &mut found)?;
+            if !found.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Refuses appends until `poison.fence` (if any) is made durable.
+    pub(crate) fn poison(&self, poison: Poison) {
+        tracing::error!(reason = %poison.reason, "store refuses further appends");
+        *self
+            .poisoned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(poison);
+    }
+
+    pub(crate) fn poisoned(&self) -> Option<Poison> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn cure(&self) {
+        *self
+            .poisoned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Saves the index snapshot if it moved on since the last one.
+    pub(crate) fn save_snapshot(&self) -> Result<(), Error> {
+        let index = self.read_index();
+        let mut saved = self
+            .snapshot_head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if index.head() == *saved {
+            return Ok(());
+        }
+        snapshot::save(&*self.vfs, &self.layout, &index)?;
+        *saved = index.head();
+        Ok(())
+    }
+}
+
+struct Run {
+    segment: usize,
+    start: u64,
+    end: u64,
+    lines: Vec<(u64, u64, u64)>,
+}
