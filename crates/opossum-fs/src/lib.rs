@@ -62,6 +62,8 @@ mod recovery;
 mod segment;
 mod snapshot;
 mod store;
+#[cfg(test)]
+mod tests;
 mod verify;
 mod vfs;
 mod writer;
