@@ -42,7 +42,13 @@ pub struct StoreOptions {
     name: String,
     flush_events_immediately: bool,
     cross_process_lock_timeout: Duration,
+    /// Start a new segment file once the current one holds this many bytes. Fixed in
+    /// production; tests lower it to exercise segment rolls.
+    segment_target_bytes: u64,
 }
+
+/// The default segment size: a new segment starts once the current one holds 64 MiB.
+pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
 
 impl StoreOptions {
     /// Options for the store `root/name`, with the defaults: events are flushed to stable
@@ -53,6 +59,7 @@ impl StoreOptions {
             name: name.into(),
             flush_events_immediately: true,
             cross_process_lock_timeout: Duration::from_secs(5),
+            segment_target_bytes: SEGMENT_TARGET_BYTES,
         }
     }
 
@@ -95,6 +102,19 @@ impl StoreOptions {
     #[must_use]
     pub fn lock_timeout(&self) -> Duration {
         self.cross_process_lock_timeout
+    }
+
+    /// Sets the segment size (tests only: small segments make rolls cheap to exercise).
+    #[cfg(test)]
+    #[must_use]
+    pub(crate) fn segment_target_bytes(mut self, bytes: u64) -> StoreOptions {
+        self.segment_target_bytes = bytes.max(1);
+        self
+    }
+
+    /// When a new segment file starts.
+    pub(crate) fn segment_bytes(&self) -> u64 {
+        self.segment_target_bytes
     }
 
     /// The store folder, `root/name`.

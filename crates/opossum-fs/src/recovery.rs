@@ -506,11 +506,13 @@ fn sync_last_segment(index: &Index) -> Result<(), Error> {
 }
 
 fn next_segment_absent(index: &Index, vfs: &dyn Vfs, layout: &Layout) -> bool {
-    // Another process starts a new segment only after the current one reached its target size.
+    // Another process starts a new segment only after the current one reached its target size
+    // (any other process's commit also changes the anchor, which sends reconcile off the fast
+    // path anyway).
     let needs_next = index
         .segments
         .last()
-        .is_none_or(|s| s.first <= index.head() && s.end >= crate::writer::SEGMENT_TARGET_BYTES);
+        .is_none_or(|s| s.first <= index.head() && s.end >= crate::options::SEGMENT_TARGET_BYTES);
     !needs_next || !crate::vfs::exists(vfs, &layout.segment(index.head() + 1))
 }
 
@@ -682,27 +684,31 @@ fn remove_void(
     if void.position != index.head() + 1 {
         return Ok(None);
     }
-    let Some(segment) = index.segments.last() else {
-        return Ok(None);
-    };
-    let len = segment
-        .file
-        .len()
-        .map_err(|e| Error::io("inspect", &segment.path, e))?;
-    // The failed append is the first line after the committed end, in this segment or (when it
-    // started a new one) in the next.
-    let (path, file, offset) = if segment.end < len {
-        (
-            segment.path.clone(),
-            std::sync::Arc::clone(&segment.file),
-            segment.end,
-        )
-    } else {
-        let path = layout.segment(void.position);
-        match vfs.open(&path, OpenMode::Read) {
-            Ok(file) => (path, file, 0),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("open", path, e)),
+    // The failed append is the first line after the committed end: in the last segment, or
+    // (when it started a new one, or the store was empty) in the segment named after it.
+    let mut in_last = None;
+    if let Some(segment) = index.segments.last() {
+        let len = segment
+            .file
+            .len()
+            .map_err(|e| Error::io("inspect", &segment.path, e))?;
+        if segment.end < len {
+            in_last = Some((
+                segment.path.clone(),
+                std::sync::Arc::clone(&segment.file),
+                segment.end,
+            ));
+        }
+    }
+    let (path, file, offset) = match in_last {
+        Some(found) => found,
+        None => {
+            let path = layout.segment(void.position);
+            match vfs.open(&path, OpenMode::Read) {
+                Ok(file) => (path, file, 0),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io("open", path, e)),
+            }
         }
     };
     let file_len = file.len().map_err(|e| Error::io("inspect", &path, e))?;

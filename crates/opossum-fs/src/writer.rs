@@ -37,8 +37,6 @@ use crate::recovery::{self, current_anchor};
 use crate::segment::{self, Segment};
 use crate::vfs::{OpenMode, VfsFile};
 
-/// Start a new segment file once the current one holds this many bytes.
-pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
 /// A group stops taking queued requests past this many encoded bytes (estimated) …
 const GROUP_MAX_BYTES: usize = 16 << 20;
 /// … or this many requests.
@@ -274,7 +272,7 @@ impl Committer {
         let roll = index
             .segments
             .last()
-            .is_none_or(|s| s.end >= SEGMENT_TARGET_BYTES && s.first <= index.head());
+            .is_none_or(|s| s.end >= shared.options.segment_bytes() && s.first <= index.head());
         let head_before = index.head();
         drop(index);
         let first_hash = written.first().map_or(ChainHash::GENESIS, |w| w.hash);
@@ -391,8 +389,11 @@ impl Committer {
                 .vfs
                 .open(&path, OpenMode::ReadWrite)
                 .map_err(|e| Error::io("open", &path, e))?;
-            if roll {
-                // The new segment's name must be durable before any event in it is acknowledged.
+            {
+                // The segment's name must be durable before any event in it is acknowledged.
+                // Synced whenever this writer starts writing a segment, not only when it creates
+                // one: a segment whose creation failed half-way (its directory sync) is found
+                // and reused by the next group, and another process may have created it.
                 let events_dir = shared.layout.events_dir();
                 shared
                     .vfs

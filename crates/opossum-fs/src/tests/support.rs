@@ -51,6 +51,9 @@ pub(crate) fn read_all(store: &FileEventStore) -> Result<Vec<SequencedEvent>, Er
 /// The position of every event, checked to run 1..=n.
 pub(crate) fn assert_contiguous(events: &[SequencedEvent]) {
     for (i, e) in events.iter().enumerate() {
-        assert_eq!(e.position, Position::new(i as u64 + 1).unwrap_or(Position::FIRST));
+        assert_eq!(
+            e.position,
+            Position::new(i as u64 + 1).unwrap_or(Position::FIRST)
+        );
     }
 }
