@@ -7,10 +7,13 @@
 //!   can open and grep in any editor;
 //! - **durable** — with the default `flush_events_immediately`, `append` returns only after its
 //!   events are on stable storage (one `fdatasync` per group of concurrent appends);
-//! - **crash-safe** — a torn write is cut on the next open (and its bytes kept), never shown;
+//! - **crash-safe** — after `kill -9` or a power cut, the next open finds every acknowledged
+//!   event; a torn, never-acknowledged write is cut (and its bytes kept under `recovered/`),
+//!   never shown, while damage to acknowledged events is refused with a typed error;
 //! - **failure-safe** — an append that hits a full disk ([`Error::DiskFull`]), a read-only
-//!   folder ([`Error::ReadOnly`]) or any other write error fails as a whole and leaves the log at
-//!   its last commit; the store stays usable, and appends go on once the cause is fixed;
+//!   folder ([`Error::ReadOnly`]) or any other write error fails as a whole — every caller of
+//!   the failed group commit gets the error — and is never adopted later; the store stays
+//!   usable, and appends go on once the cause is fixed;
 //! - **tamper-evident** — every line carries a SHA-256 hash chained to the previous one, and
 //!   [`FileEventStore::verify`] finds the first edited, missing, reordered or truncated event;
 //! - **multi-process** — appends from any number of processes (on one machine or sharing a

@@ -353,6 +353,10 @@ pub(crate) fn reconcile_locked(
             repairs.push(Repair::CommitsAdopted { from, to });
         }
     }
+    let hash_ok = match anchor {
+        Some(a) if a.position <= index.head() => anchor_hash_matches(index, a)?,
+        _ => true,
+    };
     match (read.state, anchor) {
         (_, Some(a)) if a.position > index.head() => {
             if a.synced {
@@ -368,28 +372,25 @@ pub(crate) fn reconcile_locked(
                 found: index.head(),
             });
         }
-        (_, Some(a)) if read.legacy => {
-            // A format-1 anchor has no checksum, so a torn write of it can splice a new position
-            // with an old hash: a mismatch is no proof of rewritten history.
-            if !anchor_hash_matches(index, a)? {
-                tracing::warn!(path = %head.path().display(), "the format-1 head.json does not match the log; restoring it from the log");
-                repairs.push(Repair::AnchorRestored {
-                    reason: "the format-1 head.json did not match the log (a torn write of that format has no checksum)".to_owned(),
-                });
-            }
+        // A format-1 anchor has no checksum, so a torn write of it can splice a new position
+        // with an old hash: a mismatch is no proof of rewritten history.
+        (_, Some(_)) if read.legacy && !hash_ok => {
+            tracing::warn!(path = %head.path().display(), "the format-1 head.json does not match the log; restoring it from the log");
+            repairs.push(Repair::AnchorRestored {
+                reason: "the format-1 head.json did not match the log (a torn write of that format has no checksum)".to_owned(),
+            });
         }
-        (_, Some(a)) => {
-            if !anchor_hash_matches(index, a)? {
-                return Err(Error::AnchorMismatch {
-                    path: head.path().to_path_buf(),
-                    anchored: a.position,
-                    detail: format!(
-                        "the event at position {} in the log has a different hash: history was rewritten",
-                        a.position
-                    ),
-                });
-            }
+        (_, Some(a)) if !hash_ok => {
+            return Err(Error::AnchorMismatch {
+                path: head.path().to_path_buf(),
+                anchored: a.position,
+                detail: format!(
+                    "the event at position {} in the log has a different hash: history was rewritten",
+                    a.position
+                ),
+            });
         }
+        (_, Some(_)) => {}
         (AnchorState::Unreadable, None) => {
             tracing::warn!(path = %head.path().display(), "head.json is unreadable; restoring it from the log");
             repairs.push(Repair::AnchorRestored {

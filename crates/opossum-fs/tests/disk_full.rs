@@ -6,7 +6,8 @@
 //! the parent runs `unshare --user --map-root-user --mount` with a shell that mounts it and then
 //! re-executes this test binary as the child (`<test binary> --exact full_disk_child`, with
 //! `OPOSSUM_FULL_DISK_ROOT` naming the folder). Without that variable the child entry returns at
-//! once. Where unprivileged namespaces are disabled the case is skipped, loudly.
+//! once. Where unprivileged namespaces are disabled the case is skipped, loudly — and with
+//! `CI=true` it fails instead, so CI never passes by skipping it.
 #![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
@@ -120,22 +121,33 @@ fn run_child(root: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Reports a case that cannot run here: a loud skip on a developer's machine, a failure in CI
+/// (`CI=true`), so CI can never pass by skipping.
+fn skip(why: &str) {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !in_ci,
+        "the full-disk case cannot run, and CI=true forbids skipping it: {why}"
+    );
+    eprintln!("SKIPPED full-disk case: {why}");
+}
+
 #[test]
 fn a_full_disk_fails_appends_cleanly_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let output = match Command::new("unshare").arg("--help").output() {
         Ok(_) => run_child(dir.path()),
         Err(e) => {
-            eprintln!("SKIPPED full-disk case: `unshare` cannot run here: {e}");
+            skip(&format!("`unshare` cannot run here: {e}"));
             return;
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(CANNOT_MOUNT) || stderr.contains("unshare failed") {
-        eprintln!(
-            "SKIPPED full-disk case: cannot mount a small file system in a private namespace here: {stderr}"
-        );
+        skip(&format!(
+            "cannot mount a small file system in a private namespace here: {stderr}"
+        ));
         return;
     }
     assert!(

@@ -254,11 +254,8 @@ fn run_case(seed: u64, coverage: &mut Coverage) -> Result<(), String> {
     fs.crash_after(crash_at);
     let model = Mutex::new(Model::default());
     workload(&fs, &mut rng, &model, segment_bytes);
-    if std::env::var("DEBUG_SEED").is_ok() {
-        eprintln!("files {:?}\ndurable {:?}", fs.files(), fs.durable_files());
-    }
     let cut = Cut::Random { seed: rng.next() };
-    let image = fs.power_cut(cut.clone());
+    let image = fs.power_cut(cut);
     let context =
         || format!("seed {seed}: fault {fault:?}, crash after {crash_at} mutations, {cut:?}");
 
@@ -427,17 +424,4 @@ fn every_acknowledged_event_survives_random_power_cuts_and_faults() {
         assert!(coverage.multi_segment > 0, "{coverage:?}");
         assert!(coverage.failed_appends_removed > 0, "{coverage:?}");
     }
-}
-
-#[test]
-fn debug_replay_tmp() {
-    let Some(seed) = env_u64("DEBUG_SEED") else {
-        return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_test_writer()
-        .try_init();
-    let r = run_case(seed, &mut Coverage::default());
-    eprintln!("{r:?}");
 }
