@@ -517,14 +517,18 @@ fn next_segment_absent(index: &Index, vfs: &dyn Vfs, layout: &Layout) -> bool {
     !needs_next || !crate::vfs::exists(vfs, &layout.segment(index.head() + 1))
 }
 
-fn damaged_commit(index: &Index, offset: u64, reason: &str) -> Error {
-    let file = index
+/// The last segment's path, where damage found by a scan lies.
+fn last_segment_path(index: &Index) -> PathBuf {
+    index
         .segments
         .last()
         .map(|s| s.path.clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn damaged_commit(index: &Index, offset: u64, reason: &str) -> Error {
     Error::corrupt(
-        file,
+        last_segment_path(index),
         offset,
         format!(
             "committed event {} is damaged or incomplete ({reason})",
@@ -534,13 +538,8 @@ fn damaged_commit(index: &Index, offset: u64, reason: &str) -> Error {
 }
 
 fn refused(index: &Index, offset: u64, position: u64, reason: &str, why: &str) -> Error {
-    let file = index
-        .segments
-        .last()
-        .map(|s| s.path.clone())
-        .unwrap_or_default();
     Error::corrupt(
-        file,
+        last_segment_path(index),
         offset,
         format!("event {position} is damaged ({reason}), and it was durable: {why}"),
     )

@@ -25,21 +25,21 @@ use std::sync::{Arc, Barrier, Mutex};
 use opossum_core::{AppendCondition, NewEvent, Payload, Query, Tag};
 
 use super::support::{open_with, options, read_all};
-use crate::vfs::sim::{Cut, Fault, FaultError, Op, SimFs};
+use crate::vfs::sim::{self, Cut, Fault, FaultError, Op, SimFs};
 use crate::{Error, FileEventStore};
 
 const DEFAULT_CASES: u64 = 3_000;
 
-/// splitmix64: small, seedable, good enough to draw workloads.
-struct Rng(u64);
+/// Draws workloads from a seed (the simulated file system's generator).
+struct Rng(sim::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(sim::Rng(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next()
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -242,7 +242,7 @@ struct Coverage {
 
 /// Runs one case; `Err` describes the violated property.
 fn run_case(seed: u64, coverage: &mut Coverage) -> Result<(), String> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let fs = SimFs::new(seed);
     let segment_bytes = if rng.chance(50) {
         4_096 + rng.below(30_000)

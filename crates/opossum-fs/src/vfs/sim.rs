@@ -241,12 +241,13 @@ struct Off {
     first: bool,
 }
 
-/// splitmix64: tiny, fast and good enough to spread choices; no dependency needed.
+/// splitmix64: tiny, fast and good enough to spread choices; no dependency needed. Also drives
+/// the workloads of the tests that run on this file system.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
