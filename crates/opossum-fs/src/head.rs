@@ -16,7 +16,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
@@ -241,27 +241,84 @@ pub(crate) fn decode(bytes: &[u8]) -> HeadRead {
 #[derive(Debug)]
 pub(crate) struct HeadFile {
     path: PathBuf,
-    file: Option<Arc<dyn VfsFile>>,
+    /// The open file; in a writable store whose anchor does not exist yet, set when the first
+    /// anchor is written (so an open that refuses the store creates nothing).
+    file: OnceLock<Arc<dyn VfsFile>>,
+    /// The file system, to create the file on the first write; `None` when read-only.
+    creator: Option<Arc<dyn Vfs>>,
 }
 
 impl HeadFile {
-    /// Opens the anchor at `path`, read-write (creating it) when `writable`.
-    pub(crate) fn open(vfs: &dyn Vfs, path: PathBuf, writable: bool) -> Result<HeadFile, Error> {
-        let mode = if writable {
-            OpenMode::ReadWrite
-        } else {
-            OpenMode::Read
-        };
-        match vfs.open(&path, mode) {
-            Ok(file) => Ok(HeadFile {
-                path,
-                file: Some(file),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !writable => {
-                Ok(HeadFile { path, file: None })
+    /// Opens the anchor at `path`, read-write when `writable`. A missing anchor is not created
+    /// here: the first [`HeadFile::write`] creates it and makes its name durable.
+    pub(crate) fn open(
+        vfs: &Arc<dyn Vfs>,
+        path: PathBuf,
+        writable: bool,
+    ) -> Result<HeadFile, Error> {
+        let file = OnceLock::new();
+        let existing = if writable {
+            match vfs.metadata(&path) {
+                Ok(_) => Some(vfs.open(&path, OpenMode::ReadWrite)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => Some(Err(e)),
             }
-            Err(e) => Err(Error::io("open", path, e)),
+        } else {
+            Some(vfs.open(&path, OpenMode::Read))
+        };
+        match existing {
+            Some(Ok(f)) => {
+                let _ = file.set(f);
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => {}
+            Some(Err(e)) => return Err(Error::io("open", path, e)),
+            None => {}
         }
+        Ok(HeadFile {
+            path,
+            file,
+            creator: writable.then(|| Arc::clone(vfs)),
+        })
+    }
+
+    /// The open file; when it was missing at open, opened now if another process has created
+    /// it since (so this process's readers see that process's commits).
+    fn existing_file(&self) -> Result<Option<&Arc<dyn VfsFile>>, Error> {
+        if let Some(file) = self.file.get() {
+            return Ok(Some(file));
+        }
+        let Some(vfs) = &self.creator else {
+            return Ok(None);
+        };
+        match vfs.metadata(&self.path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("inspect", &self.path, e)),
+        }
+        let opened = vfs
+            .open(&self.path, OpenMode::ReadWrite)
+            .map_err(|e| Error::io("open", &self.path, e))?;
+        Ok(Some(self.file.get_or_init(|| opened)))
+    }
+
+    /// The open file, creating it (and syncing its folder, so the name survives a power cut)
+    /// when the store is writable and it does not exist yet.
+    fn writable_file(&self) -> Result<&Arc<dyn VfsFile>, Error> {
+        if let Some(file) = self.file.get() {
+            return Ok(file);
+        }
+        let Some(vfs) = &self.creator else {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let created = vfs
+            .open(&self.path, OpenMode::ReadWrite)
+            .map_err(|e| Error::io("create", &self.path, e))?;
+        if let Some(dir) = self.path.parent() {
+            vfs.sync_dir(dir).map_err(|e| Error::io("sync", dir, e))?;
+        }
+        Ok(self.file.get_or_init(|| created))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -270,7 +327,7 @@ impl HeadFile {
 
     /// Reads the anchor.
     pub(crate) fn read(&self) -> Result<HeadRead, Error> {
-        let Some(file) = &self.file else {
+        let Some(file) = self.existing_file()? else {
             return Ok(HeadRead::MISSING);
         };
         let len = file
@@ -298,11 +355,7 @@ impl HeadFile {
         seen: &HeadRead,
         sync: bool,
     ) -> Result<HeadRead, Error> {
-        let Some(file) = &self.file else {
-            return Err(Error::ReadOnly {
-                path: self.path.clone(),
-            });
-        };
+        let file = self.writable_file()?;
         let slot = match seen.newest_slot {
             Some(0) => 1,
             _ => 0,

@@ -92,12 +92,12 @@ impl FileEventStore {
         } else {
             None
         };
-        let head_existed = crate::vfs::exists(&*vfs, &layout.head());
-        let head = HeadFile::open(&*vfs, layout.head(), lock.is_some())?;
-        if lock.is_some() && !head_existed {
-            // The anchor and the lock file are new entries of the store folder.
+        let lock_existed = crate::vfs::exists(&*vfs, &layout.lock());
+        if lock.is_some() && !lock_existed {
+            // The lock file is a new entry of the store folder (the anchor syncs its own).
             sync_dir(&*vfs, layout.dir())?;
         }
+        let head = HeadFile::open(&vfs, layout.head(), lock.is_some())?;
 
         let mut repairs = Vec::new();
         let (mut index, snapshot_problem) = match snapshot::load(&*vfs, &layout)? {
@@ -312,7 +312,7 @@ impl FileEventStore {
     /// [`Error::Io`] when a file cannot be read. Damage is not an error: it is the
     /// [`VerifyReport::problem`].
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        verify::verify_with(&*self.shared.vfs, self.shared.layout.dir())
+        verify::verify_with(&self.shared.vfs, self.shared.layout.dir())
     }
 
     /// Event count, head position and size on disk.

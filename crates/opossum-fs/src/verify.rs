@@ -1,6 +1,7 @@
 //! `verify`: walks the log and checks every hash link, every position and the anchor.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use opossum_core::Position;
 
@@ -87,11 +88,11 @@ struct Walk {
 /// # Errors
 /// [`Error::Io`] when a file cannot be read. Damage is reported in [`VerifyReport::problem`].
 pub fn verify_folder(dir: &Path) -> Result<VerifyReport, Error> {
-    verify_with(&OsFs, dir)
+    verify_with(&OsFs::shared(), dir)
 }
 
 /// [`verify_folder`] on the file system `vfs`.
-pub(crate) fn verify_with(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport, Error> {
+pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport, Error> {
     let span = tracing::info_span!("verify", store = %dir.display());
     let _enter = span.enter();
     let layout = Layout::new(dir.to_path_buf());
@@ -113,11 +114,11 @@ pub(crate) fn verify_with(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport, Err
         problem: None,
     };
     let events_dir = layout.events_dir();
-    let segments = segment::list(vfs, &events_dir)?;
+    let segments = segment::list(&**vfs, &events_dir)?;
     let mut last_file = events_dir.clone();
     let mut last_len = 0;
     for (i, (first, path)) in segments.iter().enumerate() {
-        let bytes = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
+        let bytes = crate::vfs::read_all(&**vfs, path).map_err(|e| Error::io("read", path, e))?;
         last_file.clone_from(path);
         last_len = bytes.len() as u64;
         if bytes.is_empty() && *first == walk.expected && i + 1 == segments.len() {
@@ -142,7 +143,7 @@ pub(crate) fn verify_with(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport, Err
             break;
         }
         let last_segment = i + 1 == segments.len();
-        let later = later_evidence(vfs, &segments[i + 1..])?;
+        let later = later_evidence(&**vfs, &segments[i + 1..])?;
         if let Some(problem) =
             walk_segment(&mut walk, &mut report, path, &bytes, last_segment, later)
         {
