@@ -330,11 +330,18 @@ impl HeadFile {
         let Some(file) = self.existing_file()? else {
             return Ok(HeadRead::MISSING);
         };
+        // Nearly always the file holds both slots: one read, no stat.
+        let mut buf = vec![0u8; HEAD_LEN];
+        match file.read_exact_at(&mut buf, 0) {
+            Ok(()) => return Ok(decode(&buf)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+            Err(e) => return Err(Error::io("read", &self.path, e)),
+        }
+        // Shorter: one slot written so far, a format-1 anchor, or an empty file.
         let len = file
             .len()
             .map_err(|e| Error::io("inspect", &self.path, e))?;
-        let want = usize::try_from(len).unwrap_or(HEAD_LEN).min(HEAD_LEN);
-        let mut buf = vec![0u8; want];
+        buf.truncate(usize::try_from(len).unwrap_or(HEAD_LEN).min(HEAD_LEN));
         match file.read_exact_at(&mut buf, 0) {
             Ok(()) => Ok(decode(&buf)),
             // Cut short by a concurrent truncation (a store being deleted): nothing to trust.

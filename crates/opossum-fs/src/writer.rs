@@ -389,17 +389,15 @@ impl Committer {
                 .vfs
                 .open(&path, OpenMode::ReadWrite)
                 .map_err(|e| Error::io("open", &path, e))?;
-            {
-                // The segment's name must be durable before any event in it is acknowledged.
-                // Synced whenever this writer starts writing a segment, not only when it creates
-                // one: a segment whose creation failed half-way (its directory sync) is found
-                // and reused by the next group, and another process may have created it.
-                let events_dir = shared.layout.events_dir();
-                shared
-                    .vfs
-                    .sync_dir(&events_dir)
-                    .map_err(|e| Error::io("sync", &events_dir, e))?;
-            }
+            // The segment's name must be durable before any event in it is acknowledged.
+            // Synced whenever this writer starts writing a segment, not only when it creates
+            // one: a segment whose creation failed half-way (its directory sync) is found
+            // and reused by the next group, and another process may have created it.
+            let events_dir = shared.layout.events_dir();
+            shared
+                .vfs
+                .sync_dir(&events_dir)
+                .map_err(|e| Error::io("sync", &events_dir, e))?;
             self.file = Some((first, file));
         }
         let Some((_, file)) = &self.file else {
