@@ -38,6 +38,10 @@ pub(crate) struct Engine {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) layout: Layout,
     pub(crate) options: StoreOptions,
+    /// The folder's file system may serve cached views to its clients (a network share or a
+    /// FUSE mount, or a kind that cannot be told): files are re-opened and re-checked under the
+    /// lock, and every append is read back before it is acknowledged.
+    pub(crate) revalidate: bool,
     pub(crate) index: RwLock<Index>,
     pub(crate) head: HeadFile,
     /// Set when a failed write could be neither undone nor recorded as void; appends are
@@ -74,7 +78,13 @@ impl Engine {
             return Ok(());
         }
         let mut index = self.write_index();
-        recovery::catch_up(&mut index, &*self.vfs, &self.layout, anchor)
+        recovery::catch_up(
+            &mut index,
+            &*self.vfs,
+            &self.layout,
+            anchor,
+            self.revalidate,
+        )
     }
 
     /// Reads the events at `positions` (all indexed, in one direction), keeping those `query`

@@ -34,6 +34,35 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The folder's file system does not provide the exclusion or the coherence the store
+    /// needs: another writer changed the log while this one held the lock, or the file system
+    /// kept showing an older state of the log than the one its other clients wrote. The append
+    /// was not acknowledged. Check the folder with [`check_folder`](crate::check_folder),
+    /// mount the share with byte-range locking and without attribute or data caching, or keep
+    /// the store on a file system listed as tested in the documentation.
+    #[error(
+        "the file system of {path} does not provide the locking the store needs ({detail}); the append was not acknowledged; mount the share with locking on and caching off, or move the store to a tested file system"
+    )]
+    LockNotHonoured {
+        /// The store folder.
+        path: PathBuf,
+        /// What was observed.
+        detail: String,
+    },
+
+    /// The store was deleted through another handle or by another process (or its folder now
+    /// holds a different store). Nothing was written; open the store again to start a new one.
+    #[error(
+        "the store at {path} was deleted by another handle or process{}; open it again to use the store now at that path",
+        if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+    )]
+    StoreDeleted {
+        /// The store folder.
+        path: PathBuf,
+        /// What showed it.
+        detail: String,
+    },
+
     /// A committed part of the log could not be read back as the event it should hold: the file
     /// was damaged or edited outside the store. Run `verify` to locate the first broken position
     /// and restore the file from a backup; nothing was changed on disk.
@@ -179,6 +208,14 @@ impl Error {
                 anchored: *anchored,
                 detail: detail.clone(),
             },
+            Error::LockNotHonoured { path, detail } => Error::LockNotHonoured {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Error::StoreDeleted { path, detail } => Error::StoreDeleted {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
             Error::ReadOnly { path } => Error::ReadOnly { path: path.clone() },
             Error::DiskFull { action, path } => Error::DiskFull {
                 action,
@@ -301,6 +338,14 @@ mod tests {
             },
             Error::ReadOnly { path: "/s".into() },
             Error::Poisoned { reason: "r".into() },
+            Error::LockNotHonoured {
+                path: "/s".into(),
+                detail: "d".into(),
+            },
+            Error::StoreDeleted {
+                path: "/s".into(),
+                detail: String::new(),
+            },
         ];
         for error in &errors {
             let copy = error.duplicate();

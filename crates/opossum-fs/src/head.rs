@@ -16,7 +16,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -79,6 +80,10 @@ pub(crate) struct HeadRead {
     seq: u64,
     /// The slot holding the newest anchor.
     newest_slot: Option<usize>,
+    /// The store identity the newest slot records.
+    pub(crate) store: Option<StoreId>,
+    /// The newest slot marks the store as deleted.
+    pub(crate) deleted: bool,
 }
 
 impl HeadRead {
@@ -100,11 +105,28 @@ impl HeadRead {
         legacy: false,
         seq: 0,
         newest_slot: None,
+        store: None,
+        deleted: false,
     };
 }
 
-/// Encodes one slot with sequence number `seq`.
-pub(crate) fn encode_slot(seq: u64, anchor: Anchor) -> [u8; SLOT_LEN] {
+/// Encodes one slot with sequence number `seq`, for the store `store` (see [`StoreId`]).
+pub(crate) fn encode_slot(seq: u64, store: StoreId, anchor: Anchor) -> [u8; SLOT_LEN] {
+    encode(seq, store, anchor, false)
+}
+
+/// Encodes the slot that marks a deleted store.
+pub(crate) fn encode_tombstone(seq: u64, store: StoreId) -> [u8; SLOT_LEN] {
+    let empty = Anchor {
+        position: 0,
+        hash: ChainHash::GENESIS,
+        synced: true,
+        void: None,
+    };
+    encode(seq, store, empty, true)
+}
+
+fn encode(seq: u64, store: StoreId, anchor: Anchor, deleted: bool) -> [u8; SLOT_LEN] {
     let void = match anchor.void {
         None => "null".to_owned(),
         Some(v) => format!(
@@ -114,10 +136,12 @@ pub(crate) fn encode_slot(seq: u64, anchor: Anchor) -> [u8; SLOT_LEN] {
         ),
     };
     let body = format!(
-        "{{\"seq\":{seq},\"position\":{},\"hash\":\"{}\",\"synced\":{},\"void\":{void}",
+        "{{\"seq\":{seq},\"store\":\"{}\",\"position\":{},\"hash\":\"{}\",\"synced\":{},\"void\":{void}{}",
+        store.to_hex(),
         anchor.position,
         anchor.hash.to_hex(),
         anchor.synced,
+        if deleted { ",\"deleted\":true" } else { "" },
     );
     let check = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
     let line = format!("{body}{CHECK_FIELD}{check:016x}\"}}");
@@ -133,12 +157,59 @@ pub(crate) fn encode_slot(seq: u64, anchor: Anchor) -> [u8; SLOT_LEN] {
 #[serde(deny_unknown_fields)]
 struct SlotJson {
     seq: u64,
+    /// Absent in slots written before store identities were recorded.
+    #[serde(default)]
+    store: Option<String>,
     position: u64,
     hash: String,
     synced: bool,
     void: Option<VoidJson>,
+    #[serde(default)]
+    deleted: bool,
     #[allow(dead_code)] // checked on the raw bytes before parsing
     check: String,
+}
+
+/// One slot as decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) seq: u64,
+    pub(crate) store: Option<StoreId>,
+    pub(crate) anchor: Anchor,
+    pub(crate) deleted: bool,
+}
+
+/// A store's identity: 128 random bits chosen by the first anchor write, kept by every later
+/// one, and ended by `delete`. A handle that finds another identity (or none, or a deleted
+/// store) under its path knows the store it opened is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoreId(pub(crate) u128);
+
+impl StoreId {
+    /// A new identity, from the clock, the process and a counter.
+    pub(crate) fn generate() -> StoreId {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!(
+            "store:{nanos}:{}:{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        StoreId(xxhash_rust::xxh3::xxh3_128(seed.as_bytes()))
+    }
+
+    pub(crate) fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    fn from_hex(hex: &str) -> Option<StoreId> {
+        (hex.len() == 32)
+            .then(|| u128::from_str_radix(hex, 16).ok())
+            .flatten()
+            .map(StoreId)
+    }
 }
 
 #[derive(Deserialize)]
@@ -148,9 +219,8 @@ struct VoidJson {
     hash: String,
 }
 
-/// Decodes one slot: its sequence number and anchor, or `None` when the slot does not hold a
-/// whole, checksum-valid record.
-pub(crate) fn decode_slot(bytes: &[u8]) -> Option<(u64, Anchor)> {
+/// Decodes one slot, or `None` when the slot does not hold a whole, checksum-valid record.
+pub(crate) fn decode_slot(bytes: &[u8]) -> Option<Slot> {
     let text = std::str::from_utf8(bytes).ok()?.trim_end();
     let body_len = text.len().checked_sub(CHECK_SUFFIX_LEN)?;
     let (body, suffix) = text.split_at(body_len);
@@ -167,15 +237,21 @@ pub(crate) fn decode_slot(bytes: &[u8]) -> Option<(u64, Anchor)> {
             hash: ChainHash::from_hex(v.hash.as_bytes())?,
         }),
     };
-    Some((
-        json.seq,
-        Anchor {
+    let store = match json.store {
+        None => None,
+        Some(hex) => Some(StoreId::from_hex(&hex)?),
+    };
+    Some(Slot {
+        seq: json.seq,
+        store,
+        anchor: Anchor {
             position: json.position,
             hash: ChainHash::from_hex(json.hash.as_bytes())?,
             synced: json.synced,
             void,
         },
-    ))
+        deleted: json.deleted,
+    })
 }
 
 #[derive(Deserialize)]
@@ -208,44 +284,61 @@ pub(crate) fn decode(bytes: &[u8]) -> HeadRead {
             return HeadRead {
                 state: AnchorState::Valid(anchor),
                 legacy: true,
-                seq: 0,
-                newest_slot: None,
+                ..HeadRead::MISSING
             };
         }
     }
-    let mut best: Option<(usize, u64, Anchor)> = None;
-    for (slot, chunk) in bytes.chunks(SLOT_LEN).take(2).enumerate() {
-        if let Some((seq, anchor)) = decode_slot(chunk) {
-            if best.is_none_or(|(_, s, _)| seq > s) {
-                best = Some((slot, seq, anchor));
+    let mut best: Option<(usize, Slot)> = None;
+    for (index, chunk) in bytes.chunks(SLOT_LEN).take(2).enumerate() {
+        if let Some(slot) = decode_slot(chunk) {
+            if best.is_none_or(|(_, b)| slot.seq > b.seq) {
+                best = Some((index, slot));
             }
         }
     }
     match best {
-        Some((slot, seq, anchor)) => HeadRead {
-            state: AnchorState::Valid(anchor),
+        Some((index, slot)) => HeadRead {
+            state: AnchorState::Valid(slot.anchor),
             legacy: false,
-            seq,
-            newest_slot: Some(slot),
+            seq: slot.seq,
+            newest_slot: Some(index),
+            store: slot.store,
+            deleted: slot.deleted,
         },
         None => HeadRead {
             state: AnchorState::Unreadable,
-            legacy: false,
-            seq: 0,
-            newest_slot: None,
+            ..HeadRead::MISSING
         },
     }
 }
+
+/// How long a reader trusts its open handle of the anchor on a file system whose clients may
+/// cache: after this, the next read re-opens the file by path (close-to-open revalidation).
+const REVALIDATE_EVERY: Duration = Duration::from_millis(100);
 
 /// The anchor file, open for reading (and writing, in a writable store).
 #[derive(Debug)]
 pub(crate) struct HeadFile {
     path: PathBuf,
-    /// The open file; in a writable store whose anchor does not exist yet, set when the first
-    /// anchor is written (so an open that refuses the store creates nothing).
-    file: OnceLock<Arc<dyn VfsFile>>,
-    /// The file system, to create the file on the first write; `None` when read-only.
-    creator: Option<Arc<dyn Vfs>>,
+    vfs: Arc<dyn Vfs>,
+    writable: bool,
+    /// Whether a read must re-open the file to see other clients' writes (network shares and
+    /// FUSE mounts: a long-open handle may be served from this client's cache).
+    revalidate: bool,
+    state: Mutex<HeadState>,
+}
+
+#[derive(Debug, Default)]
+struct HeadState {
+    /// The open file; `None` while no anchor has been written. In a writable store the first
+    /// write creates it (so an open that refuses the store creates nothing).
+    file: Option<Arc<dyn VfsFile>>,
+    opened: Option<Instant>,
+    /// The store identity this handle works on: adopted from the first anchor that records
+    /// one, or chosen by this handle's first write.
+    store: Option<StoreId>,
+    /// The file existed for this handle at some point: its disappearance means deletion.
+    existed: bool,
 }
 
 impl HeadFile {
@@ -255,102 +348,117 @@ impl HeadFile {
         vfs: &Arc<dyn Vfs>,
         path: PathBuf,
         writable: bool,
+        revalidate: bool,
     ) -> Result<HeadFile, Error> {
-        let file = OnceLock::new();
-        let existing = if writable {
-            match vfs.metadata(&path) {
-                Ok(_) => Some(vfs.open(&path, OpenMode::ReadWrite)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => Some(Err(e)),
-            }
-        } else {
-            Some(vfs.open(&path, OpenMode::Read))
-        };
-        match existing {
-            Some(Ok(f)) => {
-                let _ = file.set(f);
-            }
-            Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => {}
-            Some(Err(e)) => return Err(Error::io("open", path, e)),
-            None => {}
-        }
-        Ok(HeadFile {
+        let head = HeadFile {
             path,
-            file,
-            creator: writable.then(|| Arc::clone(vfs)),
-        })
+            vfs: Arc::clone(vfs),
+            writable,
+            revalidate,
+            state: Mutex::new(HeadState::default()),
+        };
+        {
+            let mut state = head.state();
+            head.reopen(&mut state)?;
+        }
+        Ok(head)
     }
 
-    /// The open file; when it was missing at open, opened now if another process has created
-    /// it since (so this process's readers see that process's commits).
-    fn existing_file(&self) -> Result<Option<&Arc<dyn VfsFile>>, Error> {
-        if let Some(file) = self.file.get() {
-            return Ok(Some(file));
-        }
-        let Some(vfs) = &self.creator else {
-            return Ok(None);
-        };
-        match vfs.metadata(&self.path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("inspect", &self.path, e)),
-        }
-        let opened = vfs
-            .open(&self.path, OpenMode::ReadWrite)
-            .map_err(|e| Error::io("open", &self.path, e))?;
-        Ok(Some(self.file.get_or_init(|| opened)))
+    fn state(&self) -> MutexGuard<'_, HeadState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The open file, creating it (and syncing its folder, so the name survives a power cut)
-    /// when the store is writable and it does not exist yet.
-    fn writable_file(&self) -> Result<&Arc<dyn VfsFile>, Error> {
-        if let Some(file) = self.file.get() {
-            return Ok(file);
+    fn mode(&self) -> OpenMode {
+        if self.writable {
+            OpenMode::ReadWriteExisting
+        } else {
+            OpenMode::Read
         }
-        let Some(vfs) = &self.creator else {
-            return Err(Error::ReadOnly {
-                path: self.path.clone(),
-            });
-        };
-        let created = vfs
-            .open(&self.path, OpenMode::ReadWrite)
-            .map_err(|e| Error::io("create", &self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            vfs.sync_dir(dir).map_err(|e| Error::io("sync", dir, e))?;
+    }
+
+    /// Opens the file by path again, so what is read next comes from the file system's truth
+    /// rather than this client's cache, and a file deleted or replaced is noticed.
+    fn reopen(&self, state: &mut HeadState) -> Result<(), Error> {
+        match self.vfs.open(&self.path, self.mode()) {
+            Ok(file) => {
+                state.file = Some(file);
+                state.opened = Some(Instant::now());
+                state.existed = true;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if state.existed || state.store.is_some() {
+                    return Err(self.deleted("head.json is gone"));
+                }
+                state.file = None;
+                Ok(())
+            }
+            Err(e) => Err(Error::io("open", &self.path, e)),
         }
-        Ok(self.file.get_or_init(|| created))
+    }
+
+    fn deleted(&self, detail: &str) -> Error {
+        Error::StoreDeleted {
+            path: self
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            detail: detail.to_owned(),
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Reads the anchor.
+    /// Whether reads under the lock re-open the file (see [`HeadFile::read_fresh`]).
+    pub(crate) fn revalidates(&self) -> bool {
+        self.revalidate
+    }
+
+    /// Reads the anchor, for a reader: through the open handle, re-opened by path first when
+    /// the file system needs revalidation and the handle is older than [`REVALIDATE_EVERY`].
     pub(crate) fn read(&self) -> Result<HeadRead, Error> {
-        let Some(file) = self.existing_file()? else {
+        let mut state = self.state();
+        let stale = state.file.is_none()
+            || (self.revalidate && state.opened.is_none_or(|t| t.elapsed() >= REVALIDATE_EVERY));
+        if stale {
+            self.reopen(&mut state)?;
+        }
+        self.read_locked(&mut state)
+    }
+
+    /// Reads the anchor as the file system holds it now: re-opened by path. Writers call this
+    /// under the store lock, and nothing read before the lock is trusted.
+    pub(crate) fn read_fresh(&self) -> Result<HeadRead, Error> {
+        let mut state = self.state();
+        self.reopen(&mut state)?;
+        self.read_locked(&mut state)
+    }
+
+    fn read_locked(&self, state: &mut HeadState) -> Result<HeadRead, Error> {
+        let Some(file) = state.file.clone() else {
+            if !crate::vfs::exists(&*self.vfs, self.path.parent().unwrap_or(&self.path)) {
+                return Err(self.deleted("its folder is gone"));
+            }
             return Ok(HeadRead::MISSING);
         };
-        // Nearly always the file holds both slots: one read, no stat.
-        let mut buf = vec![0u8; HEAD_LEN];
-        match file.read_exact_at(&mut buf, 0) {
-            Ok(()) => return Ok(decode(&buf)),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
-            Err(e) => return Err(Error::io("read", &self.path, e)),
+        let read = read_file(&*file, &self.path)?;
+        if read.deleted {
+            return Err(self.deleted("it was deleted"));
         }
-        // Shorter: one slot written so far, a format-1 anchor, or an empty file.
-        let len = file
-            .len()
-            .map_err(|e| Error::io("inspect", &self.path, e))?;
-        buf.truncate(usize::try_from(len).unwrap_or(HEAD_LEN).min(HEAD_LEN));
-        match file.read_exact_at(&mut buf, 0) {
-            Ok(()) => Ok(decode(&buf)),
-            // Cut short by a concurrent truncation (a store being deleted): nothing to trust.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(HeadRead {
-                state: AnchorState::Unreadable,
-                ..HeadRead::MISSING
-            }),
-            Err(e) => Err(Error::io("read", &self.path, e)),
+        if let Some(found) = read.store {
+            match state.store {
+                Some(known) if known != found => {
+                    return Err(self.deleted("another store now lives in its folder"));
+                }
+                _ => state.store = Some(found),
+            }
         }
+        Ok(read)
     }
 
     /// Writes `anchor` into the slot that does not hold the newest anchor of `seen` (what the
@@ -362,13 +470,15 @@ impl HeadFile {
         seen: &HeadRead,
         sync: bool,
     ) -> Result<HeadRead, Error> {
-        let file = self.writable_file()?;
+        let mut state = self.state();
+        let file = self.writable_file(&mut state)?;
+        let store = *state.store.get_or_insert_with(StoreId::generate);
         let slot = match seen.newest_slot {
             Some(0) => 1,
             _ => 0,
         };
         let seq = seen.seq + 1;
-        let bytes = encode_slot(seq, anchor);
+        let bytes = encode_slot(seq, store, anchor);
         file.write_all_at(&bytes, (slot * SLOT_LEN) as u64)
             .map_err(|e| Error::io("write", &self.path, e))?;
         if sync {
@@ -380,13 +490,84 @@ impl HeadFile {
             legacy: false,
             seq,
             newest_slot: Some(slot),
+            store: Some(store),
+            deleted: false,
         })
+    }
+
+    /// Marks the store deleted in both slots, synced: every handle that still has the file
+    /// open, in any process, finds the mark at its next read.
+    pub(crate) fn write_tombstone(&self, seen: &HeadRead) -> Result<(), Error> {
+        let mut state = self.state();
+        let Some(file) = state.file.clone() else {
+            return Ok(());
+        };
+        let store = *state.store.get_or_insert_with(StoreId::generate);
+        let mut bytes = encode_tombstone(seen.seq + 1, store).to_vec();
+        bytes.extend_from_slice(&encode_tombstone(seen.seq + 2, store));
+        file.write_all_at(&bytes, 0)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// The open file, creating it (and syncing its folder, so the name survives a power cut)
+    /// when the store is writable and it does not exist yet.
+    fn writable_file(&self, state: &mut HeadState) -> Result<Arc<dyn VfsFile>, Error> {
+        if let Some(file) = &state.file {
+            return Ok(Arc::clone(file));
+        }
+        if !self.writable {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let created = self
+            .vfs
+            .open(&self.path, OpenMode::ReadWrite)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => self.deleted("its folder is gone"),
+                _ => Error::io("create", &self.path, e),
+            })?;
+        if let Some(dir) = self.path.parent() {
+            self.vfs
+                .sync_dir(dir)
+                .map_err(|e| Error::io("sync", dir, e))?;
+        }
+        state.file = Some(Arc::clone(&created));
+        state.opened = Some(Instant::now());
+        state.existed = true;
+        Ok(created)
+    }
+}
+
+/// Reads and decodes the anchor file through `file`.
+fn read_file(file: &dyn VfsFile, path: &Path) -> Result<HeadRead, Error> {
+    // Nearly always the file holds both slots: one read, no stat.
+    let mut buf = vec![0u8; HEAD_LEN];
+    match file.read_exact_at(&mut buf, 0) {
+        Ok(()) => return Ok(decode(&buf)),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(Error::io("read", path, e)),
+    }
+    // Shorter: one slot written so far, a format-1 anchor, or an empty file.
+    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    buf.truncate(usize::try_from(len).unwrap_or(HEAD_LEN).min(HEAD_LEN));
+    match file.read_exact_at(&mut buf, 0) {
+        Ok(()) => Ok(decode(&buf)),
+        // Cut short by a concurrent truncation: nothing to trust.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(HeadRead {
+            state: AnchorState::Unreadable,
+            ..HeadRead::MISSING
+        }),
+        Err(e) => Err(Error::io("read", path, e)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: StoreId = StoreId(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
 
     fn anchor(position: u64) -> Anchor {
         Anchor {
@@ -405,27 +586,41 @@ mod tests {
             position: u64::MAX,
             hash: ChainHash::chain(ChainHash::GENESIS, b"v"),
         });
-        let bytes = encode_slot(u64::MAX, a);
+        let bytes = encode_slot(u64::MAX, ID, a);
         assert_eq!(bytes.len(), SLOT_LEN);
-        assert_eq!(decode_slot(&bytes), Some((u64::MAX, a)));
+        assert_eq!(
+            decode_slot(&bytes),
+            Some(Slot {
+                seq: u64::MAX,
+                store: Some(ID),
+                anchor: a,
+                deleted: false
+            })
+        );
         let empty = Anchor {
             position: 0,
             hash: ChainHash::GENESIS,
             synced: true,
             void: None,
         };
-        assert_eq!(decode_slot(&encode_slot(1, empty)), Some((1, empty)));
+        assert_eq!(
+            decode_slot(&encode_slot(1, ID, empty)).map(|s| s.anchor),
+            Some(empty)
+        );
+        let tomb = decode_slot(&encode_tombstone(2, ID)).unwrap();
+        assert!(tomb.deleted);
+        assert_eq!(tomb.store, Some(ID));
     }
 
     #[test]
     fn the_anchor_file_is_readable_json() {
-        let mut file = encode_slot(7, anchor(42)).to_vec();
+        let mut file = encode_slot(7, ID, anchor(42)).to_vec();
         let mut voided = anchor(41);
         voided.void = Some(Void {
             position: 42,
             hash: ChainHash::GENESIS,
         });
-        file.extend_from_slice(&encode_slot(6, voided));
+        file.extend_from_slice(&encode_slot(6, ID, voided));
         let text = String::from_utf8(file).unwrap();
         let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         insta::assert_snapshot!(lines.join("\n"));
@@ -433,8 +628,8 @@ mod tests {
 
     #[test]
     fn the_newest_valid_slot_wins() {
-        let mut file = encode_slot(3, anchor(3)).to_vec();
-        file.extend_from_slice(&encode_slot(4, anchor(4)));
+        let mut file = encode_slot(3, ID, anchor(3)).to_vec();
+        file.extend_from_slice(&encode_slot(4, ID, anchor(4)));
         let read = decode(&file);
         assert_eq!(read.anchor(), Some(anchor(4)));
         assert_eq!((read.seq, read.newest_slot), (4, Some(1)));
@@ -442,10 +637,10 @@ mod tests {
 
     #[test]
     fn a_torn_slot_is_ignored_and_the_other_slot_used() {
-        let old = encode_slot(3, anchor(3));
-        let new = encode_slot(4, anchor(4));
+        let old = encode_slot(3, ID, anchor(3));
+        let new = encode_slot(4, ID, anchor(4));
         // Every way of tearing the write of slot 1 over an older record: some new bytes then old.
-        let older = encode_slot(2, anchor(2));
+        let older = encode_slot(2, ID, anchor(2));
         for cut in 1..SLOT_LEN {
             let mut torn = new[..cut].to_vec();
             torn.extend_from_slice(&older[cut..]);
@@ -472,12 +667,34 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_fails_the_checksum() {
-        let bytes = encode_slot(9, anchor(9));
+        let bytes = encode_slot(9, ID, anchor(9));
         for i in 0..bytes.iter().position(|b| *b == b' ').unwrap_or(0) {
             let mut flipped = bytes;
             flipped[i] ^= 0x01;
-            assert_eq!(decode_slot(&flipped).map(|(s, _)| s), None, "byte {i}");
+            assert_eq!(decode_slot(&flipped).map(|s| s.seq), None, "byte {i}");
         }
+    }
+
+    #[test]
+    fn slots_without_a_store_identity_are_read() {
+        // Written by format 2 before identities were recorded.
+        let body = format!(
+            "{{\"seq\":5,\"position\":42,\"hash\":\"{}\",\"synced\":true,\"void\":null",
+            anchor(42).hash.to_hex()
+        );
+        let check = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
+        let line = format!("{body}{CHECK_FIELD}{check:016x}\"}}");
+        let slot = decode_slot(line.as_bytes()).unwrap();
+        assert_eq!((slot.seq, slot.store, slot.anchor), (5, None, anchor(42)));
+    }
+
+    #[test]
+    fn store_identities_are_distinct_and_round_trip() {
+        let a = StoreId::generate();
+        let b = StoreId::generate();
+        assert_ne!(a, b);
+        assert_eq!(StoreId::from_hex(&a.to_hex()), Some(a));
+        assert_eq!(StoreId::from_hex("xyz"), None);
     }
 
     #[test]

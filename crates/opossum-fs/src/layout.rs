@@ -5,7 +5,8 @@
 //!   events/<20-digit first position>.jsonl   the log (segment files)
 //!   head.json                                the commit anchor
 //!   index/snapshot.bin                       the saved index
-//!   store.lock                               the cross-process append lock
+//!   store.lock                               the advisory append lock
+//!   store.lease                              the append lease (exists while a writer appends)
 //!   recovered/                               bytes cut from the log by recovery
 //! ```
 
@@ -17,6 +18,8 @@ pub(crate) const EVENTS_DIR: &str = "events";
 pub(crate) const HEAD_FILE: &str = "head.json";
 /// The lock file's name inside the store folder.
 pub(crate) const LOCK_FILE: &str = "store.lock";
+/// The lease file's name inside the store folder.
+pub(crate) const LEASE_FILE: &str = "store.lease";
 /// The folder of the index snapshot inside the store folder.
 pub(crate) const INDEX_DIR: &str = "index";
 /// The snapshot's file name inside [`INDEX_DIR`].
@@ -57,6 +60,10 @@ impl Layout {
 
     pub(crate) fn lock(&self) -> PathBuf {
         self.dir.join(LOCK_FILE)
+    }
+
+    pub(crate) fn lease(&self) -> PathBuf {
+        self.dir.join(LEASE_FILE)
     }
 
     pub(crate) fn index_dir(&self) -> PathBuf {
@@ -108,6 +115,7 @@ mod tests {
         let layout = Layout::new(PathBuf::from("/data/store"));
         assert_eq!(layout.head(), Path::new("/data/store/head.json"));
         assert_eq!(layout.lock(), Path::new("/data/store/store.lock"));
+        assert_eq!(layout.lease(), Path::new("/data/store/store.lease"));
         assert_eq!(
             layout.segment(7),
             Path::new("/data/store/events/00000000000000000007.jsonl")

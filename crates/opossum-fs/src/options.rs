@@ -21,6 +21,12 @@ const MAX_NAME_LEN: usize = 200;
 /// The longest lock timeout accepted: beyond this an append would look hung.
 const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The default for [`StoreOptions::stale_lock_after`].
+pub(crate) const STALE_LOCK_AFTER: Duration = Duration::from_secs(10);
+/// The shortest stale-lock time accepted: a holder on a slow network share needs that long for
+/// one group commit at least.
+const MIN_STALE_LOCK_AFTER: Duration = Duration::from_millis(200);
+
 /// Where a store lives and how it writes.
 ///
 /// The store is the folder `root/name`. Options are checked when the store opens, and every
@@ -42,6 +48,7 @@ pub struct StoreOptions {
     name: String,
     flush_events_immediately: bool,
     cross_process_lock_timeout: Duration,
+    stale_lock_after: Duration,
     /// Start a new segment file once the current one holds this many bytes. Fixed in
     /// production; tests lower it to exercise segment rolls.
     segment_target_bytes: u64,
@@ -59,6 +66,7 @@ impl StoreOptions {
             name: name.into(),
             flush_events_immediately: true,
             cross_process_lock_timeout: Duration::from_secs(5),
+            stale_lock_after: STALE_LOCK_AFTER,
             segment_target_bytes: SEGMENT_TARGET_BYTES,
         }
     }
@@ -104,6 +112,27 @@ impl StoreOptions {
         self.cross_process_lock_timeout
     }
 
+    /// When a writer may take over the store's lease (`store.lease`) from a holder that seems
+    /// to have died: once the lease has stayed unchanged for this long, as timed by the waiting
+    /// writer's own clock. Default 10 s; between 200 ms and 1 hour.
+    ///
+    /// Every append holds the lease for one group commit (milliseconds), so a lease this old
+    /// was left by a process that was killed or a machine that lost power while appending. A
+    /// lease left by a process of the same machine that is no longer running is taken over at
+    /// once. Raise this on a very slow share where one commit may take longer. See
+    /// `docs/adr/0010-several-machines-one-folder.md`.
+    #[must_use]
+    pub fn stale_lock_after(mut self, after: Duration) -> StoreOptions {
+        self.stale_lock_after = after;
+        self
+    }
+
+    /// See [`StoreOptions::stale_lock_after`].
+    #[must_use]
+    pub fn stale_lock_time(&self) -> Duration {
+        self.stale_lock_after
+    }
+
     /// Sets the segment size (tests only: small segments make rolls cheap to exercise).
     #[cfg(test)]
     #[must_use]
@@ -140,6 +169,12 @@ impl StoreOptions {
         if timeout < Duration::from_millis(1) || timeout > MAX_LOCK_TIMEOUT {
             problems.push(format!(
                 "cross_process_lock_timeout {timeout:?} is out of range; use between 1 ms and 1 hour"
+            ));
+        }
+        let stale = self.stale_lock_after;
+        if stale < MIN_STALE_LOCK_AFTER || stale > MAX_LOCK_TIMEOUT {
+            problems.push(format!(
+                "stale_lock_after {stale:?} is out of range; use between 200 ms and 1 hour"
             ));
         }
         if problems.is_empty() {
@@ -205,7 +240,11 @@ mod tests {
         let o = StoreOptions::new("/data", "store");
         assert!(o.flushes_events_immediately());
         assert_eq!(o.lock_timeout(), Duration::from_secs(5));
+        assert_eq!(o.stale_lock_time(), Duration::from_secs(10));
         assert!(problems(&o).is_empty());
+        let too_short = o.stale_lock_after(Duration::from_millis(10));
+        assert_eq!(problems(&too_short).len(), 1);
+        assert!(problems(&too_short)[0].contains("stale_lock_after"));
     }
 
     #[test]

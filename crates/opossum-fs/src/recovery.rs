@@ -131,6 +131,19 @@ pub enum Repair {
         /// The last position in the log.
         found: u64,
     },
+    /// `head.json` recorded commits, as durable, that the log does not hold: the folder is a
+    /// copy taken while appends ran (`head.json` copied after the events), or events were
+    /// removed. The store continues from the log. The old `head.json` was kept under
+    /// `recovered/`, and [`verify`](crate::FileEventStore::verify) reports the missing events as
+    /// [`Truncated`](crate::BreakKind::Truncated) from then on.
+    AnchorAheadOfLog {
+        /// The position the anchor recorded.
+        anchored: u64,
+        /// The last position in the log.
+        found: u64,
+        /// Where the old `head.json` was saved.
+        saved_to: PathBuf,
+    },
     /// A repair was needed but not made, because the store is read-only or another process held
     /// the lock; the incomplete data is simply not read.
     Deferred {
@@ -140,7 +153,8 @@ pub enum Repair {
 }
 
 /// Reads complete batches after the index's head into the index, in Committed or Verify trust,
-/// stopping after position `stop_after` (if given). Returns what followed the last complete
+/// stopping after position `stop_after` (if given); with `fresh`, through a newly opened handle
+/// of the last segment. Returns what followed the last complete
 /// batch of the last segment read.
 pub(crate) fn extend(
     index: &mut Index,
@@ -148,8 +162,16 @@ pub(crate) fn extend(
     layout: &Layout,
     trust: Trust,
     stop_after: Option<u64>,
+    fresh: bool,
 ) -> Result<Tail, Error> {
     let reached = |index: &Index| stop_after.is_some_and(|s| index.head() >= s);
+    if fresh {
+        // A handle opened long ago may be served from this client's cache (a network share or
+        // FUSE mount keeps the last page it read): open the last segment again.
+        if let Some(last) = index.segments.last_mut() {
+            last.file = segment::open_read(vfs, &last.path)?;
+        }
+    }
     loop {
         if reached(index) {
             return Ok(Tail::Clean);
@@ -200,19 +222,63 @@ pub(crate) fn extend(
 /// Catches a reader's index up with what the anchor `anchor` vouches for. The writer wrote
 /// those events before the anchor, so they are in the log; if they cannot be read, the log was
 /// damaged.
+///
+/// With `revalidate` (a file system whose clients may cache), the log may look shorter than
+/// the anchor for a moment, because this client still holds an older length: the reader then
+/// reads what it sees and picks up the rest at a later read.
 pub(crate) fn catch_up(
     index: &mut Index,
     vfs: &dyn Vfs,
     layout: &Layout,
     anchor: Anchor,
+    revalidate: bool,
 ) -> Result<(), Error> {
     if anchor.position <= index.head() {
         return Ok(());
     }
-    match extend(index, vfs, layout, Trust::Committed, Some(anchor.position))? {
+    let tail = extend(
+        index,
+        vfs,
+        layout,
+        Trust::Committed,
+        Some(anchor.position),
+        revalidate,
+    )?;
+    match tail {
+        _ if revalidate => {
+            if index.head() < anchor.position {
+                tracing::debug!(
+                    anchored = anchor.position,
+                    visible = index.head(),
+                    "the file system does not show the whole log yet"
+                );
+            }
+            Ok(())
+        }
         Tail::Clean => Ok(()),
         Tail::Incomplete { offset, reason, .. } => Err(damaged_commit(index, offset, &reason)),
     }
+}
+
+/// Reads what the anchor vouches for before the lock is taken, so that the lock is held only
+/// for what is new. Judges nothing: whatever it cannot read, the locked reconcile reads again.
+pub(crate) fn read_ahead(
+    index: &mut Index,
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    head: &HeadFile,
+) -> Result<(), Error> {
+    if let Some(anchor) = head.read()?.anchor() {
+        extend(
+            index,
+            vfs,
+            layout,
+            Trust::Committed,
+            Some(anchor.position),
+            false,
+        )?;
+    }
+    Ok(())
 }
 
 /// Reads a store that cannot be repaired now: what the anchor vouches for, then the complete
@@ -226,17 +292,18 @@ pub(crate) fn read_unlocked(
 ) -> Result<bool, Error> {
     let read = head.read()?;
     if let Some(a) = read.anchor() {
-        let tail = extend(index, vfs, layout, Trust::Committed, Some(a.position))?;
-        if let Tail::Incomplete { offset, reason, .. } = tail {
-            if a.synced {
-                return Err(damaged_commit(index, offset, &reason));
-            }
-        }
-        if index.head() < a.position && a.synced {
-            return Err(anchor_ahead(head.path(), a, index.head()));
-        }
+        // Short of the anchor is judged below, like any other end of the log: a copy taken
+        // while appends ran looks like that, and is read as far as it is whole.
+        extend(
+            index,
+            vfs,
+            layout,
+            Trust::Committed,
+            Some(a.position),
+            false,
+        )?;
     }
-    let tail = extend(index, vfs, layout, Trust::Verify, None)?;
+    let tail = extend(index, vfs, layout, Trust::Verify, None, false)?;
     let unread = match tail {
         Tail::Clean => false,
         Tail::Incomplete {
@@ -247,12 +314,13 @@ pub(crate) fn read_unlocked(
             ..
         } => {
             let evidence = with_later_segments(index, vfs, layout, evidence)?;
-            if let Some(why) = judge(position, &evidence, read.anchor()) {
+            if let Some(why) = judge(position, &evidence, None) {
                 return Err(refused(index, offset, position, &reason, &why));
             }
             true
         }
     };
+    let unread = unread || read.anchor().is_some_and(|a| a.position > index.head());
     check_stray_segments(index, vfs, layout)?;
     Ok(unread)
 }
@@ -275,12 +343,25 @@ pub(crate) fn reconcile_locked(
     layout: &Layout,
     head: &HeadFile,
     sync: bool,
+    at_open: bool,
 ) -> Result<Reconciled, Error> {
-    let read = head.read()?;
+    // Under the lock nothing read before is trusted where clients may cache: the anchor is
+    // read through a new handle, and the last segment's length is asked of the file system.
+    let revalidate = head.revalidates();
+    let read = if revalidate {
+        head.read_fresh()?
+    } else {
+        head.read()?
+    };
+    if revalidate {
+        refresh_last_segment(index, vfs)?;
+    }
     let anchor = read.anchor();
 
-    // Fast path, taken by nearly every append: nothing happened since our last commit.
-    if let Some(a) = anchor {
+    // Fast path, taken by nearly every append: nothing happened since our last commit. Never
+    // at open: the index was read up to the anchor without the lock, and what follows it (in
+    // this segment or a next one) has not been looked at.
+    if let Some(a) = anchor.filter(|_| !at_open) {
         if a.position == index.head()
             && a.hash == index.head_hash
             && a.void.is_none()
@@ -306,10 +387,17 @@ pub(crate) fn reconcile_locked(
     let mut repairs = Vec::new();
     // What the anchor vouches for is read on trust; anything beyond it is checked link by link.
     if let Some(a) = anchor {
-        if let Tail::Incomplete { offset, reason, .. } =
-            extend(index, vfs, layout, Trust::Committed, Some(a.position))?
-        {
-            if a.synced {
+        if let Tail::Incomplete { offset, reason, .. } = extend(
+            index,
+            vfs,
+            layout,
+            Trust::Committed,
+            Some(a.position),
+            false,
+        )? {
+            // At open, a log that ends before the anchor may be a copy taken while appends
+            // ran: judged below like any other end of the log.
+            if a.synced && !at_open {
                 return Err(damaged_commit(index, offset, &reason));
             }
         }
@@ -322,7 +410,7 @@ pub(crate) fn reconcile_locked(
             void_removed = true;
         }
     }
-    match extend(index, vfs, layout, Trust::Verify, None)? {
+    match extend(index, vfs, layout, Trust::Verify, None, false)? {
         Tail::Clean => {}
         Tail::Incomplete {
             offset,
@@ -332,7 +420,10 @@ pub(crate) fn reconcile_locked(
             evidence,
         } => {
             let evidence = with_later_segments(index, vfs, layout, evidence)?;
-            if let Some(why) = judge(position, &evidence, anchor) {
+            // At open the anchor alone proves nothing about the tail: a copy's head.json may
+            // have been copied after its events (see `Repair::AnchorAheadOfLog`).
+            let proof = if at_open { None } else { anchor };
+            if let Some(why) = judge(position, &evidence, proof) {
                 return Err(refused(index, offset, position, &reason, &why));
             }
             repairs.push(cut_torn_tail(index, vfs, layout, offset, len, reason)?);
@@ -358,6 +449,20 @@ pub(crate) fn reconcile_locked(
         _ => true,
     };
     match (read.state, anchor) {
+        (_, Some(a)) if a.position > index.head() && a.synced && at_open => {
+            let saved_to = save_anchor(vfs, layout, head.path(), index.head())?;
+            tracing::warn!(
+                anchored = a.position,
+                found = index.head(),
+                saved_to = %saved_to.display(),
+                "head.json records commits the log does not hold (a copy taken while appends ran, or removed events); continuing from the log"
+            );
+            repairs.push(Repair::AnchorAheadOfLog {
+                anchored: a.position,
+                found: index.head(),
+                saved_to,
+            });
+        }
         (_, Some(a)) if a.position > index.head() => {
             if a.synced {
                 return Err(anchor_ahead(head.path(), a, index.head()));
@@ -487,6 +592,85 @@ pub(crate) fn current_anchor(index: &Index, synced: bool) -> Anchor {
         synced,
         void: None,
     }
+}
+
+/// Opens the last segment again, read-write, and has the file system report its attributes
+/// afresh (see [`crate::vfs::VfsFile::refresh`]), so its length is the server's, not a cached
+/// one.
+fn refresh_last_segment(index: &mut Index, vfs: &dyn Vfs) -> Result<(), Error> {
+    let Some(last) = index.segments.last_mut() else {
+        return Ok(());
+    };
+    let file = vfs
+        .open(&last.path, OpenMode::ReadWriteExisting)
+        .map_err(|e| Error::io("open", &last.path, e))?;
+    file.refresh()
+        .map_err(|e| Error::io("inspect", &last.path, e))?;
+    last.file = file;
+    Ok(())
+}
+
+/// An anchor that recovery set aside because the log did not reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SavedAnchor {
+    /// The file under `recovered/`.
+    pub(crate) file: PathBuf,
+    pub(crate) anchor: Anchor,
+    /// Where the log ended when it was set aside.
+    pub(crate) found: u64,
+}
+
+const SAVED_ANCHOR_PREFIX: &str = "head-at-";
+const SAVED_ANCHOR_SUFFIX: &str = ".json";
+
+/// Copies `head.json` into `recovered/head-at-<found>-<stamp>.json`.
+fn save_anchor(vfs: &dyn Vfs, layout: &Layout, path: &Path, found: u64) -> Result<PathBuf, Error> {
+    let bytes = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
+    save_recovered(
+        vfs,
+        layout,
+        &format!(
+            "{SAVED_ANCHOR_PREFIX}{found}-{}{SAVED_ANCHOR_SUFFIX}",
+            stamp()
+        ),
+        &bytes,
+    )
+}
+
+/// The anchors set aside under `recovered/`, oldest name first.
+pub(crate) fn saved_anchors(vfs: &dyn Vfs, layout: &Layout) -> Result<Vec<SavedAnchor>, Error> {
+    let dir = layout.recovered_dir();
+    let entries = match vfs.list(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .into_iter()
+        .filter(|e| !e.is_dir)
+        .filter_map(|e| e.name.into_string().ok())
+        .filter(|n| n.starts_with(SAVED_ANCHOR_PREFIX) && n.ends_with(SAVED_ANCHOR_SUFFIX))
+        .collect();
+    names.sort();
+    let mut saved = Vec::new();
+    for name in names {
+        let file = dir.join(&name);
+        let bytes = crate::vfs::read_all(vfs, &file).map_err(|e| Error::io("read", &file, e))?;
+        let Some(anchor) = crate::head::decode(&bytes).anchor() else {
+            continue;
+        };
+        let found = name[SAVED_ANCHOR_PREFIX.len()..]
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        saved.push(SavedAnchor {
+            file,
+            anchor,
+            found,
+        });
+    }
+    Ok(saved)
 }
 
 fn last_segment_len(index: &Index) -> Result<u64, Error> {
@@ -781,6 +965,41 @@ fn save_and_cut(
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
     file.read_exact_at(&mut bytes, offset)
         .map_err(|e| Error::io("read", path, e))?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("segment");
+    let saved_to = save_recovered(
+        vfs,
+        layout,
+        &format!("{stem}-at-{offset}-{}.torn", stamp()),
+        &bytes,
+    )?;
+    let writer = vfs
+        .open(path, OpenMode::ReadWrite)
+        .map_err(|e| Error::io("open", path, e))?;
+    writer
+        .set_len(offset)
+        .and_then(|()| writer.sync_all())
+        .map_err(|e| Error::io("truncate", path, e))?;
+    Ok(saved_to)
+}
+
+/// A time stamp that keeps names under `recovered/` unique and in order.
+fn stamp() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Writes `bytes` into the new file `recovered/<name>` (synced, its entry synced, the folder
+/// created and its own entry synced when missing). Returns its path.
+fn save_recovered(
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, Error> {
     let folder = layout.recovered_dir();
     let created = !crate::vfs::exists(vfs, &folder);
     vfs.create_dir_all(&folder)
@@ -789,28 +1008,14 @@ fn save_and_cut(
         vfs.sync_dir(layout.dir())
             .map_err(|e| Error::io("sync", layout.dir(), e))?;
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("segment");
-    let saved_to = folder.join(format!("{stem}-at-{offset}-{stamp}.torn"));
+    let saved_to = folder.join(name);
     let copy = vfs
         .open(&saved_to, OpenMode::CreateNew)
         .map_err(|e| Error::io("create", &saved_to, e))?;
-    copy.write_all_at(&bytes, 0)
+    copy.write_all_at(bytes, 0)
         .and_then(|()| copy.sync_all())
         .map_err(|e| Error::io("write", &saved_to, e))?;
     vfs.sync_dir(&folder)
         .map_err(|e| Error::io("sync", &folder, e))?;
-    let writer = vfs
-        .open(path, OpenMode::ReadWrite)
-        .map_err(|e| Error::io("open", path, e))?;
-    writer
-        .set_len(offset)
-        .and_then(|()| writer.sync_all())
-        .map_err(|e| Error::io("truncate", path, e))?;
     Ok(saved_to)
 }

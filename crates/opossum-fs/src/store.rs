@@ -84,7 +84,12 @@ impl FileEventStore {
         let _enter = span.enter();
         let writable = create_folders(&*vfs, &layout)?;
         let mut lock = if writable {
-            match StoreLock::open(&*vfs, &layout.lock()) {
+            match StoreLock::open(
+                &vfs,
+                &layout.lock(),
+                layout.lease(),
+                options.stale_lock_time(),
+            ) {
                 Ok(lock) => Some(lock),
                 Err(Error::ReadOnly { .. }) => None,
                 Err(e) => return Err(e),
@@ -97,7 +102,8 @@ impl FileEventStore {
             // The lock file is a new entry of the store folder (the anchor syncs its own).
             sync_dir(&*vfs, layout.dir())?;
         }
-        let head = HeadFile::open(&vfs, layout.head(), lock.is_some())?;
+        let revalidate = !vfs.coherent(layout.dir());
+        let head = HeadFile::open(&vfs, layout.head(), lock.is_some(), revalidate)?;
 
         let mut repairs = Vec::new();
         let (mut index, snapshot_problem) = match snapshot::load(&*vfs, &layout)? {
@@ -116,10 +122,13 @@ impl FileEventStore {
 
         let sync = options.flushes_events_immediately();
         let timeout = options.lock_timeout();
+        // Read what the anchor vouches for before taking the lock, so the lock is held only
+        // for what is new (a long scan under the lock would hold up every other writer).
+        recovery::read_ahead(&mut index, &*vfs, &layout, &head)?;
         match lock.as_mut() {
             Some(lock) => {
                 let reconciled = lock.with(timeout, || {
-                    recovery::reconcile_locked(&mut index, &*vfs, &layout, &head, sync)
+                    recovery::reconcile_locked(&mut index, &*vfs, &layout, &head, sync, true)
                 });
                 match reconciled {
                     Ok(result) => repairs.extend(result?.repairs),
@@ -162,6 +171,7 @@ impl FileEventStore {
             vfs,
             layout,
             options,
+            revalidate,
             index: RwLock::new(index),
             head,
             poisoned: Mutex::new(None),
@@ -357,11 +367,13 @@ impl FileEventStore {
     }
 
     /// Deletes the store folder and everything in it, under the cross-process lock so no other
-    /// process is half-way through an append. Other processes that still have the store open
-    /// get errors from then on.
+    /// process is half-way through an append. Every other handle of the store, in this process
+    /// or another, gets [`Error::StoreDeleted`] from its next append or read on (never an
+    /// acknowledgement): `head.json` is first marked deleted, synced, then removed.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`], [`Error::LockTimeout`], [`Error::Io`].
+    /// [`Error::ReadOnly`], [`Error::LockTimeout`], [`Error::StoreDeleted`] when another handle
+    /// deleted it first, [`Error::Io`].
     pub fn delete(mut self) -> Result<(), Error> {
         if self.read_only {
             return Err(Error::ReadOnly {
@@ -373,13 +385,29 @@ impl FileEventStore {
             let _ = handle.join();
         }
         let vfs = Arc::clone(&self.shared.vfs);
-        let dir = self.shared.layout.dir().to_path_buf();
-        let mut lock = StoreLock::open(&*vfs, &self.shared.layout.lock())?;
+        let layout = &self.shared.layout;
+        let dir = layout.dir().to_path_buf();
+        let mut lock = StoreLock::open(
+            &vfs,
+            &layout.lock(),
+            layout.lease(),
+            self.shared.options.stale_lock_time(),
+        )?;
         let timeout = self.shared.options.lock_timeout();
+        let head = &self.shared.head;
         lock.with(timeout, || -> Result<(), Error> {
+            // First end the store's identity where every other handle looks: in head.json,
+            // which they re-read before each append and each read. A handle that still has the
+            // old file open finds the mark; one that opens by path finds no file.
+            match head.read_fresh() {
+                Ok(seen) => head.write_tombstone(&seen)?,
+                Err(Error::StoreDeleted { .. }) => {}
+                Err(e) => return Err(e),
+            }
             for entry in vfs.list(&dir).map_err(|e| Error::io("list", &dir, e))? {
                 let path = dir.join(&entry.name);
-                if entry.name == crate::layout::LOCK_FILE {
+                if entry.name == crate::layout::LOCK_FILE || entry.name == crate::layout::LEASE_FILE
+                {
                     continue;
                 }
                 let removed = if entry.is_dir {

@@ -9,7 +9,7 @@ use crate::Error;
 use crate::head::{Anchor, HeadFile};
 use crate::layout::Layout;
 use crate::record::{ChainHash, decode_header, split_hash};
-use crate::recovery;
+use crate::recovery::{self, SavedAnchor};
 use crate::segment::{self, Evidence};
 use crate::vfs::{OsFs, Vfs};
 
@@ -80,6 +80,9 @@ struct Walk {
     anchor_hash_seen: Option<ChainHash>,
     anchor_position: u64,
     anchor: Option<Anchor>,
+    /// Anchors that recovery set aside because the log no longer reached them, and the hash
+    /// the walk found at each one's position.
+    saved: Vec<(SavedAnchor, Option<ChainHash>)>,
 }
 
 /// Verifies the store folder `dir` without opening it: works on read-only copies and while other
@@ -96,7 +99,7 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
     let span = tracing::info_span!("verify", store = %dir.display());
     let _enter = span.enter();
     let layout = Layout::new(dir.to_path_buf());
-    let read = HeadFile::open(vfs, layout.head(), false)?.read()?;
+    let read = HeadFile::open(vfs, layout.head(), false, true)?.read()?;
     // A format-1 anchor's hash is not checksummed; only its position is evidence.
     let anchor = read.anchor();
     let mut walk = Walk {
@@ -105,6 +108,10 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
         anchor_hash_seen: None,
         anchor_position: anchor.map_or(0, |a| a.position),
         anchor,
+        saved: recovery::saved_anchors(&**vfs, &layout)?
+            .into_iter()
+            .map(|s| (s, None))
+            .collect(),
     };
     let mut report = VerifyReport {
         events_checked: 0,
@@ -152,7 +159,16 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
         }
     }
     if report.problem.is_none() && !read.legacy {
-        report.problem = check_anchor(&walk, &report, anchor.map(|a| a.hash), last_file, last_len);
+        report.problem = check_anchor(
+            &walk,
+            &report,
+            anchor.map(|a| a.hash),
+            last_file.clone(),
+            last_len,
+        );
+    }
+    if report.problem.is_none() {
+        report.problem = check_saved_anchors(&walk, &report, &last_file, last_len);
     }
     match &report.problem {
         None => tracing::info!(events = report.events_checked, "log verified intact"),
@@ -197,6 +213,49 @@ fn check_anchor(
         }),
         _ => None,
     }
+}
+
+/// A break for the first anchor set aside by recovery (a copy of the folder taken while appends
+/// ran, or history removed) that the log does not bear out: its position is past the log's end,
+/// or the event there has another hash.
+fn check_saved_anchors(
+    walk: &Walk,
+    report: &VerifyReport,
+    file: &Path,
+    offset: u64,
+) -> Option<ChainBreak> {
+    let head = report.events_checked;
+    for (saved, seen) in &walk.saved {
+        let name = saved.file.display();
+        let p = saved.anchor.position;
+        if p > head {
+            return Some(ChainBreak {
+                position: head + 1,
+                file: file.to_path_buf(),
+                offset,
+                kind: BreakKind::Truncated,
+                detail: format!(
+                    "{name} records position {p} as committed, but the log ends at {head}: \
+                     the folder was copied while appends ran, or events were removed"
+                ),
+            });
+        }
+        if seen.is_some_and(|h| h != saved.anchor.hash) {
+            return Some(ChainBreak {
+                position: p,
+                file: file.to_path_buf(),
+                offset,
+                kind: BreakKind::Truncated,
+                detail: format!(
+                    "{name} records another hash for position {p}: events after position {} \
+                     were cut (a copy taken while appends ran, or events removed) and other \
+                     events appended since",
+                    saved.found
+                ),
+            });
+        }
+    }
+    None
 }
 
 /// What the first non-empty segment of `later` claims, for judging damage before it.
@@ -315,6 +374,11 @@ fn walk_segment(
                     walk.expected
                 ),
             ));
+        }
+        for (saved, seen) in &mut walk.saved {
+            if saved.anchor.position == walk.expected {
+                *seen = Some(hash);
+            }
         }
         if walk.expected == walk.anchor_position {
             walk.anchor_hash_seen = Some(hash);

@@ -183,6 +183,7 @@ impl Committer {
                 &shared.layout,
                 &shared.head,
                 sync,
+                false,
             ) {
                 Ok(reconciled) => {
                     for r in reconciled.repairs {
@@ -287,6 +288,17 @@ impl Committer {
             }
         };
 
+        // 3b. Where clients may cache, read back what was written before acknowledging it.
+        if shared.revalidate {
+            if let Err(e) = self.confirm_written(segment_first, base, head_before + 1, first_hash) {
+                let failures = fail_all(accepted.len(), &e);
+                for (a, failure) in accepted.iter().zip(failures) {
+                    results[a.request] = failure;
+                }
+                return results;
+            }
+        }
+
         shared
             .appends_committed
             .fetch_add(accepted.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -348,7 +360,9 @@ impl Committer {
             }
             let anchor = current_anchor(&index, sync);
             let seen = self.seen_head();
-            match shared.head.write(anchor, &seen, false) {
+            // Where clients may cache, the anchor reaches the server before the lock is
+            // released (close-to-open: the next holder re-reads it there).
+            match shared.head.write(anchor, &seen, shared.revalidate) {
                 Ok(now) => self.head = Some(now),
                 Err(e) => {
                     // The events are durable and indexed here; other processes adopt them at
@@ -411,19 +425,108 @@ impl Committer {
             return Ok((first, end));
         };
         let error = Error::io("append to", &path, e);
-        // Undo the write so the log ends at the last commit again.
+        let void = Void {
+            position: next_position,
+            hash: first_hash,
+        };
+        self.abandon(end, void, &error);
+        Err(error)
+    }
+
+    /// Makes a failed group impossible to adopt: cuts the segment back to `end`, where the
+    /// group started (synced); when that fails, records the group as void.
+    fn abandon(&mut self, end: u64, void: Void, error: &Error) {
+        let Some((_, file)) = &self.file else {
+            return;
+        };
+        let file = Arc::clone(file);
         let undone = file.set_len(end).and_then(|()| file.sync_data());
         if let Err(undo) = undone {
-            let void = Void {
-                position: next_position,
-                hash: first_hash,
-            };
             self.fence(
                 void,
                 format!("{error}; cutting it back failed too ({undo})"),
             );
         }
-        Err(error)
+    }
+
+    /// Checks, through the file system rather than this client's cache, that the group's bytes
+    /// are in the log exactly as written and end it, and that no other writer rewrote the
+    /// anchor meanwhile. Otherwise another writer wrote while this one held the lock: the
+    /// file system does not honour it. The group is then recorded as void and refused.
+    fn confirm_written(
+        &mut self,
+        segment_first: u64,
+        base: u64,
+        first_position: u64,
+        first_hash: ChainHash,
+    ) -> Result<(), Error> {
+        let shared = Arc::clone(&self.shared);
+        let path = shared.layout.segment(segment_first);
+        let end = base + self.buf.len() as u64;
+        let void = Void {
+            position: first_position,
+            hash: first_hash,
+        };
+        let checked = self
+            .read_back(&path, base, end)
+            .and_then(|problem| match problem {
+                Some(problem) => Ok(Some(problem)),
+                None => match shared.head.read_fresh()? {
+                    now if Some(now) == self.head || self.head.is_none() => Ok(None),
+                    _ => Ok(Some(
+                        "head.json was rewritten by another writer during the append".to_owned(),
+                    )),
+                },
+            });
+        let detail = match checked {
+            Ok(None) => return Ok(()),
+            Ok(Some(detail)) => detail,
+            Err(e) => {
+                // The check itself failed: the group is not acknowledged, so it must not be
+                // adopted later either.
+                self.abandon(base, void, &e);
+                return Err(e);
+            }
+        };
+        tracing::error!(store = %shared.layout.dir().display(), %detail, "another writer wrote while this one held the lock");
+        // Not cut back: the bytes past `base` may be the other writer's.
+        self.fence(void, detail.clone());
+        Err(Error::LockNotHonoured {
+            path: shared.layout.dir().to_path_buf(),
+            detail,
+        })
+    }
+
+    /// `Some(problem)` unless `path` ends at `end` and holds this group's bytes from `base`.
+    fn read_back(
+        &self,
+        path: &std::path::Path,
+        base: u64,
+        end: u64,
+    ) -> Result<Option<String>, Error> {
+        let Some((_, file)) = &self.file else {
+            return Err(Error::Closed);
+        };
+        file.refresh().map_err(|e| Error::io("inspect", path, e))?;
+        let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+        if len != end {
+            return Ok(Some(format!(
+                "{} is {len} bytes long after the append, which ended it at byte {end}",
+                path.display()
+            )));
+        }
+        let fresh = segment::open_read(&*self.shared.vfs, path)?;
+        let mut back = vec![0u8; self.buf.len()];
+        fresh
+            .read_exact_at(&mut back, base)
+            .map_err(|e| Error::io("read", path, e))?;
+        if back != self.buf {
+            return Ok(Some(format!(
+                "the bytes read back from {} at {base} differ from those written",
+                path.display()
+            )));
+        }
+        Ok(None)
     }
 
     /// Records `void` in the anchor, synced, so no process ever adopts the failed append; when

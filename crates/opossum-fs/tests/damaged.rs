@@ -345,22 +345,50 @@ fn torn_last_line_after_a_crash_is_cut_saved_and_reported() -> TestResult {
 /// as committed and synced, so this is damage after the fact, not a torn write: open refuses
 /// with a typed error and changes nothing, and `verify_folder` reports the loss.
 #[test]
-fn torn_last_line_of_a_closed_store_is_refused_not_cut() -> TestResult {
+fn torn_last_line_behind_the_anchor_opens_as_a_copy_and_verify_reports_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     store_with(dir.path(), 10)?;
     let store_dir = dir.path().join(NAME);
     let line = line_of(&store_dir, 10)?;
     truncate(&line.file, line.start + (line.end - line.start) / 2)?;
-    let damaged = read_tree(&store_dir)?;
-
-    let error = open(dir.path())
-        .err()
-        .ok_or("open accepted a damaged commit")?;
-    assert_corrupt_at(&error, &line);
-    assert_unchanged(&store_dir, &damaged)?;
+    // Before it is opened, the folder verifies as truncated ...
     let problem = folder_break(&store_dir)?;
     assert!(matches!(problem.kind, BreakKind::Truncated), "{problem:?}");
     assert_eq!(problem.position, 10, "{problem:?}");
+
+    // ... and it opens as a copy taken while appends ran would: from the log, with the cut
+    // bytes and the old anchor kept and reported.
+    let store = open(dir.path())?;
+    let repairs = &store.recovery().repairs;
+    assert!(
+        repairs
+            .iter()
+            .any(|r| matches!(r, Repair::TornTailCut { .. })),
+        "{repairs:?}"
+    );
+    let saved = repairs
+        .iter()
+        .find_map(|r| match r {
+            Repair::AnchorAheadOfLog {
+                anchored: 10,
+                found: 9,
+                saved_to,
+            } => Some(saved_to.clone()),
+            _ => None,
+        })
+        .ok_or("the anchor ahead of the log is reported")?;
+    assert!(saved.exists());
+    assert_eq!(read_all(&store)?.len(), 9);
+    // The truncation stays visible to the audit, also after more appends.
+    let problem = chain_break(&store)?;
+    assert!(matches!(problem.kind, BreakKind::Truncated), "{problem:?}");
+    store.append_blocking(vec![numbered(100), numbered(101)], None)?;
+    let problem = chain_break(&store)?;
+    assert!(matches!(problem.kind, BreakKind::Truncated), "{problem:?}");
+    assert!(problem.detail.contains("recovered"), "{problem:?}");
+    store.close()?;
+    let again = open(dir.path())?;
+    assert!(again.recovery().is_clean(), "{:?}", again.recovery());
     Ok(())
 }
 
@@ -1272,5 +1300,20 @@ fn verify_finds_a_truncated_tail() -> TestResult {
     let line = line_of(&store_dir, 18)?;
     assert_eq!(line.file, line_of(&store_dir, 20)?.file, "one segment");
     truncate(&line.file, line.start)?;
-    assert_break(dir.path(), 18, |k| matches!(k, BreakKind::Truncated))
+    let problem = folder_break(&store_dir)?;
+    assert!(matches!(problem.kind, BreakKind::Truncated), "{problem:?}");
+    assert_eq!(problem.position, 18, "{problem:?}");
+    // Opening accepts the log as it is (a copy looks the same) and keeps the evidence.
+    for attempt in ["first open", "second open"] {
+        let store = open(dir.path())?;
+        assert_eq!(read_all(&store)?.len(), 17, "{attempt}");
+        let problem = chain_break(&store)?;
+        assert!(
+            matches!(problem.kind, BreakKind::Truncated),
+            "{attempt}: {problem:?}"
+        );
+        assert_eq!(problem.position, 18, "{attempt}: {problem:?}");
+        store.close()?;
+    }
+    Ok(())
 }

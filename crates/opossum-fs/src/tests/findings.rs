@@ -403,17 +403,19 @@ fn finding_2_by_hand_half_a_newer_slot_over_head_json_opens() {
         store.close().unwrap();
     }
     let original = fs::read(&head_path).unwrap();
-    let slots: Vec<Option<(u64, Anchor)>> = original
+    let slots: Vec<Option<head::Slot>> = original
         .chunks(SLOT_LEN)
         .take(2)
         .map(head::decode_slot)
         .collect();
-    let (newest, (seq, anchor)) = slots
+    let (newest, newest_slot) = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.map(|s| (i, s)))
-        .max_by_key(|(_, (seq, _))| *seq)
+        .max_by_key(|(_, s)| s.seq)
         .unwrap();
+    let (seq, anchor) = (newest_slot.seq, newest_slot.anchor);
+    let store_id = newest_slot.store.unwrap();
     assert_eq!(anchor.position, 4);
     let older = 1 - newest;
     let forged = [
@@ -427,7 +429,7 @@ fn finding_2_by_hand_half_a_newer_slot_over_head_json_opens() {
         },
     ];
     for forged in forged {
-        let slot = head::encode_slot(seq + 1, forged);
+        let slot = head::encode_slot(seq + 1, store_id, forged);
         let text = slot.iter().position(|b| *b == b' ').unwrap();
         // Cut in the key, in the middle, and in the checksum digits.
         for keep in [1, text / 2, text - 10] {

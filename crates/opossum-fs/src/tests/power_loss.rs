@@ -249,6 +249,10 @@ fn run_case(seed: u64, coverage: &mut Coverage) -> Result<(), String> {
     } else {
         1 << 30
     };
+    // Half the cases take the paths of a network share: anchors re-read through new handles,
+    // lengths asked afresh, every append read back before it is acknowledged.
+    let coherent = rng.chance(50);
+    fs.set_coherent(coherent);
     let fault = inject_fault(&fs, &mut rng);
     let crash_at = rng.below(160);
     fs.crash_after(crash_at);
@@ -256,8 +260,11 @@ fn run_case(seed: u64, coverage: &mut Coverage) -> Result<(), String> {
     workload(&fs, &mut rng, &model, segment_bytes);
     let cut = Cut::Random { seed: rng.next() };
     let image = fs.power_cut(cut);
-    let context =
-        || format!("seed {seed}: fault {fault:?}, crash after {crash_at} mutations, {cut:?}");
+    let context = || {
+        format!(
+            "seed {seed} (coherent {coherent}): fault {fault:?}, crash after {crash_at} mutations, {cut:?}"
+        )
+    };
 
     let store = open_with(&image, options().segment_target_bytes(segment_bytes))
         .map_err(|e| format!("{}: open refused: {e}", context()))?;
@@ -327,8 +334,9 @@ fn run_case(seed: u64, coverage: &mut Coverage) -> Result<(), String> {
             }
             (Outcome::Acked(last), None) => {
                 return Err(format!(
-                    "{}: acknowledged append {id} (last position {last}) is lost",
-                    context()
+                    "{}: acknowledged append {id} (last position {last}) is lost; repairs {:?}",
+                    context(),
+                    store.recovery().repairs
                 ));
             }
             (Outcome::Failed, Some(_)) => {

@@ -27,6 +27,8 @@ pub(crate) enum OpenMode {
     Read,
     /// Read and write, creating the file (empty) when it does not exist; never truncates.
     ReadWrite,
+    /// Read and write; the file must exist.
+    ReadWriteExisting,
     /// Read and write, creating the file, which must not exist yet (`O_EXCL`, `CREATE_NEW`).
     CreateNew,
 }
@@ -59,6 +61,11 @@ pub(crate) trait VfsFile: Send + Sync + fmt::Debug {
     fn sync_data(&self) -> io::Result<()>;
     /// Makes the file's data and metadata durable: `fsync`.
     fn sync_all(&self) -> io::Result<()>;
+    /// Has the file system report the file's attributes afresh, so that [`VfsFile::len`] is
+    /// the length on the server rather than one this client cached: sets the modification time
+    /// to now, which a network or FUSE file system answers with the file's current attributes.
+    /// Needs a writable handle.
+    fn refresh(&self) -> io::Result<()>;
 }
 
 /// An advisory exclusive lock on one file, held only while a closure runs.
@@ -89,6 +96,11 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Opens (creating it if needed) a lock file.
     fn lock_file(&self, path: &Path) -> io::Result<Box<dyn VfsLock>>;
+    /// True when every process reaching `dir` shares one coherent view of its files: a local
+    /// disk of this machine's kernel. False for network shares and FUSE mounts, whose clients
+    /// may serve reads from their own caches, and when the kind cannot be told: the engine then
+    /// re-opens and re-checks files under the lock instead of trusting open handles.
+    fn coherent(&self, dir: &Path) -> bool;
 }
 
 /// The plain file system of the operating system.
@@ -168,6 +180,10 @@ impl VfsFile for OsFile {
     fn sync_all(&self) -> io::Result<()> {
         self.0.sync_all()
     }
+
+    fn refresh(&self) -> io::Result<()> {
+        self.0.set_modified(std::time::SystemTime::now())
+    }
 }
 
 /// An `flock` (Unix) or `LockFileEx` (Windows) lock, through `fd-lock`.
@@ -198,6 +214,7 @@ impl Vfs for OsFs {
                 .create(true)
                 .truncate(false)
                 .open(path)?,
+            OpenMode::ReadWriteExisting => OpenOptions::new().read(true).write(true).open(path)?,
             OpenMode::CreateNew => OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -267,6 +284,12 @@ impl Vfs for OsFs {
             .truncate(false)
             .open(path)?;
         Ok(Box::new(OsLock(fd_lock::RwLock::new(file))))
+    }
+
+    fn coherent(&self, dir: &Path) -> bool {
+        // Until the file system's kind is detected, assume the worst.
+        let _ = dir;
+        false
     }
 }
 

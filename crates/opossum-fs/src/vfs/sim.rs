@@ -171,6 +171,21 @@ pub(crate) struct SimFile {
     state: Arc<Mutex<State>>,
     ino: usize,
     writable: bool,
+    /// The store's lease (see [`is_lease`]): neither counted nor failed by injection.
+    lease: bool,
+}
+
+/// The store's lease file and the names it is renamed to when taken over. The simulation
+/// leaves them out of everything it counts, fails or keeps: the lease guards against other
+/// machines, not against power cuts, and it is never synced, so it is never durable here.
+/// Its own failure paths are tested on the real file system (`lock.rs`).
+fn is_lease(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with(crate::layout::LEASE_FILE))
+}
+
+fn path_is_lease(path: &Path) -> bool {
+    path.file_name().is_some_and(is_lease)
 }
 
 /// A lock file opened by [`Vfs::lock_file`] on a [`SimFs`]. Locks belong to files (not names)
@@ -199,6 +214,9 @@ struct State {
     crashed: bool,
     /// The files whose lock is held.
     held: BTreeSet<usize>,
+    /// What [`Vfs::coherent`] answers: true (a local disk) unless a test asks for the paths a
+    /// network share takes.
+    coherent: bool,
 }
 
 /// A fault waiting for its call.
@@ -496,6 +514,7 @@ impl State {
             crash_at: None,
             crashed: false,
             held: BTreeSet::new(),
+            coherent: true,
         }
     }
 
@@ -622,6 +641,7 @@ impl State {
         mut content: impl FnMut(&Inode) -> Vec<u8>,
     ) -> State {
         let mut next = State::new(seed);
+        next.coherent = self.coherent;
         let mut dir_ids = BTreeMap::from([(ROOT, ROOT)]);
         // A file reached under two names (a rename half kept) stays one file with two links.
         let mut ino_ids: BTreeMap<usize, usize> = BTreeMap::new();
@@ -657,6 +677,8 @@ impl State {
                 };
                 kept.insert(name.clone(), node);
             }
+            let mut kept = kept;
+            kept.retain(|name, _| !is_lease(name));
             next.dirs[new] = Dir {
                 current: kept.clone(),
                 durable: kept,
@@ -717,6 +739,12 @@ impl SimFs {
             fault,
             left: fault.skip,
         });
+    }
+
+    /// Whether the engine is told this is a local disk (true, the default) or a file system
+    /// whose clients may cache (false: the engine re-opens, re-checks and reads back).
+    pub(crate) fn set_coherent(&self, coherent: bool) {
+        self.lock().coherent = coherent;
     }
 
     /// Disarms every pending fault.
@@ -842,6 +870,27 @@ impl Vfs for SimFs {
         let parts = parts(path)?;
         let mut state = self.lock();
         let writable = mode != OpenMode::Read;
+        if path_is_lease(path) {
+            if state.crashed {
+                return Err(eio());
+            }
+            let ino = match state.file_or_slot(&parts)? {
+                Ok(_) if mode == OpenMode::CreateNew => {
+                    return Err(error(io::ErrorKind::AlreadyExists));
+                }
+                Ok(ino) => ino,
+                Err(_) if !writable || mode == OpenMode::ReadWriteExisting => {
+                    return Err(error(io::ErrorKind::NotFound));
+                }
+                Err((dir, name)) => state.create_file(dir, name),
+            };
+            return Ok(Arc::new(SimFile {
+                state: Arc::clone(&self.state),
+                ino,
+                writable,
+                lease: true,
+            }));
+        }
         let ino = match state.file_or_slot(&parts) {
             Ok(Ok(_)) if mode == OpenMode::CreateNew => {
                 return Err(error(io::ErrorKind::AlreadyExists));
@@ -854,7 +903,9 @@ impl Vfs for SimFs {
                 }
                 ino
             }
-            Ok(Err(_)) if !writable => return Err(error(io::ErrorKind::NotFound)),
+            Ok(Err(_)) if !writable || mode == OpenMode::ReadWriteExisting => {
+                return Err(error(io::ErrorKind::NotFound));
+            }
             Ok(Err((dir, name))) => {
                 state.gate(Op::Open)?;
                 state.create_file(dir, name)
@@ -865,6 +916,7 @@ impl Vfs for SimFs {
             state: Arc::clone(&self.state),
             ino,
             writable,
+            lease: false,
         }))
     }
 
@@ -936,7 +988,13 @@ impl Vfs for SimFs {
             Some(Node::Dir(_)) => return Err(error(io::ErrorKind::IsADirectory)),
             Some(Node::File(_)) => {}
         }
-        state.gate(Op::Remove)?;
+        if is_lease(&name) {
+            if state.crashed {
+                return Err(eio());
+            }
+        } else {
+            state.gate(Op::Remove)?;
+        }
         state.dirs[dir].current.remove(&name);
         Ok(())
     }
@@ -1000,7 +1058,13 @@ impl Vfs for SimFs {
             }
             _ => {}
         }
-        state.gate(Op::Rename)?;
+        if is_lease(&from_name) {
+            if state.crashed {
+                return Err(eio());
+            }
+        } else {
+            state.gate(Op::Rename)?;
+        }
         // Two names of one file (or one name twice): POSIX renames nothing then.
         if target == Some(source) {
             return Ok(());
@@ -1019,6 +1083,7 @@ impl Vfs for SimFs {
         state.gate(Op::SyncDir)?;
         let entries = &mut state.dirs[dir];
         entries.durable.clone_from(&entries.current);
+        entries.durable.retain(|name, _| !is_lease(name));
         Ok(())
     }
 
@@ -1037,6 +1102,12 @@ impl Vfs for SimFs {
             state: Arc::clone(&self.state),
             ino,
         }))
+    }
+
+    /// As set by [`SimFs::set_coherent`]: a local disk unless a test asks for the paths of a
+    /// network share, which re-open and re-check files under the lock.
+    fn coherent(&self, _dir: &Path) -> bool {
+        self.lock().coherent
     }
 }
 
@@ -1089,6 +1160,13 @@ impl VfsFile for SimFile {
         self.check_writable()?;
         let start = extent(offset, buf.len())?;
         let mut state = lock(&self.state);
+        if self.lease {
+            if state.crashed {
+                return Err(eio());
+            }
+            state.inodes[self.ino].write(start, buf);
+            return Ok(());
+        }
         if let Err(Off { first }) = state.power() {
             if first {
                 let keep = state.rng.below(buf.len());
@@ -1129,6 +1207,15 @@ impl VfsFile for SimFile {
     /// Exactly [`SimFile::sync_data`]: the simulation has no metadata apart from the length.
     fn sync_all(&self) -> io::Result<()> {
         self.sync()
+    }
+
+    /// The simulation has no caches: every handle sees the current length already.
+    fn refresh(&self) -> io::Result<()> {
+        self.check_writable()?;
+        if lock(&self.state).crashed {
+            return Err(eio());
+        }
+        Ok(())
     }
 }
 
