@@ -141,6 +141,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// [`check_folder`](crate::check_folder) was given a path that is not an existing folder.
+    /// Nothing was created.
+    #[error("cannot check {path}: {reason}; give the path of an existing folder")]
+    NotAFolder {
+        /// The path given.
+        path: PathBuf,
+        /// What was found instead ("it does not exist", "it is a file, not a folder").
+        reason: &'static str,
+    },
+
     /// The store was closed or deleted; open it again.
     #[error("the store is closed; open it again")]
     Closed,
@@ -235,6 +245,10 @@ impl Error {
             },
             Error::Poisoned { reason } => Error::Poisoned {
                 reason: reason.clone(),
+            },
+            Error::NotAFolder { path, reason } => Error::NotAFolder {
+                path: path.clone(),
+                reason,
             },
             Error::Closed => Error::Closed,
             // Core errors are per request (a failed condition, a bad event), never the failure

@@ -22,6 +22,9 @@
 //! - **indexed** — type and tag queries, `read_last` and condition checks cost in proportion to
 //!   what they match, not to the size of the store.
 //!
+//! Before putting a store on a folder — a network share especially — [`check_folder`] probes,
+//! from this machine, what the folder's file system provides.
+//!
 //! The on-disk format is specified in `docs/format.md` of the repository.
 //!
 //! # Example
@@ -53,6 +56,7 @@
 //! # }
 //! ```
 
+mod check;
 mod engine;
 mod error;
 mod head;
@@ -71,6 +75,7 @@ mod verify;
 mod vfs;
 mod writer;
 
+pub use check::{FileSystemKind, FolderCheck, Outcome, Probe, ProbeName, check_folder};
 pub use error::Error;
 pub use options::StoreOptions;
 pub use recovery::{RecoveryReport, Repair};

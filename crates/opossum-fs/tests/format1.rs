@@ -103,7 +103,8 @@ fn a_format_1_store_opens_reads_verifies_and_moves_forward() {
     // Rewritten in format 2 at once: one 512-byte slot written, the second to come.
     let anchor = fs::read_to_string(dir.join("head.json")).unwrap();
     assert_eq!(anchor.len(), 512, "{anchor}");
-    assert!(anchor.starts_with("{\"seq\":1,\"position\":5,"), "{anchor}");
+    assert!(anchor.starts_with("{\"seq\":1,\"store\":\""), "{anchor}");
+    assert!(anchor.contains(",\"position\":5,"), "{anchor}");
     assert_eq!(
         store.append_blocking(vec![event(6)], None).unwrap().get(),
         6
