@@ -835,6 +835,14 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// True when `dir` is on a local file system of this machine, which every process here sees
+/// through one coherent cache. The store trusts its open handles only there; anywhere else
+/// (network shares, FUSE mounts, kinds it cannot tell) it re-opens and re-checks under the
+/// lock.
+pub(crate) fn is_local(dir: &Path) -> bool {
+    matches!(file_system_kind(dir).1, FileSystemKind::Local(_))
+}
+
 /// The file-system probe, asking the platform where this check knows how.
 fn file_system_kind(path: &Path) -> (Probe, FileSystemKind) {
     #[cfg(target_os = "linux")]

@@ -31,6 +31,9 @@ use crate::vfs::{OpenMode, Vfs, VfsLock};
 const FIRST_BACKOFF: Duration = Duration::from_micros(500);
 // Short: a waiting process polls often, so the holder does not simply re-take the lock.
 const MAX_BACKOFF: Duration = Duration::from_millis(5);
+/// How often in a row an exclusive create may be refused with some other error while no lease
+/// exists, before that error is believed (a read-only folder).
+const MAX_UNEXPLAINED_REFUSALS: u32 = 20;
 
 /// The store's lock: the advisory lock file and the lease beside it.
 #[derive(Debug)]
@@ -193,6 +196,8 @@ struct Lease {
     record: Vec<u8>,
     /// Another holder's lease as last seen, and since when it has been unchanged.
     seen: Option<(Vec<u8>, Instant)>,
+    /// Refused exclusive creates in a row while no lease was found afterwards.
+    refusals: u32,
 }
 
 impl Lease {
@@ -207,6 +212,7 @@ impl Lease {
             me,
             record,
             seen: None,
+            refusals: 0,
         }
     }
 
@@ -215,6 +221,7 @@ impl Lease {
         match self.vfs.open(&self.path, OpenMode::CreateNew) {
             Ok(file) => {
                 self.seen = None;
+                self.refusals = 0;
                 held_tokens().push(self.me.token.clone());
                 // A lease without its record is still a lease: a waiter that reads it empty
                 // waits for it like for any other.
@@ -225,6 +232,20 @@ impl Lease {
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => self.judge_existing(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.folder_gone()),
+            // SFTP has no error code for "exists": sshfs reports a refused exclusive create as
+            // a permission error. Only when no lease exists is it one.
+            // It may also have been released since: only a refusal that persists while no
+            // lease exists is taken for what it says.
+            Err(e) if crate::vfs::exists(&*self.vfs, &self.path) => {
+                tracing::trace!(error = %e, "exclusive create refused while a lease exists");
+                self.refusals = 0;
+                self.judge_existing()
+            }
+            Err(e) if self.refusals < MAX_UNEXPLAINED_REFUSALS => {
+                tracing::trace!(error = %e, "exclusive create refused; trying again");
+                self.refusals += 1;
+                Ok(false)
+            }
             Err(e) => Err(Error::io("create", &self.path, e)),
         }
     }
@@ -245,8 +266,16 @@ impl Lease {
     fn judge_existing(&mut self) -> Result<bool, Error> {
         let content = match crate::vfs::read_all(&*self.vfs, &self.path) {
             Ok(content) => content,
-            // Released between our create and our read: try again at once.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            // Released between our create and our read, or replaced by a new holder's while
+            // we read it (a client may still hold the old length): look again next time.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Ok(false);
+            }
             Err(e) => return Err(Error::io("read", &self.path, e)),
         };
         if content == self.record {
@@ -311,13 +340,23 @@ impl Lease {
     /// Removes the lease if it is still ours.
     fn release(&mut self) -> Result<(), Error> {
         held_tokens().retain(|t| *t != self.me.token);
-        match crate::vfs::read_all(&*self.vfs, &self.path) {
-            Ok(content) if content == self.record || content.is_empty() => {}
-            Ok(_) => {
+        // Only our own record's bytes are read: the length a client reports may lag.
+        let mut content = vec![0u8; self.record.len()];
+        let read = self
+            .vfs
+            .open(&self.path, OpenMode::Read)
+            .and_then(|file| file.read_exact_at(&mut content, 0));
+        match read {
+            Ok(()) if content == self.record => {}
+            Ok(()) => {
                 tracing::error!(path = %self.path.display(), "the store lease was taken over while this writer held it");
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                tracing::error!(path = %self.path.display(), "the store lease was replaced while this writer held it");
+                return Ok(());
+            }
             Err(e) => return Err(Error::io("read", &self.path, e)),
         }
         match self.vfs.remove_file(&self.path) {

@@ -287,9 +287,7 @@ impl Vfs for OsFs {
     }
 
     fn coherent(&self, dir: &Path) -> bool {
-        // Until the file system's kind is detected, assume the worst.
-        let _ = dir;
-        false
+        crate::check::is_local(dir)
     }
 }
 
