@@ -151,6 +151,18 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// [`FileEventStore::backup`](crate::FileEventStore::backup) was given a destination it
+    /// will not write into. Nothing was created.
+    #[error(
+        "cannot back up into {path}: {reason}; give the absolute path of a folder that does not exist yet, or of an empty one"
+    )]
+    BackupDestination {
+        /// The destination given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The store was closed or deleted; open it again.
     #[error("the store is closed; open it again")]
     Closed,
@@ -249,6 +261,10 @@ impl Error {
             Error::NotAFolder { path, reason } => Error::NotAFolder {
                 path: path.clone(),
                 reason,
+            },
+            Error::BackupDestination { path, reason } => Error::BackupDestination {
+                path: path.clone(),
+                reason: reason.clone(),
             },
             Error::Closed => Error::Closed,
             // Core errors are per request (a failed condition, a bad event), never the failure

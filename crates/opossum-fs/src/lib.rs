@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+mod backup;
 mod check;
 mod engine;
 mod error;
@@ -75,6 +76,7 @@ mod verify;
 mod vfs;
 mod writer;
 
+pub use backup::BackupReport;
 pub use check::{FileSystemKind, FolderCheck, Outcome, Probe, ProbeName, check_folder};
 pub use error::Error;
 pub use options::StoreOptions;

@@ -192,6 +192,17 @@ impl<'a> Reader<'a> {
 /// synced so the new name is durable. The data itself is not synced: a snapshot torn by a power
 /// cut fails its checksum and is rebuilt.
 pub(crate) fn save(vfs: &dyn Vfs, layout: &Layout, index: &Index) -> Result<(), Error> {
+    save_as(vfs, layout, index, false)
+}
+
+/// [`save`], syncing the snapshot before it replaces the old one when `durable` (a backup's
+/// must survive a power cut; the store's own is rebuilt if lost).
+pub(crate) fn save_as(
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    index: &Index,
+    durable: bool,
+) -> Result<(), Error> {
     let folder = layout.index_dir();
     if !crate::vfs::exists(vfs, &folder) {
         vfs.create_dir_all(&folder)
@@ -210,7 +221,10 @@ pub(crate) fn save(vfs: &dyn Vfs, layout: &Layout, index: &Index) -> Result<(), 
     let target = layout.snapshot();
     let result = vfs
         .open(&tmp, OpenMode::CreateNew)
-        .and_then(|file| file.write_all_at(&bytes, 0))
+        .and_then(|file| {
+            file.write_all_at(&bytes, 0)?;
+            if durable { file.sync_all() } else { Ok(()) }
+        })
         .map_err(|e| Error::io("write", &tmp, e))
         .and_then(|()| {
             vfs.rename(&tmp, &target)

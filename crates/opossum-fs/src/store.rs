@@ -325,6 +325,40 @@ impl FileEventStore {
         verify::verify_with(&self.shared.vfs, self.shared.layout.dir())
     }
 
+    /// Copies the store into the new folder `dest` while appends go on, through this handle or
+    /// any other: a consistent copy of everything committed when the backup starts, which opens
+    /// as a store of its own (with a new identity) without any repair and verifies intact.
+    /// Segment files are copied up to their committed end, `recovered/` is copied as it is,
+    /// and a new `head.json` names the last event copied; every file is synced. No lock is
+    /// taken, so appends are not held up.
+    ///
+    /// ```
+    /// use opossum_core::{NewEvent, Payload};
+    /// use opossum_fs::{FileEventStore, StoreOptions};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let folder = tempfile::tempdir()?;
+    /// let store = FileEventStore::open(StoreOptions::new(folder.path(), "records"))?;
+    /// let event = NewEvent::builder("Checked", Payload::from_json("{}")?).build()?;
+    /// store.append_blocking(vec![event], None)?;
+    ///
+    /// let report = store.backup(&folder.path().join("records-backup"))?;
+    /// assert_eq!(report.events, 1);
+    /// let copy = FileEventStore::open(StoreOptions::new(folder.path(), "records-backup"))?;
+    /// assert!(copy.recovery().is_clean());
+    /// assert!(copy.verify()?.is_intact());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::BackupDestination`] when `dest` is relative, a file, or a folder that is not
+    /// empty; [`Error::StoreDeleted`]; [`Error::Io`] (and [`Error::DiskFull`]) when a file cannot
+    /// be read or written.
+    pub fn backup(&self, dest: &Path) -> Result<crate::BackupReport, Error> {
+        crate::backup::backup(&self.shared, dest)
+    }
+
     /// Event count, head position and size on disk.
     ///
     /// # Errors

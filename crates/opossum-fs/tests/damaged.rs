@@ -111,27 +111,6 @@ fn folder_break(store_dir: &Path) -> Result<ChainBreak, Box<dyn std::error::Erro
         .ok_or("a report that is not intact names its problem")?)
 }
 
-/// Every file of the store but its lock is as it was.
-fn assert_unchanged(store_dir: &Path, before: &BTreeMap<PathBuf, Vec<u8>>) -> TestResult {
-    let mut now = read_tree(store_dir)?;
-    now.remove(Path::new("store.lock"));
-    let mut before = before.clone();
-    before.remove(Path::new("store.lock"));
-    assert_eq!(
-        now.keys().collect::<Vec<_>>(),
-        before.keys().collect::<Vec<_>>(),
-        "no file created or removed"
-    );
-    for (path, bytes) in &before {
-        assert!(
-            now.get(path) == Some(bytes),
-            "{} was modified",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Poking at the files.
 

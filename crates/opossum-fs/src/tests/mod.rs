@@ -4,4 +4,4 @@
 
 mod findings;
 mod power_loss;
-mod support;
+pub(crate) mod support;
