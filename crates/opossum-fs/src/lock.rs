@@ -166,7 +166,7 @@ impl Owner {
                     // This process: dead unless one of its handles holds it right now (a
                     // lease of a handle dropped without releasing it, as after a crash that a
                     // test simulates in-process).
-                    return !held_tokens().iter().any(|t| *t == self.token);
+                    return !held_tokens().contains(&self.token);
                 }
                 match platform::process_alive(self.pid) {
                     Some(false) => true,

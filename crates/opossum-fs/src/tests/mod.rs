@@ -3,5 +3,6 @@
 //! crate-private.
 
 mod findings;
+mod intruder;
 mod power_loss;
 pub(crate) mod support;

@@ -677,7 +677,6 @@ impl State {
                 };
                 kept.insert(name.clone(), node);
             }
-            let mut kept = kept;
             kept.retain(|name, _| !is_lease(name));
             next.dirs[new] = Dir {
                 current: kept.clone(),
