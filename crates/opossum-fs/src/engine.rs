@@ -272,6 +272,12 @@ impl Engine {
 
     /// Saves the index snapshot if it moved on since the last one.
     pub(crate) fn save_snapshot(&self) -> Result<(), Error> {
+        // Never into a store that was deleted (or replaced by another) since it was opened:
+        // that would re-create its folder, or overwrite the new store's snapshot.
+        if let Err(Error::StoreDeleted { .. }) = self.head.read_fresh() {
+            tracing::debug!("the store was deleted; its index snapshot is not saved");
+            return Ok(());
+        }
         let index = self.read_index();
         let mut saved = self
             .snapshot_head

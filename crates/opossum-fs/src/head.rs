@@ -436,6 +436,14 @@ impl HeadFile {
     pub(crate) fn read_fresh(&self) -> Result<HeadRead, Error> {
         let mut state = self.state();
         self.reopen(&mut state)?;
+        if self.revalidate && self.writable {
+            // A client may still report the length the file had when it last looked (0 right
+            // after another client created it): ask the server, or the slots read short.
+            if let Some(file) = &state.file {
+                file.refresh()
+                    .map_err(|e| Error::io("inspect", &self.path, e))?;
+            }
+        }
         self.read_locked(&mut state)
     }
 
@@ -498,6 +506,8 @@ impl HeadFile {
     /// Marks the store deleted in both slots, synced: every handle that still has the file
     /// open, in any process, finds the mark at its next read.
     pub(crate) fn write_tombstone(&self, seen: &HeadRead) -> Result<(), Error> {
+        // Through the handle this store has open, even when the name is gone: other handles
+        // may have the same file open.
         let mut state = self.state();
         let Some(file) = state.file.clone() else {
             return Ok(());
@@ -521,11 +531,23 @@ impl HeadFile {
                 path: self.path.clone(),
             });
         }
+        // Exclusive: if the file exists after all, another writer's anchor is in it, and this
+        // writer's view (read under the lock) was not the file system's truth.
         let created = self
             .vfs
-            .open(&self.path, OpenMode::ReadWrite)
+            .open(&self.path, OpenMode::CreateNew)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => self.deleted("its folder is gone"),
+                io::ErrorKind::AlreadyExists => Error::LockNotHonoured {
+                    path: self
+                        .path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                    detail: "head.json was created by another writer although this one, holding \
+                             the lock, found none"
+                        .to_owned(),
+                },
                 _ => Error::io("create", &self.path, e),
             })?;
         if let Some(dir) = self.path.parent() {

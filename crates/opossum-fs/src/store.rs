@@ -14,7 +14,7 @@ use opossum_core::{
 use tokio::sync::oneshot;
 
 use crate::engine::Engine;
-use crate::head::HeadFile;
+use crate::head::{HeadFile, HeadRead};
 use crate::index::Index;
 use crate::layout::Layout;
 use crate::lock::StoreLock;
@@ -435,7 +435,8 @@ impl FileEventStore {
             // old file open finds the mark; one that opens by path finds no file.
             match head.read_fresh() {
                 Ok(seen) => head.write_tombstone(&seen)?,
-                Err(Error::StoreDeleted { .. }) => {}
+                // head.json's name is gone (removed by hand): mark the file still open.
+                Err(Error::StoreDeleted { .. }) => head.write_tombstone(&HeadRead::missing())?,
                 Err(e) => return Err(e),
             }
             for entry in vfs.list(&dir).map_err(|e| Error::io("list", &dir, e))? {
