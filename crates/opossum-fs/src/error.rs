@@ -277,6 +277,17 @@ impl Error {
         }
     }
 
+    /// [`Error::StoreDeleted`] for the store holding `file` (a file directly in its folder).
+    pub(crate) fn store_deleted(file: &std::path::Path, detail: impl Into<String>) -> Error {
+        Error::StoreDeleted {
+            path: file
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+            detail: detail.into(),
+        }
+    }
+
     pub(crate) fn corrupt(
         file: impl Into<PathBuf>,
         offset: u64,

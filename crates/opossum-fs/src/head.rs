@@ -400,14 +400,7 @@ impl HeadFile {
     }
 
     fn deleted(&self, detail: &str) -> Error {
-        Error::StoreDeleted {
-            path: self
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            detail: detail.to_owned(),
-        }
+        Error::store_deleted(&self.path, detail)
     }
 
     pub(crate) fn path(&self) -> &Path {

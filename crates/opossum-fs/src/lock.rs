@@ -251,14 +251,7 @@ impl Lease {
     }
 
     fn folder_gone(&self) -> Error {
-        Error::StoreDeleted {
-            path: self
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            detail: "its folder no longer exists".to_owned(),
-        }
+        Error::store_deleted(&self.path, "its folder no longer exists")
     }
 
     /// Another lease exists: ours (left by a failed removal), a live holder's, or a stale one,
