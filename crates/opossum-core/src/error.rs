@@ -1,4 +1,7 @@
-//! The one error type of `opossum-core`, shared by every [`EventStore`](crate::EventStore).
+//! The one error type of `opossum-core`, shared by every [`EventStore`](crate::EventStore), and
+//! the [`ErrorKind`] every Opossum crate's error reports.
+
+use std::fmt;
 
 use crate::Position;
 
@@ -7,8 +10,26 @@ use crate::Position;
 ///
 /// Validation variants are raised where a value is built, so a store never sees an invalid event.
 /// [`Error::ConditionFailed`] is the DCB concurrency signal: callers re-read and decide again.
-/// Storage back ends report their own failures through [`Error::Storage`]; downcast its source to
-/// the back end's error type for details.
+/// Storage back ends report their own failures through [`Error::Storage`], which carries the
+/// back end's error with its [`ErrorKind`].
+///
+/// To decide what to do about an error, match on [`Error::kind`]: it is the same
+/// [`ErrorKind`] whichever crate the error came through, so no downcast is needed.
+///
+/// ```
+/// use opossum_core::{Error, ErrorKind};
+///
+/// fn status(error: &Error) -> u16 {
+///     match error.kind() {
+///         ErrorKind::ConditionFailed => 409,
+///         ErrorKind::InvalidInput => 400,
+///         ErrorKind::DiskFull => 507,
+///         _ => 500,
+///     }
+/// }
+/// assert_eq!(status(&Error::EmptyAppend), 400);
+/// assert_eq!(status(&Error::ConditionFailed { after: None }), 409);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -103,17 +124,238 @@ pub enum Error {
         after: Option<Position>,
     },
 
-    /// The storage back end failed. The source is the back end's own error type (for the file
-    /// store, `opossum_fs::Error`), which says what happened and what to do.
+    /// The storage back end failed. It carries the back end's own error (for the file store,
+    /// `opossum_fs::Error`), which says what happened and what to do, and its [`ErrorKind`].
     #[error(transparent)]
-    Storage(Box<dyn std::error::Error + Send + Sync + 'static>),
+    Storage(StorageError),
 }
 
 impl Error {
+    /// What kind of error this is: the case a caller acts on.
+    ///
+    /// Validation errors are [`ErrorKind::InvalidInput`], a payload that does not decode (or an
+    /// event of another type) is [`ErrorKind::Decode`], and a storage failure has the kind its
+    /// back end gave it.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::EmptyEventType
+            | Error::EmptyTagKey { .. }
+            | Error::ControlCharacter { .. }
+            | Error::DuplicateTag { .. }
+            | Error::EmptyAppend
+            | Error::EmptyQuery
+            | Error::ZeroPosition
+            | Error::InvalidPayload { .. } => ErrorKind::InvalidInput,
+            Error::EventTypeMismatch { .. } | Error::PayloadDecode { .. } => ErrorKind::Decode,
+            Error::ConditionFailed { .. } => ErrorKind::ConditionFailed,
+            Error::Storage(e) => e.kind(),
+        }
+    }
+
     /// True when this is [`Error::ConditionFailed`], the only error a decide-and-retry loop should
-    /// retry.
+    /// retry. The same as `self.kind() == ErrorKind::ConditionFailed`.
     #[must_use]
     pub fn is_condition_failed(&self) -> bool {
-        matches!(self, Error::ConditionFailed { .. })
+        self.kind() == ErrorKind::ConditionFailed
+    }
+
+    /// A storage back end's failure, of kind `kind`.
+    pub fn storage(
+        kind: ErrorKind,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
+        Error::Storage(StorageError::new(kind, error))
+    }
+}
+
+/// A storage back end's error, as [`Error::Storage`] carries it: the back end's own error, which
+/// the message and the source chain come from, and its [`ErrorKind`].
+///
+/// Its `Display` and `source` are those of the back end's error. To read the back end's
+/// details (such as the file a file store could not write), use
+/// [`downcast_ref`](StorageError::downcast_ref); to decide what to do, the kind is enough.
+pub struct StorageError {
+    kind: ErrorKind,
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl StorageError {
+    /// Wraps a back end's error of kind `kind`.
+    pub fn new(
+        kind: ErrorKind,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> StorageError {
+        StorageError {
+            kind,
+            inner: error.into(),
+        }
+    }
+
+    /// What kind of failure it is.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The back end's error.
+    #[must_use]
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.inner
+    }
+
+    /// The back end's error as a `T`, when it is one.
+    #[must_use]
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.inner.downcast_ref::<T>()
+    }
+
+    /// The back end's error.
+    #[must_use]
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.inner
+    }
+}
+
+impl fmt::Debug for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageError")
+            .field("kind", &self.kind)
+            .field("error", &self.inner)
+            .finish()
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+/// The cases a caller acts on, shared by the errors of every Opossum crate: each has a
+/// `kind()` that returns one.
+///
+/// Like [`std::io::ErrorKind`], it says what to *do*; the error's message and source chain say
+/// what happened. New kinds may be added, so a `match` needs a catch-all arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A DCB append condition failed: an event the decision depended on was appended since it
+    /// read. Nothing was appended. Read again, decide again.
+    ConditionFailed,
+    /// The caller gave something invalid: an event, a query, options, a configuration, a path,
+    /// a projection definition. Nothing was changed. Fix the input.
+    InvalidInput,
+    /// What was asked for does not exist: a projection that is not registered, a message with
+    /// no handler.
+    NotFound,
+    /// A stored event's payload does not decode into the Rust type asked for, or the event has
+    /// another type: the code and the stored data disagree.
+    Decode,
+    /// The disk holding the data is full, or the disk quota is used up. Nothing stored was
+    /// lost. Free space, then retry.
+    DiskFull,
+    /// The folder, file or mount cannot be written. Reads work.
+    ReadOnly,
+    /// Another process held the store's lock for longer than the lock timeout. Retry later.
+    LockTimeout,
+    /// The work conflicts with work in progress: another process maintains the projections, a
+    /// rebuild is running, the store is still in use. Retry later, or do it elsewhere.
+    Busy,
+    /// Stored data is damaged or was edited outside Opossum. Nothing was changed; run verify and
+    /// restore from a backup, or rebuild the projection.
+    Corrupt,
+    /// The handle can no longer be used: it was closed, the store was deleted by another handle
+    /// or process, or it stopped after a write failure it could not undo. Open it again.
+    Closed,
+    /// The file system does not provide what the store needs (it did not honour the lock).
+    /// Nothing was acknowledged. Move the store, or mount the share as documented.
+    Unsupported,
+    /// An operation did not finish in time: a handler outran the mediator's timeout, a read
+    /// model had not caught up. Retry later.
+    Timeout,
+    /// A projection's own code failed (returned an error or panicked) and the projection is
+    /// stopped at that event. Fix the projection or the event's data.
+    ProjectionFailed,
+    /// Any other operating-system I/O error. The message names the file.
+    Io,
+    /// Anything else: a background task that ended unexpectedly, an error of the caller's own
+    /// code.
+    Other,
+}
+
+impl ErrorKind {
+    /// A short description, as [`Display`](fmt::Display) shows it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::ConditionFailed => "append condition failed",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Decode => "payload does not decode",
+            ErrorKind::DiskFull => "disk full",
+            ErrorKind::ReadOnly => "read-only",
+            ErrorKind::LockTimeout => "lock timeout",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Corrupt => "corrupt data",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Unsupported => "unsupported file system",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::ProjectionFailed => "projection failed",
+            ErrorKind::Io => "I/O error",
+            ErrorKind::Other => "other error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the back end failed")]
+    struct BackEnd(#[source] std::io::Error);
+
+    #[test]
+    fn a_storage_error_keeps_its_kind_message_and_chain() {
+        let error = Error::storage(
+            ErrorKind::DiskFull,
+            BackEnd(std::io::Error::other("no space")),
+        );
+        assert_eq!(error.kind(), ErrorKind::DiskFull);
+        assert_eq!(error.to_string(), "the back end failed");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("no space"));
+        let Error::Storage(storage) = &error else {
+            panic!("not a storage error");
+        };
+        assert!(storage.downcast_ref::<BackEnd>().is_some());
+        assert!(!error.is_condition_failed());
+    }
+
+    #[test]
+    fn validation_and_decode_errors_have_their_kinds() {
+        assert_eq!(Error::EmptyQuery.kind(), ErrorKind::InvalidInput);
+        assert_eq!(Error::ZeroPosition.kind(), ErrorKind::InvalidInput);
+        let mismatch = Error::EventTypeMismatch {
+            position: Position::FIRST,
+            expected: "A".into(),
+            found: "B".into(),
+        };
+        assert_eq!(mismatch.kind(), ErrorKind::Decode);
+        assert!(Error::ConditionFailed { after: None }.is_condition_failed());
+        assert_eq!(ErrorKind::DiskFull.to_string(), "disk full");
     }
 }

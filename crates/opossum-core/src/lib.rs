@@ -7,7 +7,9 @@
 //! - events: [`NewEvent`] (what you append), [`SequencedEvent`] (what a store returns), typed
 //!   events through [`DomainEvent`] and the fluent [`EventBuilder`];
 //! - the async [`EventStore`] trait, and [`InMemoryEventStore`] for unit tests;
-//! - one [`Error`] type whose validation variants are raised where values are built.
+//! - one [`Error`] type whose validation variants are raised where values are built, and the
+//!   [`ErrorKind`] that the error of every Opossum crate reports through its `kind()`;
+//! - [`Durability`], the one setting of when a write counts as done.
 //!
 //! Matching has exactly one definition, [`Query::matches`]: an event matches a [`QueryItem`]
 //! when its type is one of the item's types (if any) **and** it carries all of the item's tags
@@ -52,6 +54,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
 //! ```
 
+mod durability;
 mod error;
 mod event;
 mod memory;
@@ -60,7 +63,8 @@ mod query;
 mod store;
 mod tag;
 
-pub use error::Error;
+pub use durability::Durability;
+pub use error::{Error, ErrorKind, StorageError};
 pub use event::{DomainEvent, EventBuilder, Metadata, NewEvent, Payload, SequencedEvent};
 pub use jiff::Timestamp;
 pub use memory::InMemoryEventStore;

@@ -48,11 +48,12 @@ impl InMemoryEventStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The synchronous form of [`EventStore::append`].
+    /// [`EventStore::append`] for callers without an async runtime (it never blocks for long:
+    /// the store is a vector behind a mutex).
     ///
     /// # Errors
     /// As [`EventStore::append`].
-    pub fn append_now(
+    pub fn append_blocking(
         &self,
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
@@ -84,9 +85,19 @@ impl InMemoryEventStore {
         Ok(last)
     }
 
-    /// The synchronous form of [`EventStore::read`].
-    #[must_use]
-    pub fn read_now(&self, query: &Query, options: ReadOptions) -> Vec<SequencedEvent> {
+    /// [`EventStore::read`] for callers without an async runtime.
+    ///
+    /// # Errors
+    /// Never; the signature is that of every store's `read_blocking`.
+    pub fn read_blocking(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, Error> {
+        Ok(self.read_matching(query, options))
+    }
+
+    fn read_matching(&self, query: &Query, options: ReadOptions) -> Vec<SequencedEvent> {
         let stored = self.lock();
         let start = options
             .after
@@ -106,14 +117,17 @@ impl InMemoryEventStore {
         }
     }
 
-    /// The synchronous form of [`EventStore::read_last`].
-    #[must_use]
-    pub fn read_last_now(&self, query: &Query) -> Option<SequencedEvent> {
-        self.lock()
+    /// [`EventStore::read_last`] for callers without an async runtime.
+    ///
+    /// # Errors
+    /// Never; the signature is that of every store's `read_last_blocking`.
+    pub fn read_last_blocking(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+        Ok(self
+            .lock()
             .iter()
             .rev()
             .find(|e| query.matches(&e.event))
-            .cloned()
+            .cloned())
     }
 }
 
@@ -124,7 +138,7 @@ impl EventStore for InMemoryEventStore {
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, Error> {
-        self.append_now(events, condition)
+        self.append_blocking(events, condition)
     }
 
     async fn read(
@@ -132,11 +146,11 @@ impl EventStore for InMemoryEventStore {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, Error> {
-        Ok(self.read_now(query, options))
+        Ok(self.read_matching(query, options))
     }
 
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        Ok(self.read_last_now(query))
+        self.read_last_blocking(query)
     }
 }
 
@@ -154,9 +168,9 @@ mod tests {
     #[test]
     fn positions_are_contiguous_across_appends() {
         let s = InMemoryEventStore::new();
-        assert_eq!(s.append_now(vec![ev("A"), ev("B")], None).unwrap().get(), 2);
-        assert_eq!(s.append_now(vec![ev("C")], None).unwrap().get(), 3);
-        let all = s.read_now(&Query::all(), ReadOptions::new());
+        assert_eq!(s.append_blocking(vec![ev("A"), ev("B")], None).unwrap().get(), 2);
+        assert_eq!(s.append_blocking(vec![ev("C")], None).unwrap().get(), 3);
+        let all = s.read_blocking(&Query::all(), ReadOptions::new()).unwrap();
         let positions: Vec<u64> = all.iter().map(|e| e.position.get()).collect();
         assert_eq!(positions, [1, 2, 3]);
     }
@@ -164,10 +178,10 @@ mod tests {
     #[test]
     fn a_failed_condition_appends_nothing() {
         let s = InMemoryEventStore::new();
-        s.append_now(vec![ev("A")], None).unwrap();
+        s.append_blocking(vec![ev("A")], None).unwrap();
         let c = AppendCondition::new(Query::from_event_types(["A"]).unwrap());
         assert!(matches!(
-            s.append_now(vec![ev("B")], Some(c)),
+            s.append_blocking(vec![ev("B")], Some(c)),
             Err(Error::ConditionFailed { after: None })
         ));
         assert_eq!(s.len(), 1);
@@ -177,7 +191,7 @@ mod tests {
     fn empty_append_is_rejected() {
         let s = InMemoryEventStore::new();
         assert!(matches!(
-            s.append_now(vec![], None),
+            s.append_blocking(vec![], None),
             Err(Error::EmptyAppend)
         ));
         assert!(s.is_empty());
@@ -186,9 +200,11 @@ mod tests {
     #[test]
     fn descending_with_limit_returns_the_newest() {
         let s = InMemoryEventStore::new();
-        s.append_now((0..5).map(|_| ev("A")).collect(), None)
+        s.append_blocking((0..5).map(|_| ev("A")).collect(), None)
             .unwrap();
-        let got = s.read_now(&Query::all(), ReadOptions::new().descending().limit(2));
+        let got = s
+            .read_blocking(&Query::all(), ReadOptions::new().descending().limit(2))
+            .unwrap();
         let positions: Vec<u64> = got.iter().map(|e| e.position.get()).collect();
         assert_eq!(positions, [5, 4]);
     }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use opossum_core::{AppendCondition, DomainEvent, EventStore, NewEvent, Query, ReadOptions, Tag};
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => std::env::current_dir()?.join("data"),
     };
     let root = std::path::absolute(root)?;
-    let store = FileEventStore::open(StoreOptions::new(&root, "quickstart"))?;
+    let store = FileEventStore::open(root.join("quickstart"))?;
     println!("store folder: {}", store.path().display());
 
     // Gap-free invoice numbers, even with several writers at once.

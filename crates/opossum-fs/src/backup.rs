@@ -202,18 +202,14 @@ fn copy_recovered(vfs: &dyn Vfs, from: &Layout, to: &Layout) -> Result<(), Error
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::support::{event, open_with};
+    use crate::FileEventStore;
+    use crate::tests::support::{event, open_at, options};
     use crate::vfs::sim::{Cut, SimFs};
-    use crate::{FileEventStore, StoreOptions};
-
-    fn options(name: &str) -> StoreOptions {
-        StoreOptions::new("/sim", name)
-    }
 
     #[test]
     fn a_backup_survives_a_power_cut_right_after_it_returns() {
         let fs = SimFs::new(7);
-        let store = open_with(&fs, options("s")).unwrap();
+        let store = open_at(&fs, "/sim/s", options()).unwrap();
         for n in 0..5 {
             store.append_blocking(vec![event(n, 40)], None).unwrap();
         }
@@ -224,7 +220,7 @@ mod tests {
         );
         assert!(report.bytes > 0);
         let image = fs.power_cut(Cut::DropUnsynced);
-        let copy = open_with(&image, options("copy")).unwrap();
+        let copy = open_at(&image, "/sim/copy", options()).unwrap();
         assert!(copy.recovery().is_clean(), "{:?}", copy.recovery());
         assert_eq!(crate::tests::support::read_all(&copy).unwrap().len(), 5);
         assert!(copy.verify().unwrap().is_intact());
@@ -233,7 +229,7 @@ mod tests {
     #[test]
     fn a_backup_goes_only_into_a_new_or_empty_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileEventStore::open(StoreOptions::new(dir.path(), "s")).unwrap();
+        let store = FileEventStore::open(dir.path().join("s")).unwrap();
         std::fs::write(dir.path().join("file"), b"x").unwrap();
         std::fs::create_dir(dir.path().join("full")).unwrap();
         std::fs::write(dir.path().join("full").join("x"), b"x").unwrap();
@@ -252,14 +248,14 @@ mod tests {
         let empty = store.backup(&dir.path().join("empty")).unwrap();
         assert_eq!(empty.events, 0);
         assert_eq!(empty.head_hash, None);
-        let copy = FileEventStore::open(StoreOptions::new(dir.path(), "empty")).unwrap();
+        let copy = FileEventStore::open(dir.path().join("empty")).unwrap();
         assert!(copy.recovery().is_clean());
     }
 
     #[test]
     fn a_backup_is_another_store_and_keeps_recovered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileEventStore::open(StoreOptions::new(dir.path(), "s")).unwrap();
+        let store = FileEventStore::open(dir.path().join("s")).unwrap();
         store.append_blocking(vec![event(1, 10)], None).unwrap();
         let recovered = dir.path().join("s").join("recovered");
         std::fs::create_dir(&recovered).unwrap();

@@ -4,11 +4,15 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use opossum_core::ErrorKind;
+
 /// Everything that can go wrong in the file store.
 ///
-/// Each variant names the file involved and says what to do. Through the
-/// [`EventStore`](opossum_core::EventStore) trait these arrive as
-/// [`opossum_core::Error::Storage`] (downcast the source to this type), except
+/// Each variant names the file involved and says what to do; [`Error::kind`] says which of the
+/// cases shared by every Opossum crate it is. Appends and reads — through the
+/// [`EventStore`](opossum_core::EventStore) trait and their blocking twins alike — return
+/// [`opossum_core::Error`]: an error of this type arrives there as
+/// [`opossum_core::Error::Storage`] with the same kind (and this error as its source), except
 /// [`Error::Core`], which is unwrapped back into the core error it carries.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -20,17 +24,27 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// The path given for the store folder cannot be one: its last component is not a portable
+    /// folder name, or there is none. Nothing was created.
+    #[error("{path} cannot be a store folder: {}", problems.join("; "))]
+    InvalidPath {
+        /// The path given.
+        path: PathBuf,
+        /// One sentence per problem.
+        problems: Vec<String>,
+    },
+
     /// Another process held the store's lock file for longer than the configured timeout.
     #[error(
         "timed out after {waited:?} waiting for the lock file {path} held by another process; \
-         raise `cross_process_lock_timeout` (now {timeout:?}) or find the process holding it"
+         raise the store's `lock_timeout` (now {timeout:?}) or find the process holding it"
     )]
     LockTimeout {
         /// The lock file.
         path: PathBuf,
         /// How long the append waited.
         waited: Duration,
-        /// The configured `cross_process_lock_timeout`.
+        /// The configured `lock_timeout`.
         timeout: Duration,
     },
 
@@ -169,14 +183,84 @@ pub enum Error {
 
     /// A validation or DCB error from `opossum-core` (for example a failed append condition).
     #[error(transparent)]
-    Core(#[from] opossum_core::Error),
+    Core(opossum_core::Error),
+}
+
+/// Recovers the file store's error from an [`opossum_core::Error`] that carries one (as the
+/// file store's appends and reads return it); any other core error becomes [`Error::Core`].
+impl From<opossum_core::Error> for Error {
+    fn from(error: opossum_core::Error) -> Error {
+        match error {
+            opossum_core::Error::Storage(storage) if storage.downcast_ref::<Error>().is_some() => {
+                match storage.into_inner().downcast::<Error>() {
+                    Ok(own) => *own,
+                    Err(other) => Error::Core(opossum_core::Error::storage(ErrorKind::Other, other)),
+                }
+            }
+            other => Error::Core(other),
+        }
+    }
 }
 
 impl Error {
+    /// What kind of error this is: the case a caller acts on, shared by every Opossum crate.
+    ///
+    /// ```
+    /// use opossum_core::ErrorKind;
+    /// use opossum_fs::FileEventStore;
+    ///
+    /// let error = FileEventStore::open("/no/such/folder/CON").unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidOptions { .. }
+            | Error::InvalidPath { .. }
+            | Error::NotAFolder { .. }
+            | Error::BackupDestination { .. } => ErrorKind::InvalidInput,
+            Error::LockTimeout { .. } => ErrorKind::LockTimeout,
+            Error::LockNotHonoured { .. } => ErrorKind::Unsupported,
+            Error::StoreDeleted { .. } | Error::Poisoned { .. } | Error::Closed => {
+                ErrorKind::Closed
+            }
+            Error::CorruptLog { .. } | Error::AnchorMismatch { .. } => ErrorKind::Corrupt,
+            Error::ReadOnly { .. } => ErrorKind::ReadOnly,
+            Error::DiskFull { .. } => ErrorKind::DiskFull,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Core(e) => e.kind(),
+        }
+    }
+
+    /// The file store's error inside `error`, when it carries one: the details (the file, the
+    /// position) behind an append or a read that failed. To decide what to do, `error.kind()`
+    /// is enough; to take it out by value, use `Error::from(error)`.
+    ///
+    /// ```
+    /// use opossum_core::ErrorKind;
+    ///
+    /// // What an append through the `EventStore` trait returns when the disk is full:
+    /// let error = opossum_core::Error::from(opossum_fs::Error::DiskFull {
+    ///     action: "append to",
+    ///     path: "/srv/records/events/00000000000000000001.jsonl".into(),
+    /// });
+    /// assert_eq!(error.kind(), ErrorKind::DiskFull);
+    /// if let Some(opossum_fs::Error::DiskFull { path, .. }) = opossum_fs::Error::of(&error) {
+    ///     assert!(path.ends_with("00000000000000000001.jsonl"));
+    /// }
+    /// ```
+    #[must_use]
+    pub fn of(error: &opossum_core::Error) -> Option<&Error> {
+        match error {
+            opossum_core::Error::Storage(storage) => storage.downcast_ref::<Error>(),
+            _ => None,
+        }
+    }
+
     /// True when an append failed only because its DCB condition did not hold.
     #[must_use]
     pub fn is_condition_failed(&self) -> bool {
-        matches!(self, Error::Core(e) if e.is_condition_failed())
+        self.kind() == ErrorKind::ConditionFailed
     }
 
     /// Wraps an I/O error, turning a permission failure into [`Error::ReadOnly`] and a full
@@ -201,6 +285,10 @@ impl Error {
     pub(crate) fn duplicate(&self) -> Error {
         match self {
             Error::InvalidOptions { problems } => Error::InvalidOptions {
+                problems: problems.clone(),
+            },
+            Error::InvalidPath { path, problems } => Error::InvalidPath {
+                path: path.clone(),
                 problems: problems.clone(),
             },
             Error::LockTimeout {
@@ -324,7 +412,7 @@ impl From<Error> for opossum_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Core(core) => core,
-            other => opossum_core::Error::Storage(Box::new(other)),
+            other => opossum_core::Error::storage(other.kind(), other),
         }
     }
 }
@@ -365,6 +453,38 @@ mod tests {
     }
 
     #[test]
+    fn through_the_event_store_trait_the_kind_and_the_error_stay() {
+        let core = opossum_core::Error::from(Error::DiskFull {
+            action: "sync",
+            path: "/s/events/1.jsonl".into(),
+        });
+        assert_eq!(core.kind(), ErrorKind::DiskFull);
+        assert!(core.to_string().contains("/s/events/1.jsonl"), "{core}");
+        let opossum_core::Error::Storage(storage) = &core else {
+            panic!("not a storage error: {core:?}");
+        };
+        assert!(matches!(
+            storage.downcast_ref::<Error>(),
+            Some(Error::DiskFull { .. })
+        ));
+        let failed = opossum_core::Error::from(Error::Core(opossum_core::Error::ConditionFailed {
+            after: None,
+        }));
+        assert!(matches!(
+            failed,
+            opossum_core::Error::ConditionFailed { after: None }
+        ));
+        assert_eq!(
+            Error::LockNotHonoured {
+                path: "/s".into(),
+                detail: String::new()
+            }
+            .kind(),
+            ErrorKind::Unsupported
+        );
+    }
+
+    #[test]
     fn duplicates_keep_the_variant_path_and_os_error() {
         let errors = [
             Error::io("append to", "/s/e", io::Error::from_raw_os_error(5)),
@@ -390,6 +510,7 @@ mod tests {
         ];
         for error in &errors {
             let copy = error.duplicate();
+            assert_eq!(copy.kind(), error.kind());
             assert_eq!(copy.to_string(), error.to_string());
             assert_eq!(std::mem::discriminant(&copy), std::mem::discriminant(error));
         }

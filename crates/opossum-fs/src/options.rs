@@ -1,7 +1,9 @@
 //! Store options and their validation.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+
+use opossum_core::Durability;
 
 use crate::Error;
 
@@ -27,27 +29,29 @@ pub(crate) const STALE_LOCK_AFTER: Duration = Duration::from_secs(10);
 /// one group commit at least.
 const MIN_STALE_LOCK_AFTER: Duration = Duration::from_millis(200);
 
-/// Where a store lives and how it writes.
+/// How a store writes and waits. The store's folder is given where it opens:
+/// [`FileEventStore::open_with`](crate::FileEventStore::open_with).
 ///
-/// The store is the folder `root/name`. Options are checked when the store opens, and every
-/// problem is reported at once in [`Error::InvalidOptions`].
+/// Setters take and return the options (`options.lock_timeout(…)`); each has a getter named
+/// `get_…`. Options are checked when the store opens, and every problem is reported at once in
+/// [`Error::InvalidOptions`].
 ///
 /// ```
 /// use std::time::Duration;
+/// use opossum_core::Durability;
 /// use opossum_fs::StoreOptions;
 ///
-/// let options = StoreOptions::new("/var/lib/records", "quality")
-///     .flush_events_immediately(true)
-///     .cross_process_lock_timeout(Duration::from_secs(10));
+/// let options = StoreOptions::new()
+///     .durability(Durability::Immediate)
+///     .lock_timeout(Duration::from_secs(10));
 /// assert!(options.validate().is_ok());
-/// assert!(StoreOptions::new("relative/path", "a/b").validate().is_err());
+/// assert_eq!(options.get_lock_timeout(), Duration::from_secs(10));
+/// assert!(StoreOptions::new().lock_timeout(Duration::ZERO).validate().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
-    root: PathBuf,
-    name: String,
-    flush_events_immediately: bool,
-    cross_process_lock_timeout: Duration,
+    durability: Durability,
+    lock_timeout: Duration,
     stale_lock_after: Duration,
     /// Start a new segment file once the current one holds this many bytes. Fixed in
     /// production; tests lower it to exercise segment rolls.
@@ -57,59 +61,43 @@ pub struct StoreOptions {
 /// The default segment size: a new segment starts once the current one holds 64 MiB.
 pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
 
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions::new()
+    }
+}
+
 impl StoreOptions {
-    /// Options for the store `root/name`, with the defaults: events are flushed to stable
-    /// storage before `append` returns, and appends wait up to 5 s for another process's lock.
-    pub fn new(root: impl Into<PathBuf>, name: impl Into<String>) -> StoreOptions {
+    /// The defaults: events are on stable storage before `append` returns
+    /// ([`Durability::Immediate`]), appends wait up to 5 s for another process's lock, and a
+    /// lease left unchanged for 10 s is taken over.
+    #[must_use]
+    pub fn new() -> StoreOptions {
         StoreOptions {
-            root: root.into(),
-            name: name.into(),
-            flush_events_immediately: true,
-            cross_process_lock_timeout: Duration::from_secs(5),
+            durability: Durability::Immediate,
+            lock_timeout: Duration::from_secs(5),
             stale_lock_after: STALE_LOCK_AFTER,
             segment_target_bytes: SEGMENT_TARGET_BYTES,
         }
     }
 
-    /// Whether `append` waits until its events are on stable storage (`fdatasync`) before it
-    /// returns. Default `true`. With `false`, appends are as durable as the operating system's
-    /// page cache: a process crash loses nothing, a power loss may lose the latest appends.
+    /// When an append counts as done. Default [`Durability::Immediate`]: `append` returns only
+    /// after its events are on stable storage (one `fdatasync` per group of concurrent
+    /// appends). With [`Durability::Eventual`], appends are as durable as the operating
+    /// system's page cache: a process crash loses nothing, a power loss may lose the latest
+    /// appends.
     #[must_use]
-    pub fn flush_events_immediately(mut self, flush: bool) -> StoreOptions {
-        self.flush_events_immediately = flush;
+    pub fn durability(mut self, durability: Durability) -> StoreOptions {
+        self.durability = durability;
         self
     }
 
-    /// How long an append waits for the lock file while another process appends. Default 5 s;
-    /// between 1 ms and 1 hour.
+    /// How long an append waits for the store's lock while another process appends. Default
+    /// 5 s; between 1 ms and 1 hour.
     #[must_use]
-    pub fn cross_process_lock_timeout(mut self, timeout: Duration) -> StoreOptions {
-        self.cross_process_lock_timeout = timeout;
+    pub fn lock_timeout(mut self, timeout: Duration) -> StoreOptions {
+        self.lock_timeout = timeout;
         self
-    }
-
-    /// The folder that holds the store folder.
-    #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The store's name, which is also its folder name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// See [`StoreOptions::flush_events_immediately`].
-    #[must_use]
-    pub fn flushes_events_immediately(&self) -> bool {
-        self.flush_events_immediately
-    }
-
-    /// See [`StoreOptions::cross_process_lock_timeout`].
-    #[must_use]
-    pub fn lock_timeout(&self) -> Duration {
-        self.cross_process_lock_timeout
     }
 
     /// When a writer may take over the store's lease (`store.lease`) from a holder that seems
@@ -127,9 +115,21 @@ impl StoreOptions {
         self
     }
 
+    /// See [`StoreOptions::durability`].
+    #[must_use]
+    pub fn get_durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// See [`StoreOptions::lock_timeout`].
+    #[must_use]
+    pub fn get_lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
     /// See [`StoreOptions::stale_lock_after`].
     #[must_use]
-    pub fn stale_lock_time(&self) -> Duration {
+    pub fn get_stale_lock_after(&self) -> Duration {
         self.stale_lock_after
     }
 
@@ -146,10 +146,9 @@ impl StoreOptions {
         self.segment_target_bytes
     }
 
-    /// The store folder, `root/name`.
-    #[must_use]
-    pub fn store_path(&self) -> PathBuf {
-        self.root.join(&self.name)
+    /// True when appends sync before they are acknowledged.
+    pub(crate) fn syncs(&self) -> bool {
+        self.durability.is_immediate()
     }
 
     /// Checks every option.
@@ -158,17 +157,10 @@ impl StoreOptions {
     /// [`Error::InvalidOptions`] listing every problem found.
     pub fn validate(&self) -> Result<(), Error> {
         let mut problems = Vec::new();
-        if !self.root.is_absolute() {
-            problems.push(format!(
-                "root {} is not an absolute path; give the full path of the folder that holds the store",
-                self.root.display()
-            ));
-        }
-        problems.extend(name_problems(&self.name));
-        let timeout = self.cross_process_lock_timeout;
+        let timeout = self.lock_timeout;
         if timeout < Duration::from_millis(1) || timeout > MAX_LOCK_TIMEOUT {
             problems.push(format!(
-                "cross_process_lock_timeout {timeout:?} is out of range; use between 1 ms and 1 hour"
+                "lock_timeout {timeout:?} is out of range; use between 1 ms and 1 hour"
             ));
         }
         let stale = self.stale_lock_after;
@@ -185,38 +177,75 @@ impl StoreOptions {
     }
 }
 
+/// The store folder `path` as an absolute path (a relative one is taken from the current
+/// folder), after checking that its last component is a portable folder name.
+///
+/// # Errors
+/// [`Error::InvalidPath`] listing every problem found.
+pub(crate) fn store_folder(path: &Path) -> Result<PathBuf, Error> {
+    let invalid = |problems: Vec<String>| Error::InvalidPath {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let absolute = std::path::absolute(path).map_err(|e| {
+        invalid(vec![format!(
+            "it cannot be made absolute ({e}); give the full path of the store folder"
+        )])
+    })?;
+    let name = match absolute.components().next_back() {
+        Some(Component::Normal(name)) => name,
+        _ => {
+            return Err(invalid(vec![
+                "it does not end in a folder name; give the path of the store folder itself, such as /srv/records/quality"
+                    .to_owned(),
+            ]));
+        }
+    };
+    let Some(name) = name.to_str() else {
+        return Err(invalid(vec![
+            "its last component is not valid Unicode; name the store folder in Unicode".to_owned(),
+        ]));
+    };
+    let problems = name_problems(name);
+    if problems.is_empty() {
+        Ok(absolute)
+    } else {
+        Err(invalid(problems))
+    }
+}
+
 fn name_problems(name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if name.is_empty() {
         problems
-            .push("store name is empty; name the store folder, for example \"records\"".to_owned());
+            .push("the store folder's name is empty; name it, for example \"records\"".to_owned());
         return problems;
     }
     if name == "." || name == ".." {
-        problems.push(format!("store name {name:?} is not a folder name"));
+        problems.push(format!("store folder name {name:?} is not a folder name"));
     }
     if let Some(c) = name.chars().find(|c| FORBIDDEN_CHARACTERS.contains(c)) {
         problems.push(format!(
-            "store name {name:?} contains {c:?}; names cannot hold path separators or any of / \\ : * ? \" < > |"
+            "store folder name {name:?} contains {c:?}; names cannot hold path separators or any of / \\ : * ? \" < > |"
         ));
     }
     if name.chars().any(char::is_control) {
-        problems.push(format!("store name {name:?} contains a control character"));
+        problems.push(format!("store folder name {name:?} contains a control character"));
     }
     let stem = name.split('.').next().unwrap_or(name).trim_end();
     if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
         problems.push(format!(
-            "store name {name:?} is reserved by Windows for a device; choose another name"
+            "store folder name {name:?} is reserved by Windows for a device; choose another name"
         ));
     }
     if name.ends_with(['.', ' ']) || name.starts_with(' ') {
         problems.push(format!(
-            "store name {name:?} starts with a space or ends with a dot or space, which Windows drops"
+            "store folder name {name:?} starts with a space or ends with a dot or space, which Windows drops"
         ));
     }
     if name.len() > MAX_NAME_LEN {
         problems.push(format!(
-            "store name is {} bytes long; keep it at most {MAX_NAME_LEN}",
+            "store folder name is {} bytes long; keep it at most {MAX_NAME_LEN}",
             name.len()
         ));
     }
@@ -235,12 +264,20 @@ mod tests {
         }
     }
 
+    fn path_problems(path: &str) -> Vec<String> {
+        match store_folder(Path::new(path)) {
+            Ok(_) => Vec::new(),
+            Err(Error::InvalidPath { problems, .. }) => problems,
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+
     #[test]
     fn defaults_are_valid() {
-        let o = StoreOptions::new("/data", "store");
-        assert!(o.flushes_events_immediately());
-        assert_eq!(o.lock_timeout(), Duration::from_secs(5));
-        assert_eq!(o.stale_lock_time(), Duration::from_secs(10));
+        let o = StoreOptions::default();
+        assert_eq!(o.get_durability(), Durability::Immediate);
+        assert_eq!(o.get_lock_timeout(), Duration::from_secs(5));
+        assert_eq!(o.get_stale_lock_after(), Duration::from_secs(10));
         assert!(problems(&o).is_empty());
         let too_short = o.stale_lock_after(Duration::from_millis(10));
         assert_eq!(problems(&too_short).len(), 1);
@@ -249,25 +286,26 @@ mod tests {
 
     #[test]
     fn every_problem_is_listed() {
-        let o = StoreOptions::new("rel", "a/b").cross_process_lock_timeout(Duration::ZERO);
-        assert_eq!(problems(&o).len(), 3, "{:?}", problems(&o));
+        let o = StoreOptions::new()
+            .lock_timeout(Duration::ZERO)
+            .stale_lock_after(Duration::from_secs(7200));
+        assert_eq!(problems(&o).len(), 2, "{:?}", problems(&o));
     }
 
     #[test]
-    fn bad_names_are_refused() {
+    fn bad_folder_names_are_refused() {
         for name in [
-            "", ".", "..", "a/b", "a\\b", "c:", "CON", "con.txt", "Lpt1", "x.", " x", "a\tb",
+            "CON", "con.txt", "Lpt1", "x.", " x", "a\tb", "a:b", "a*b", "a?b",
         ] {
-            assert!(
-                !problems(&StoreOptions::new("/data", name)).is_empty(),
-                "{name:?}"
-            );
+            assert!(!path_problems(&format!("/data/{name}")).is_empty(), "{name:?}");
         }
-        assert!(!problems(&StoreOptions::new("/data", "x".repeat(201))).is_empty());
+        assert!(!path_problems(&format!("/data/{}", "x".repeat(201))).is_empty());
+        assert!(!path_problems("/").is_empty());
+        assert!(!path_problems("/data/..").is_empty());
     }
 
     #[test]
-    fn ordinary_names_are_accepted() {
+    fn ordinary_names_are_accepted_and_relative_paths_made_absolute() {
         for name in [
             "store",
             "quality-records_2026",
@@ -276,10 +314,12 @@ mod tests {
             "a.b",
             "com10",
         ] {
-            assert!(
-                problems(&StoreOptions::new("/data", name)).is_empty(),
-                "{name:?}"
-            );
+            assert!(path_problems(&format!("/data/{name}")).is_empty(), "{name:?}");
         }
+        let relative = store_folder(Path::new("records")).unwrap();
+        assert!(relative.is_absolute());
+        assert!(relative.ends_with("records"));
+        // A trailing separator names the same folder.
+        assert!(store_folder(Path::new("/data/store/")).unwrap().ends_with("store"));
     }
 }

@@ -30,8 +30,9 @@ const SNAPSHOT_AFTER_SCANNING: u64 = 10_000;
 
 /// A DCB event store in a folder: durable, tamper-evident, safe for several processes at once.
 ///
-/// Open it with [`FileEventStore::open`], use it through the [`EventStore`] trait (or the
-/// blocking twins such as [`FileEventStore::append_blocking`]), and let it drop or
+/// Open it with [`FileEventStore::open`] (or [`open_with`](FileEventStore::open_with) and
+/// [`StoreOptions`]), use it through the [`EventStore`] trait (or the blocking twins such as
+/// [`FileEventStore::append_blocking`], which return the same errors), and let it drop or
 /// [`close`](FileEventStore::close) it when done.
 ///
 /// Appends from all tasks of a process go through one writer thread, which commits whatever has
@@ -57,7 +58,31 @@ pub struct FileEventStore {
 }
 
 impl FileEventStore {
-    /// Opens the store folder `root/name`, creating it when it does not exist.
+    /// Opens the store in the folder `path`, with the default [`StoreOptions`], creating the
+    /// folder when it does not exist. See [`FileEventStore::open_with`].
+    ///
+    /// ```
+    /// use opossum_fs::FileEventStore;
+    ///
+    /// # fn main() -> Result<(), opossum_fs::Error> {
+    /// # let folder = tempfile::tempdir().map_err(|e| opossum_fs::Error::Io { action: "create", path: "tmp".into(), source: e })?;
+    /// let store = FileEventStore::open(folder.path().join("records"))?;
+    /// assert!(store.path().ends_with("records"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`FileEventStore::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<FileEventStore, Error> {
+        Self::open_with(path, StoreOptions::new())
+    }
+
+    /// Opens the store in the folder `path` with `options`, creating the folder when it does
+    /// not exist. A relative `path` is taken from the current folder; its last component is
+    /// the store's name and must be a portable folder name (no `/ \ : * ? " < > |`, no control
+    /// characters, not a Windows device name such as `CON`, not ending in a dot or a space, at
+    /// most 200 bytes).
     ///
     /// Opening repairs what a crash left: a torn tail is cut (and its bytes kept under
     /// `recovered/`), complete but unanchored commits are adopted, and a missing or stale index
@@ -65,21 +90,28 @@ impl FileEventStore {
     /// [`FileEventStore::recovery`]. A read-only folder opens for reading only.
     ///
     /// # Errors
-    /// [`Error::InvalidOptions`]; [`Error::CorruptLog`] or [`Error::AnchorMismatch`] when
-    /// committed history is damaged (nothing is changed on disk then); [`Error::ReadOnly`] when
-    /// a new store cannot be created; [`Error::Io`] for other file-system failures.
-    pub fn open(options: StoreOptions) -> Result<FileEventStore, Error> {
-        Self::open_with(options, OsFs::shared())
+    /// [`Error::InvalidPath`], [`Error::InvalidOptions`]; [`Error::CorruptLog`] or
+    /// [`Error::AnchorMismatch`] when committed history is damaged (nothing is changed on disk
+    /// then); [`Error::ReadOnly`] when a new store cannot be created; [`Error::Io`] for other
+    /// file-system failures.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<FileEventStore, Error> {
+        Self::open_on(OsFs::shared(), path.as_ref(), options)
     }
 
-    /// [`FileEventStore::open`] on the file system `vfs`.
-    pub(crate) fn open_with(
-        options: StoreOptions,
+    /// [`FileEventStore::open_with`] on the file system `vfs`.
+    pub(crate) fn open_on(
         vfs: Arc<dyn Vfs>,
+        path: &Path,
+        options: StoreOptions,
     ) -> Result<FileEventStore, Error> {
-        options.validate()?;
+        let folder = crate::options::store_folder(path);
+        let checked = options.validate();
+        let folder = match (folder, checked) {
+            (Ok(folder), Ok(())) => folder,
+            (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+        };
         let started = Instant::now();
-        let layout = Layout::new(options.store_path());
+        let layout = Layout::new(folder);
         let span = tracing::info_span!("open", store = %layout.dir().display());
         let _enter = span.enter();
         let writable = create_folders(&*vfs, &layout)?;
@@ -88,7 +120,7 @@ impl FileEventStore {
                 &vfs,
                 &layout.lock(),
                 layout.lease(),
-                options.stale_lock_time(),
+                options.get_stale_lock_after(),
             ) {
                 Ok(lock) => Some(lock),
                 Err(Error::ReadOnly { .. }) => None,
@@ -120,8 +152,8 @@ impl FileEventStore {
         let from_snapshot = snapshot_problem.is_none();
         let indexed_at_start = index.head();
 
-        let sync = options.flushes_events_immediately();
-        let timeout = options.lock_timeout();
+        let sync = options.syncs();
+        let timeout = options.get_lock_timeout();
         // Read what the anchor vouches for before taking the lock, so the lock is held only
         // for what is new (a long scan under the lock would hold up every other writer).
         recovery::read_ahead(&mut index, &*vfs, &layout, &head)?;
@@ -272,12 +304,13 @@ impl FileEventStore {
     }
 
     /// [`EventStore::append`] for callers without an async runtime. Blocks until the events are
-    /// committed (and, with `flush_events_immediately`, on stable storage).
+    /// committed (and, with [`Durability::Immediate`](opossum_core::Durability::Immediate), on
+    /// stable storage).
     ///
     /// # Errors
-    /// As [`EventStore::append`], in this crate's error type: a failed condition is
-    /// [`Error::Core`] holding [`opossum_core::Error::ConditionFailed`]
-    /// (see [`Error::is_condition_failed`]).
+    /// As [`EventStore::append`]: [`opossum_core::Error::ConditionFailed`] when the condition
+    /// failed, and this crate's [`Error`] inside [`opossum_core::Error::Storage`] — with its
+    /// [`kind`](opossum_core::Error::kind) — when the store failed.
     ///
     /// # Panics
     /// When called from inside an async runtime's worker thread, where blocking is not allowed
@@ -286,34 +319,40 @@ impl FileEventStore {
         &self,
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
-    ) -> Result<Position, Error> {
-        self.submit(events, condition)?
+    ) -> Result<Position, opossum_core::Error> {
+        Ok(self
+            .submit(events, condition)?
             .blocking_recv()
-            .map_err(|_| Error::Closed)?
+            .map_err(|_| Error::Closed)??)
     }
 
     /// [`EventStore::read`] for callers without an async runtime.
     ///
     /// # Errors
-    /// [`Error::CorruptLog`] when a committed event cannot be read back, [`Error::Io`].
+    /// As [`EventStore::read`]: of kind [`Corrupt`](opossum_core::ErrorKind::Corrupt) when a
+    /// committed event cannot be read back, [`Closed`](opossum_core::ErrorKind::Closed) when
+    /// the store was deleted, [`Io`](opossum_core::ErrorKind::Io).
     pub fn read_blocking(
         &self,
         query: &Query,
         options: ReadOptions,
-    ) -> Result<Vec<SequencedEvent>, Error> {
+    ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
         let span = tracing::debug_span!("read");
         let _enter = span.enter();
-        self.shared.read(query, options)
+        Ok(self.shared.read(query, options)?)
     }
 
     /// [`EventStore::read_last`] for callers without an async runtime.
     ///
     /// # Errors
     /// As [`FileEventStore::read_blocking`].
-    pub fn read_last_blocking(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+    pub fn read_last_blocking(
+        &self,
+        query: &Query,
+    ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
         let span = tracing::debug_span!("read_last");
         let _enter = span.enter();
-        self.shared.read_last(query)
+        Ok(self.shared.read_last(query)?)
     }
 
     /// Walks the whole log and checks the hash chain, the positions and the anchor.
@@ -334,17 +373,17 @@ impl FileEventStore {
     ///
     /// ```
     /// use opossum_core::{NewEvent, Payload};
-    /// use opossum_fs::{FileEventStore, StoreOptions};
+    /// use opossum_fs::FileEventStore;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let folder = tempfile::tempdir()?;
-    /// let store = FileEventStore::open(StoreOptions::new(folder.path(), "records"))?;
+    /// let store = FileEventStore::open(folder.path().join("records"))?;
     /// let event = NewEvent::builder("Checked", Payload::from_json("{}")?).build()?;
     /// store.append_blocking(vec![event], None)?;
     ///
     /// let report = store.backup(&folder.path().join("records-backup"))?;
     /// assert_eq!(report.events, 1);
-    /// let copy = FileEventStore::open(StoreOptions::new(folder.path(), "records-backup"))?;
+    /// let copy = FileEventStore::open(folder.path().join("records-backup"))?;
     /// assert!(copy.recovery().is_clean());
     /// assert!(copy.verify()?.is_intact());
     /// # Ok(())
@@ -425,9 +464,9 @@ impl FileEventStore {
             &vfs,
             &layout.lock(),
             layout.lease(),
-            self.shared.options.stale_lock_time(),
+            self.shared.options.get_stale_lock_after(),
         )?;
-        let timeout = self.shared.options.lock_timeout();
+        let timeout = self.shared.options.get_lock_timeout();
         let head = &self.shared.head;
         lock.with(timeout, || -> Result<(), Error> {
             // First end the store's identity where every other handle looks: in head.json,
@@ -581,14 +620,14 @@ impl EventStore for FileEventStore {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
-        Ok(self.read_blocking(query, options)?)
+        self.read_blocking(query, options)
     }
 
     async fn read_last(
         &self,
         query: &Query,
     ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
-        Ok(self.read_last_blocking(query)?)
+        self.read_last_blocking(query)
     }
 }
 

@@ -142,7 +142,7 @@ impl Writer {
         let shared = Arc::clone(&self.committer.shared);
         let span = tracing::debug_span!("append", requests = group.len());
         let _enter = span.enter();
-        let timeout = shared.options.lock_timeout();
+        let timeout = shared.options.get_lock_timeout();
         let committer = &mut self.committer;
         let results = match self.lock.with(timeout, || {
             if let Some(poison) = shared.poisoned() {
@@ -173,7 +173,7 @@ fn fail_all(n: usize, error: &Error) -> Vec<Result<Position, Error>> {
 impl Committer {
     fn commit_locked(&mut self, group: &[Request]) -> Vec<Result<Position, Error>> {
         let shared = Arc::clone(&self.shared);
-        let sync = shared.options.flushes_events_immediately();
+        let sync = shared.options.syncs();
         // 1. Catch up with other processes and repair a torn tail left by a crashed one.
         {
             let mut index = shared.write_index();
@@ -536,7 +536,7 @@ impl Committer {
         let index = shared.read_index();
         let fence = Anchor {
             void: Some(void),
-            ..current_anchor(&index, shared.options.flushes_events_immediately())
+            ..current_anchor(&index, shared.options.syncs())
         };
         drop(index);
         tracing::error!(%reason, position = void.position, "a failed append could not be cut back; recording it as void");

@@ -28,7 +28,7 @@ fn hold_lock(store_dir: &std::path::Path) -> fd_lock::RwLock<std::fs::File> {
 #[test]
 fn stats_report_count_head_and_size() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileEventStore::open(StoreOptions::new(dir.path(), "s")).unwrap();
+    let store = FileEventStore::open(dir.path().join("s")).unwrap();
     let empty = store.stats().unwrap();
     assert_eq!((empty.event_count, empty.head), (0, None));
     store
@@ -48,11 +48,11 @@ fn stats_report_count_head_and_size() {
 fn an_append_waits_for_the_lock_and_times_out_naming_file_and_option() {
     let dir = tempfile::tempdir().unwrap();
     let options =
-        StoreOptions::new(dir.path(), "s").cross_process_lock_timeout(Duration::from_millis(200));
-    let store = FileEventStore::open(options).unwrap();
+        StoreOptions::new().lock_timeout(Duration::from_millis(200));
+    let store = FileEventStore::open_with(dir.path().join("s"), options).unwrap();
     let mut other = hold_lock(store.path());
     let guard = other.try_write().unwrap();
-    let err = store.append_blocking(vec![event("a")], None).unwrap_err();
+    let err = Error::from(store.append_blocking(vec![event("a")], None).unwrap_err());
     match &err {
         Error::LockTimeout { path, waited, .. } => {
             assert!(path.ends_with("store.lock"));
@@ -72,7 +72,7 @@ fn an_append_waits_for_the_lock_and_times_out_naming_file_and_option() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_appends_share_a_commit_and_are_checked_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileEventStore::open(StoreOptions::new(dir.path(), "s")).unwrap());
+    let store = Arc::new(FileEventStore::open(dir.path().join("s")).unwrap());
     // Another "process" holds the lock, so every append queues behind the first.
     let mut other = hold_lock(store.path());
     let guard = other.try_write().unwrap();
@@ -107,8 +107,8 @@ async fn queued_appends_share_a_commit_and_are_checked_in_order() {
 fn delete_removes_the_folder_under_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let options =
-        StoreOptions::new(dir.path(), "s").cross_process_lock_timeout(Duration::from_millis(100));
-    let store = FileEventStore::open(options.clone()).unwrap();
+        StoreOptions::new().lock_timeout(Duration::from_millis(100));
+    let store = FileEventStore::open_with(dir.path().join("s"), options.clone()).unwrap();
     store.append_blocking(vec![event("a")], None).unwrap();
     let path = store.path().to_path_buf();
 
@@ -121,7 +121,7 @@ fn delete_removes_the_folder_under_the_lock() {
     drop(other);
     assert!(path.join("events").is_dir());
 
-    let store = FileEventStore::open(options).unwrap();
+    let store = FileEventStore::open_with(&path, options).unwrap();
     assert_eq!(
         store
             .read_blocking(&Query::all(), ReadOptions::new())
@@ -136,9 +136,9 @@ fn delete_removes_the_folder_under_the_lock() {
 #[test]
 fn appends_after_close_of_another_handle_continue_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions::new(dir.path(), "s");
-    let a = FileEventStore::open(options.clone()).unwrap();
-    let b = FileEventStore::open(options).unwrap();
+    let folder = dir.path().join("s");
+    let a = FileEventStore::open(&folder).unwrap();
+    let b = FileEventStore::open(&folder).unwrap();
     a.append_blocking(vec![event("1")], None).unwrap();
     // `b` has not read anything yet; its append must land after `a`'s.
     assert_eq!(b.append_blocking(vec![event("2")], None).unwrap().get(), 2);

@@ -106,10 +106,8 @@ fn appended_event(item: &Appended) -> NewEvent {
         .expect("valid event")
 }
 
-fn store_options(root: &Path, name: &str) -> StoreOptions {
-    StoreOptions::new(root, name)
-        .flush_events_immediately(true)
-        .cross_process_lock_timeout(Duration::from_secs(30))
+fn store_options() -> StoreOptions {
+    StoreOptions::new().lock_timeout(Duration::from_secs(30))
 }
 
 fn splitmix64(seed: u64) -> u64 {
@@ -159,7 +157,7 @@ fn child_process_entry() {
 
 /// Appends until `stop` exists, recording each acknowledged append in its ack file.
 fn writer(root: &Path, work: &Path, index: usize, seed: u64) {
-    let store = FileEventStore::open(store_options(root, STORE_NAME))
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())
         .unwrap_or_else(|e| panic!("writer {index} could not open the store: {e}"));
     let mut acks = File::create(ack_path(work, index)).expect("create the ack file");
     File::create(work.join(format!("ready-{index}"))).expect("create the ready file");
@@ -564,7 +562,7 @@ impl Run {
         for folder in [&root, &work, &logs] {
             fs::create_dir(folder).expect("create a folder");
         }
-        FileEventStore::open(store_options(&root, STORE_NAME))
+        FileEventStore::open_with(&root.join(STORE_NAME), store_options())
             .expect("create the store")
             .close()
             .expect("close the new store");
@@ -592,7 +590,7 @@ impl Run {
     fn finish(&mut self) -> Original {
         self.writers.stop();
         let acks = self.writers.acked();
-        let store = FileEventStore::open(store_options(&self.root, STORE_NAME))
+        let store = FileEventStore::open_with(&self.root.join(STORE_NAME), store_options())
             .expect("open the original store");
         eprintln!("original store opened with {:?}", store.recovery());
         let events = store
@@ -730,7 +728,7 @@ fn check_copy(
         "verify_folder of the copy as taken found damage other than truncation"
     );
 
-    let store = FileEventStore::open(store_options(root, &taken.name))
+    let store = FileEventStore::open_with(root.join(&taken.name), store_options())
         .map_err(|e| format!("open failed: {e} ({e:?})"))?;
     let repairs = store.recovery().repairs.clone();
     findings.repairs = Some(repairs.clone());
@@ -837,7 +835,7 @@ fn check_copy(
     check_verdict(&report, findings.anchor_ahead())?;
     store.close().map_err(|e| format!("close failed: {e}"))?;
 
-    let again = FileEventStore::open(store_options(root, &taken.name))
+    let again = FileEventStore::open_with(root.join(&taken.name), store_options())
         .map_err(|e| format!("second open failed: {e}"))?;
     ensure!(
         again.recovery().is_clean(),
@@ -1080,7 +1078,7 @@ fn backup_while_two_processes_append_gives_clean_prefixes() {
     let label = "backup";
     let mut run = Run::start(label);
     let handle =
-        FileEventStore::open(store_options(&run.root, STORE_NAME)).expect("open a parent handle");
+        FileEventStore::open_with(&run.root.join(STORE_NAME), store_options()).expect("open a parent handle");
     let mut taken = Vec::new();
     for number in 0..BACKUPS {
         run.writers.assert_running();

@@ -88,10 +88,8 @@ impl Rng {
     }
 }
 
-fn store_options(root: &Path) -> StoreOptions {
-    StoreOptions::new(root, STORE_NAME)
-        .flush_events_immediately(true)
-        .cross_process_lock_timeout(Duration::from_secs(30))
+fn store_options() -> StoreOptions {
+    StoreOptions::new().lock_timeout(Duration::from_secs(30))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ fn child_process_entry() {
 }
 
 fn crash_writer(root: &Path, cycle: u64, seed: u64) {
-    let store = FileEventStore::open(store_options(root)).expect("writer opens the store");
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options()).expect("writer opens the store");
     let mut head = store
         .read_last_blocking(&Query::all())
         .expect("read head")
@@ -460,7 +458,7 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
             acked.insert(id, ack);
         }
 
-        let store = FileEventStore::open(store_options(&root))
+        let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())
             .map_err(|e| fail(cycle, format!("open after the kill failed: {e}")))?;
         let repairs = &store.recovery().repairs;
         if !repairs.is_empty() {
@@ -478,7 +476,7 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
 
         // Recovery is done once: an immediate second open has nothing left to repair and sees
         // the same store.
-        let again = FileEventStore::open(store_options(&root))?;
+        let again = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
         if !again.recovery().repairs.is_empty() {
             return Err(fail(
                 cycle,
@@ -503,11 +501,11 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
     );
 
     // The store is still a working store: append, reopen, verify.
-    let store = FileEventStore::open(store_options(&root))?;
+    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
     let last = store.append_blocking(vec![writer_event("final", 0, 1, 10)], None)?;
     assert_eq!(last.get(), events + 1);
     store.close()?;
-    let store = FileEventStore::open(store_options(&root))?;
+    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
     acked.insert(
         "final".to_owned(),
         Ack {

@@ -21,7 +21,7 @@ use opossum_core::{
     NewEvent, Payload, Position, Query, QueryItem, ReadOptions, SequencedEvent, Tag,
 };
 use opossum_fs::{
-    BreakKind, ChainBreak, Error, FileEventStore, Repair, StoreOptions, verify_folder,
+    BreakKind, ChainBreak, Error, FileEventStore, Repair, verify_folder,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -29,7 +29,7 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 const NAME: &str = "store";
 
 fn open(root: &Path) -> Result<FileEventStore, Error> {
-    FileEventStore::open(StoreOptions::new(root, NAME))
+    FileEventStore::open(root.join(NAME))
 }
 
 /// Event `n` of the standard test log: type, tags and payload all derive from `n`.
@@ -74,7 +74,9 @@ fn store_with(root: &Path, count: u64) -> Result<Vec<NewEvent>, Error> {
 }
 
 fn read_all(store: &FileEventStore) -> Result<Vec<SequencedEvent>, Error> {
-    store.read_blocking(&Query::all(), ReadOptions::new())
+    store
+        .read_blocking(&Query::all(), ReadOptions::new())
+        .map_err(Error::from)
 }
 
 /// Asserts `actual` is exactly `expected`, at positions 1, 2, 3, …
@@ -484,6 +486,7 @@ fn damage_event_10(store_dir: &Path) -> Result<LogLine, Box<dyn std::error::Erro
 }
 
 fn assert_corrupt_at(error: &Error, line: &LogLine) {
+    assert_eq!(error.kind(), opossum_core::ErrorKind::Corrupt, "{error}");
     match error {
         Error::CorruptLog { file, offset, .. } => {
             assert_eq!(file, &line.file, "{error}");
@@ -530,13 +533,15 @@ fn garbage_in_the_middle_is_a_typed_error_and_changes_nothing() -> TestResult {
     let before = store.read_blocking(&Query::all(), ReadOptions::new().limit(9))?;
     assert_events(&before, &events[..9]);
     assert_undamaged_readable(&store, &events)?;
-    let error = read_all(&store).expect_err("reading through the damage");
-    assert_corrupt_at(&error, &line);
+    let error = store
+        .read_blocking(&Query::all(), ReadOptions::new())
+        .expect_err("reading through the damage");
+    assert_corrupt_at(&Error::from(error), &line);
     let ten = Query::from_tags([Tag::new("n", "10")?])?;
     let error = store
         .read_blocking(&ten, ReadOptions::new())
         .expect_err("the damaged event");
-    assert_corrupt_at(&error, &line);
+    assert_corrupt_at(&Error::from(error), &line);
 
     let problem = chain_break(&store)?;
     assert_eq!(problem.position, 10, "{problem:?}");
@@ -932,7 +937,7 @@ mod read_only {
             .append_blocking(vec![numbered(13)], None)
             .expect_err("append to a read-only folder");
         assert!(
-            matches!(error, Error::ReadOnly { .. }),
+            matches!(Error::of(&error), Some(Error::ReadOnly { .. })),
             "expected Error::ReadOnly, got {error:?}"
         );
         eprintln!("append said: {error}");
@@ -1090,7 +1095,7 @@ fn invalid_options_list_every_problem() -> TestResult {
     ];
     for (root, name, count, mentioned) in cases {
         let case = format!("root {root:?}, name {name:?}");
-        match FileEventStore::open(StoreOptions::new(root, name)) {
+        match FileEventStore::open(root.join(name)) {
             Err(Error::InvalidOptions { ref problems, .. }) => {
                 // A name may break more than one rule (".." is no folder name and ends with a
                 // dot), so `count` is the least number of problems.
@@ -1132,7 +1137,7 @@ fn invalid_options_list_every_problem() -> TestResult {
     );
 
     // The check is not simply "reject everything".
-    let store = FileEventStore::open(StoreOptions::new(&absolute, "billing 2026 – Zürich"))?;
+    let store = FileEventStore::open(&absolute.join("billing 2026 – Zürich"))?;
     store.append_blocking(vec![numbered(1)], None)?;
     assert_intact(&store, 1)
 }
@@ -1255,7 +1260,7 @@ fn verify_finds_swapped_lines() -> TestResult {
         let ten = Query::from_tags([Tag::new("n", "10")?])?;
         for result in [
             read_all(&store),
-            store.read_blocking(&ten, ReadOptions::new()),
+            store.read_blocking(&ten, ReadOptions::new()).map_err(Error::from),
         ] {
             match result {
                 Err(Error::CorruptLog { .. }) => {}

@@ -5,7 +5,7 @@
     reason = "test helper: a failed expectation is a test failure"
 )]
 
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use opossum_testkit::Guarded;
 use tempfile::TempDir;
 
@@ -13,7 +13,7 @@ use tempfile::TempDir;
 fn fresh_store() -> Guarded<FileEventStore, TempDir> {
     let folder = TempDir::new().expect("create a temporary folder");
     let root = std::path::absolute(folder.path()).expect("absolute temporary folder");
-    let store = FileEventStore::open(StoreOptions::new(root, "store")).expect("open the store");
+    let store = FileEventStore::open(root.join("store")).expect("open the store");
     Guarded::new(store, folder)
 }
 

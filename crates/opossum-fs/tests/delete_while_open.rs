@@ -112,19 +112,18 @@ fn writers(events: &[SequencedEvent]) -> Vec<String> {
         .collect()
 }
 
-fn store_options(root: &Path, name: &str) -> StoreOptions {
-    StoreOptions::new(root, name)
-        .flush_events_immediately(true)
-        .cross_process_lock_timeout(Duration::from_secs(30))
+fn store_options() -> StoreOptions {
+    StoreOptions::new().lock_timeout(Duration::from_secs(30))
 }
 
 fn open(root: &Path) -> FileEventStore {
-    FileEventStore::open(store_options(root, STORE_NAME)).expect("open the store")
+    FileEventStore::open_with(root.join(STORE_NAME), store_options()).expect("open the store")
 }
 
 /// The answer the tests demand from a handle whose store was deleted.
-fn is_store_deleted(error: &Error) -> bool {
-    matches!(error, Error::StoreDeleted { .. })
+fn is_store_deleted(error: &opossum_core::Error) -> bool {
+    error.kind() == opossum_core::ErrorKind::Closed
+        && matches!(Error::of(error), Some(Error::StoreDeleted { .. }))
 }
 
 /// The same, judged on the `Debug` text of the error a child recorded.
@@ -158,7 +157,7 @@ struct Findings(Vec<String>);
 
 impl Findings {
     /// Records a finding unless `result` is `Err(StoreDeleted)`.
-    fn expect_deleted<T: Debug>(&mut self, what: &str, result: Result<T, Error>) {
+    fn expect_deleted<T: Debug>(&mut self, what: &str, result: Result<T, opossum_core::Error>) {
         match result {
             Err(e) if is_store_deleted(&e) => eprintln!("{what}: {e}"),
             Err(e) => self.0.push(format!(
@@ -470,7 +469,7 @@ impl ChildParams {
     }
 
     fn open(&self) -> FileEventStore {
-        FileEventStore::open(store_options(&self.root, &self.store))
+        FileEventStore::open_with(&self.root.join(&self.store), store_options())
             .unwrap_or_else(|e| panic!("child could not open the store: {e}"))
     }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use opossum_core::{NewEvent, Payload, Position, Query, ReadOptions};
-use opossum_fs::{Error, FileEventStore, StoreOptions};
+use opossum_fs::{Error, FileEventStore};
 
 const CHILD_TEST: &str = "full_disk_child";
 const ROOT_VAR: &str = "OPOSSUM_FULL_DISK_ROOT";
@@ -57,8 +57,8 @@ fn full_disk_child() {
     let root = PathBuf::from(root);
     let ballast = root.join("ballast");
     std::fs::write(&ballast, vec![0_u8; BALLAST_BYTES]).unwrap();
-    let options = StoreOptions::new(&root, "full");
-    let store = FileEventStore::open(options.clone()).unwrap();
+    let folder = root.join("full");
+    let store = FileEventStore::open(&folder).unwrap();
 
     // Append until the disk is full.
     let mut acknowledged: Vec<Position> = Vec::new();
@@ -70,7 +70,13 @@ fn full_disk_child() {
             Err(e) => break e,
         }
     };
-    assert!(matches!(full, Error::DiskFull { .. }), "{full:?}");
+    // Through the blocking append, as through the EventStore trait: the kind says what it is,
+    // the file store's own error says where.
+    assert_eq!(full.kind(), opossum_core::ErrorKind::DiskFull, "{full:?}");
+    assert!(
+        matches!(Error::of(&full), Some(Error::DiskFull { .. })),
+        "{full:?}"
+    );
     assert!(full.to_string().contains("free space"), "{full}");
     assert!(
         acknowledged.len() > 10,
@@ -86,13 +92,16 @@ fn full_disk_child() {
     // The failure left nothing behind and the store is not poisoned: the next append fails the
     // same way, and every acknowledged event is there, with the chain intact.
     let again = store.append_blocking(vec![event(0)], None);
-    assert!(matches!(again, Err(Error::DiskFull { .. })), "{again:?}");
+    assert!(
+        matches!(&again, Err(e) if e.kind() == opossum_core::ErrorKind::DiskFull),
+        "{again:?}"
+    );
     assert_eq!(positions(&store), expected);
     assert!(store.verify().unwrap().is_intact());
 
     // Reopening on the full disk works (a snapshot that cannot be saved is only logged).
     drop(store);
-    let store = FileEventStore::open(options.clone()).unwrap();
+    let store = FileEventStore::open(&folder).unwrap();
     assert_eq!(positions(&store), expected);
 
     // Space freed: appends go on, after the last acknowledged position.
@@ -100,7 +109,7 @@ fn full_disk_child() {
     let next = store.append_blocking(vec![event(99_999)], None).unwrap();
     assert_eq!(next.get(), acknowledged.len() as u64 + 1);
     drop(store);
-    let store = FileEventStore::open(options).unwrap();
+    let store = FileEventStore::open(&folder).unwrap();
     assert_eq!(positions(&store).len(), acknowledged.len() + 1);
     assert!(store.verify().unwrap().is_intact());
     println!("FULL-DISK-OK {}", acknowledged.len());

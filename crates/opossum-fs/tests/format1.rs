@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use opossum_core::{NewEvent, Payload, Query, ReadOptions};
-use opossum_fs::{Error, FileEventStore, Repair, StoreOptions, verify_folder};
+use opossum_fs::{Error, FileEventStore, Repair, verify_folder};
 use sha2::{Digest, Sha256};
 
 const NAME: &str = "old";
@@ -68,7 +68,7 @@ fn to_format_1(store: &Path) -> String {
 }
 
 fn format_1_store(root: &Path, events: u64) -> PathBuf {
-    let store = FileEventStore::open(StoreOptions::new(root, NAME)).unwrap();
+    let store = FileEventStore::open(root.join(NAME)).unwrap();
     for n in 1..=events {
         store.append_blocking(vec![event(n)], None).unwrap();
     }
@@ -98,7 +98,7 @@ fn a_format_1_store_opens_reads_verifies_and_moves_forward() {
     let dir = format_1_store(root.path(), 5);
     assert!(verify_folder(&dir).unwrap().is_intact());
 
-    let store = FileEventStore::open(StoreOptions::new(root.path(), NAME)).unwrap();
+    let store = FileEventStore::open(root.path().join(NAME)).unwrap();
     assert_eq!(payloads(&store).len(), 5);
     // Rewritten in format 2 at once: one 512-byte slot written, the second to come.
     let anchor = fs::read_to_string(dir.join("head.json")).unwrap();
@@ -118,7 +118,7 @@ fn a_format_1_store_opens_reads_verifies_and_moves_forward() {
     let report = verify_folder(&dir).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_checked, 6);
-    let store = FileEventStore::open(StoreOptions::new(root.path(), NAME)).unwrap();
+    let store = FileEventStore::open(root.path().join(NAME)).unwrap();
     assert!(store.recovery().is_clean(), "{:?}", store.recovery());
     assert_eq!(payloads(&store).len(), 6);
 }
@@ -135,7 +135,7 @@ fn a_torn_format_1_anchor_is_restored_not_refused() {
     let spliced = format!("{}{other_hash}{}", &anchor[..start], &anchor[start + 64..]);
     fs::write(dir.join("head.json"), spliced).unwrap();
 
-    let store = FileEventStore::open(StoreOptions::new(root.path(), NAME)).unwrap();
+    let store = FileEventStore::open(root.path().join(NAME)).unwrap();
     assert!(
         store
             .recovery()
@@ -162,7 +162,7 @@ fn damage_before_format_1_lines_is_refused_and_a_torn_format_1_tail_is_cut() {
     let mut damaged = text.clone();
     damaged[second_line + 5] = b'#';
     fs::write(segment(&dir), &damaged).unwrap();
-    let error = FileEventStore::open(StoreOptions::new(root.path(), NAME)).unwrap_err();
+    let error = FileEventStore::open(root.path().join(NAME)).unwrap_err();
     assert!(matches!(error, Error::CorruptLog { .. }), "{error}");
     assert_eq!(fs::read(segment(&dir)).unwrap(), damaged, "nothing changed");
 
@@ -170,7 +170,7 @@ fn damage_before_format_1_lines_is_refused_and_a_torn_format_1_tail_is_cut() {
     let mut torn = text.clone();
     torn.truncate(text.len() - 40);
     fs::write(segment(&dir), &torn).unwrap();
-    let store = FileEventStore::open(StoreOptions::new(root.path(), NAME)).unwrap();
+    let store = FileEventStore::open(root.path().join(NAME)).unwrap();
     assert_eq!(payloads(&store).len(), 5);
     assert!(
         store

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use opossum_core::{NewEvent, Payload, Query, ReadOptions, SequencedEvent};
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use proptest::prelude::*;
 
 /// One way to damage a file.
@@ -94,10 +94,10 @@ proptest! {
         damages in prop::collection::vec(damage(), 1..4),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions::new(dir.path(), "s");
+        let folder = dir.path().join("s");
         let appended: Vec<SequencedEvent>;
         {
-            let store = FileEventStore::open(options.clone()).unwrap();
+            let store = FileEventStore::open(&folder).unwrap();
             let mut i = 0;
             for n in batches {
                 let events: Vec<NewEvent> = (i..i + n).map(event).collect();
@@ -120,7 +120,7 @@ proptest! {
         // Whatever the damage: no panic, and anything read is the appended event at its own
         // position, unless verify reports the damage.
         let intact = opossum_fs::verify_folder(&store_dir).unwrap().is_intact();
-        if let Ok(store) = FileEventStore::open(options) {
+        if let Ok(store) = FileEventStore::open(&folder) {
             for query in [Query::all(), Query::from_event_types(["Even"]).unwrap()] {
                 if let Ok(events) = store.read_blocking(&query, ReadOptions::new()) {
                     for e in events {

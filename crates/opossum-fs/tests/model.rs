@@ -11,7 +11,7 @@
 
 use opossum_core::{AppendCondition, InMemoryEventStore, NewEvent, Position, Query, ReadOptions};
 use opossum_core::{Error, SequencedEvent};
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use opossum_testkit::model::{BlockingStore, check_sequence, config, operations};
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -27,7 +27,7 @@ struct FileSubject {
 impl FileSubject {
     fn new() -> FileSubject {
         let folder = TempDir::new().expect("create a temporary folder");
-        let store = FileEventStore::open(options(&folder)).expect("open the store");
+        let store = FileEventStore::open(folder.path().join("store")).expect("open the store");
         FileSubject {
             store: Some(store),
             folder,
@@ -41,18 +41,13 @@ impl FileSubject {
     }
 }
 
-fn options(folder: &TempDir) -> StoreOptions {
-    let root = std::path::absolute(folder.path()).expect("absolute temporary folder");
-    StoreOptions::new(root, "store")
-}
-
 impl BlockingStore for FileSubject {
     fn append_blocking(
         &mut self,
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, Error> {
-        Ok(self.store().append_blocking(events, condition)?)
+        self.store().append_blocking(events, condition)
     }
 
     fn read_blocking(
@@ -60,11 +55,11 @@ impl BlockingStore for FileSubject {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, Error> {
-        Ok(self.store().read_blocking(query, options)?)
+        self.store().read_blocking(query, options)
     }
 
     fn read_last_blocking(&mut self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        Ok(self.store().read_last_blocking(query)?)
+        self.store().read_last_blocking(query)
     }
 
     /// `close()` the store, then `open` the same folder again.
@@ -72,7 +67,7 @@ impl BlockingStore for FileSubject {
         if let Some(store) = self.store.take() {
             store.close()?;
         }
-        self.store = Some(FileEventStore::open(options(&self.folder))?);
+        self.store = Some(FileEventStore::open(self.folder.path().join("store"))?);
         Ok(())
     }
 }
@@ -88,7 +83,10 @@ proptest! {
 
         let report = subject.store().verify().expect("verify the store");
         prop_assert!(report.is_intact(), "hash chain broken: {:?}", report.problem);
-        let expected_head = reference.read_last_now(&Query::all()).map(|e| e.position);
+        let expected_head = reference
+            .read_last_blocking(&Query::all())
+            .expect("the reference store never fails")
+            .map(|e| e.position);
         prop_assert_eq!(report.head, expected_head);
     }
 }

@@ -211,10 +211,8 @@ fn mount_label(mount: usize) -> char {
     char::from(b'A' + u8::try_from(mount).expect("few mounts"))
 }
 
-fn store_options(root: &Path, name: &str) -> StoreOptions {
-    StoreOptions::new(root, name)
-        .flush_events_immediately(true)
-        .cross_process_lock_timeout(Duration::from_secs(30))
+fn store_options() -> StoreOptions {
+    StoreOptions::new().lock_timeout(Duration::from_secs(30))
 }
 
 /// A child's acknowledgement file.
@@ -264,7 +262,7 @@ fn invoice_child(params: &ChildParams) {
     params.rendezvous();
     // Opening after the rendezvous makes the children race, through both mounts, to create the
     // store folder.
-    let store = match FileEventStore::open(store_options(&params.root, &params.store)) {
+    let store = match FileEventStore::open_with(&params.root.join(&params.store), store_options()) {
         Ok(store) => store,
         Err(e) => {
             acks.refusal(params.index, "open", &e);
@@ -277,7 +275,7 @@ fn invoice_child(params: &ChildParams) {
         let last = match store.read_last_blocking(&invoices) {
             Ok(last) => last,
             Err(e) => {
-                acks.refusal(params.index, "read_last", &e);
+                acks.refusal(params.index, "read_last", &e.into());
                 return;
             }
         };
@@ -330,7 +328,7 @@ fn invoice_child(params: &ChildParams) {
                     params.index,
                     params.mount_label()
                 );
-                acks.refusal(params.index, "append", &e);
+                acks.refusal(params.index, "append", &e.into());
                 return;
             }
         }
@@ -1439,7 +1437,7 @@ fn check_children(children: &[ChildOutcome], problems: &mut Vec<String>) {
 
 /// Opens the store on the source folder (not through a mount) and reads every event.
 fn read_store(src: &Path, evidence: &mut String) -> Result<(Vec<Found>, VerifyReport), String> {
-    let store = FileEventStore::open(store_options(src, STORE_NAME))
+    let store = FileEventStore::open_with(src.join(STORE_NAME), store_options())
         .map_err(|e| format!("open: {e} ({e:?})"))?;
     if !store.recovery().is_clean() {
         let _ = writeln!(

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use opossum_core::{AppendCondition, NewEvent, Payload, Query, ReadOptions, Tag};
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 
 fn event(t: &str, tags: &[(&str, &str)]) -> NewEvent {
     tags.iter()
@@ -18,9 +18,9 @@ fn event(t: &str, tags: &[(&str, &str)]) -> NewEvent {
 #[test]
 fn append_read_reopen_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions::new(dir.path(), "s");
+    let folder = dir.path().join("s");
     {
-        let store = FileEventStore::open(options.clone()).unwrap();
+        let store = FileEventStore::open(&folder).unwrap();
         assert!(store.recovery().is_clean(), "{:?}", store.recovery());
         let p = store
             .append_blocking(
@@ -40,7 +40,7 @@ fn append_read_reopen_verify() {
         assert!(err.is_condition_failed(), "{err}");
         store.close().unwrap();
     }
-    let store = FileEventStore::open(options).unwrap();
+    let store = FileEventStore::open(&folder).unwrap();
     assert!(store.recovery().is_clean(), "{:?}", store.recovery());
     let all = store
         .read_blocking(&Query::all(), ReadOptions::new())

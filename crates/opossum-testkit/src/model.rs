@@ -83,7 +83,7 @@ impl BlockingStore for InMemoryEventStore {
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, Error> {
-        self.append_now(events, condition)
+        InMemoryEventStore::append_blocking(self, events, condition)
     }
 
     fn read_blocking(
@@ -91,11 +91,11 @@ impl BlockingStore for InMemoryEventStore {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, Error> {
-        Ok(self.read_now(query, options))
+        InMemoryEventStore::read_blocking(self, query, options)
     }
 
     fn read_last_blocking(&mut self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        Ok(self.read_last_now(query))
+        InMemoryEventStore::read_last_blocking(self, query)
     }
 }
 

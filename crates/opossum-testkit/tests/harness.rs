@@ -64,15 +64,15 @@ impl Faulty {
         condition: Option<AppendCondition>,
     ) -> Result<Position, Error> {
         match self.fault {
-            Fault::IgnoreConditions => self.inner.append_now(events, None),
+            Fault::IgnoreConditions => self.inner.append_blocking(events, None),
             Fault::IgnoreConditionAfter => self
                 .inner
-                .append_now(events, condition.map(|c| c.after(None))),
+                .append_blocking(events, condition.map(|c| c.after(None))),
             Fault::ReencodePayloads => {
                 let events = events.into_iter().map(Faulty::reencode).collect();
-                self.inner.append_now(events, condition)
+                self.inner.append_blocking(events, condition)
             }
-            _ => self.inner.append_now(events, condition),
+            _ => self.inner.append_blocking(events, condition),
         }
     }
 
@@ -80,7 +80,7 @@ impl Faulty {
         if let Fault::IgnoreDescending = self.fault {
             options.direction = Direction::Ascending;
         }
-        self.inner.read_now(query, options)
+        self.inner.read_blocking(query, options).unwrap_or_default()
     }
 }
 
@@ -96,13 +96,13 @@ impl EventStore for Faulty {
             options.after = c.after;
             if !self
                 .inner
-                .read_now(&c.fail_if_events_match, options)
+                .read_blocking(&c.fail_if_events_match, options)?
                 .is_empty()
             {
                 return Err(Error::ConditionFailed { after: c.after });
             }
             tokio::task::yield_now().await;
-            return self.inner.append_now(events, None);
+            return self.inner.append_blocking(events, None);
         }
         self.append_faulty(events, condition)
     }
@@ -116,7 +116,7 @@ impl EventStore for Faulty {
     }
 
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        Ok(self.inner.read_last_now(query))
+        self.inner.read_last_blocking(query)
     }
 }
 
@@ -138,16 +138,16 @@ impl BlockingStore for Faulty {
     }
 
     fn read_last_blocking(&mut self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
-        Ok(self.inner.read_last_now(query))
+        self.inner.read_last_blocking(query)
     }
 
     fn reopen(&mut self) -> Result<(), Error> {
         if let Fault::LoseNewestOnReopen = self.fault {
-            let mut events = self.inner.read_now(&Query::all(), ReadOptions::new());
+            let mut events = self.inner.read_blocking(&Query::all(), ReadOptions::new())?;
             events.pop();
             self.inner = InMemoryEventStore::new();
             for e in events {
-                self.inner.append_now(vec![e.event], None)?;
+                self.inner.append_blocking(vec![e.event], None)?;
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use crate::head::{self, Anchor, SLOT_LEN};
 use crate::record::{ChainHash, decode_header, split_hash};
 use crate::vfs::Vfs;
 use crate::vfs::sim::{Cut, Fault, FaultError, Op, SimFs, Times};
-use crate::{Error, FileEventStore, Repair, StoreOptions, verify_folder};
+use crate::{Error, FileEventStore, Repair, verify_folder};
 
 /// The first (and, in these tests, only) segment of the store on a `SimFs`.
 const SEGMENT: &str = "/sim/store/events/00000000000000000001.jsonl";
@@ -94,10 +94,6 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
-}
-
-fn real_options(root: &Path) -> StoreOptions {
-    StoreOptions::new(root, "store")
 }
 
 fn real_segment(root: &Path) -> PathBuf {
@@ -199,7 +195,7 @@ fn finding_1_by_hand_zeroed_first_page_of_the_last_group_is_cut() {
     let store_dir = root.join("store");
     let mut acked = Vec::new();
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         for n in 1..=3 {
             append(&store, &mut acked, vec![event(n, BIG)]);
         }
@@ -211,7 +207,7 @@ fn finding_1_by_hand_zeroed_first_page_of_the_last_group_is_cut() {
     let segment = real_segment(root);
     let group_start = fs::metadata(&segment).unwrap().len();
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         store
             .append_blocking((900..905).map(|n| event(n, BIG)).collect(), None)
             .unwrap();
@@ -227,7 +223,7 @@ fn finding_1_by_hand_zeroed_first_page_of_the_last_group_is_cut() {
     fs::write(store_dir.join("head.json"), &head_before).unwrap();
     fs::write(&snapshot_path, &snapshot_before).unwrap();
 
-    let store = FileEventStore::open(real_options(root))
+    let store = FileEventStore::open(root.join("store"))
         .unwrap_or_else(|e| panic!("a torn unacknowledged group made the store refuse: {e}"));
     assert_holds_exactly(&store, &acked, "after the cut");
     let cuts: Vec<_> = store
@@ -256,7 +252,7 @@ fn finding_1_by_hand_zeroed_first_page_of_the_last_group_is_cut() {
     assert_eq!(fs::metadata(&segment).unwrap().len(), group_start);
     append(&store, &mut acked, vec![event(4, 10)]);
     store.close().unwrap();
-    let store = FileEventStore::open(real_options(root)).unwrap();
+    let store = FileEventStore::open(root.join("store")).unwrap();
     assert_holds_exactly(&store, &acked, "reopened");
 }
 
@@ -270,7 +266,7 @@ fn finding_1_converse_damage_inside_a_vouched_for_group_is_refused() {
     let root = dir.path();
     let store_dir = root.join("store");
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         let mut acked = Vec::new();
         for n in 1..=5 {
             append(&store, &mut acked, vec![event(n, 200)]);
@@ -287,7 +283,7 @@ fn finding_1_converse_damage_inside_a_vouched_for_group_is_refused() {
     fs::remove_dir_all(store_dir.join("index")).unwrap();
     let before = tree(&store_dir);
 
-    let err = FileEventStore::open(real_options(root)).unwrap_err();
+    let err = FileEventStore::open(root.join("store")).unwrap_err();
     assert!(matches!(err, Error::CorruptLog { .. }), "{err}");
     // Not even an empty `head.json` is created by the refused open.
     assert_eq!(tree(&store_dir), before, "the refused open changed files");
@@ -396,7 +392,7 @@ fn finding_2_by_hand_half_a_newer_slot_over_head_json_opens() {
     let head_path = root.join("store").join("head.json");
     let mut acked = Vec::new();
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         for n in 1..=4 {
             append(&store, &mut acked, vec![event(n, 10)]);
         }
@@ -444,16 +440,16 @@ fn finding_2_by_hand_half_a_newer_slot_over_head_json_opens() {
             fs::write(&head_path, &bytes).unwrap();
             let report = verify_folder(&root.join("store")).unwrap();
             assert!(report.is_intact(), "keep {keep}: {report:?}");
-            let store = FileEventStore::open(real_options(root))
+            let store = FileEventStore::open(root.join("store"))
                 .unwrap_or_else(|e| panic!("keep {keep} of {forged:?}: refused: {e}"));
             assert_holds_exactly(&store, &acked, &format!("keep {keep}"));
             store.close().unwrap();
         }
     }
-    let store = FileEventStore::open(real_options(root)).unwrap();
+    let store = FileEventStore::open(root.join("store")).unwrap();
     append(&store, &mut acked, vec![event(5, 10)]);
     store.close().unwrap();
-    let store = FileEventStore::open(real_options(root)).unwrap();
+    let store = FileEventStore::open(root.join("store")).unwrap();
     assert_holds_exactly(&store, &acked, "after an append over the torn slot");
 }
 
@@ -492,7 +488,7 @@ fn finding_3_a_failed_append_whose_undo_failed_never_appears() {
             fs.inject(Fault::once(Op::SyncData, 0, FaultError::Eio));
             fs.inject(Fault::once(Op::SetLen, 0, FaultError::Eio));
             let failed: Vec<NewEvent> = failed_ns.iter().map(|n| event(*n, BIG)).collect();
-            let err = store.append_blocking(failed, None).unwrap_err();
+            let err = Error::from(store.append_blocking(failed, None).unwrap_err());
             assert!(matches!(err, Error::Io { .. }), "{context}: {err}");
             let void = head::decode(&fs.read(HEAD).unwrap())
                 .anchor()
@@ -594,10 +590,10 @@ fn finding_3_when_the_void_cannot_be_recorded_the_store_is_poisoned_until_it_can
         // Write 0 is the segment's; write 1 is the void record in the anchor.
         fs.inject(Fault::always(Op::Write, 1, FaultError::Eio));
         let failed: Vec<NewEvent> = failed_ns.iter().map(|n| event(*n, BIG)).collect();
-        let err = store.append_blocking(failed, None).unwrap_err();
+        let err = Error::from(store.append_blocking(failed, None).unwrap_err());
         assert!(matches!(err, Error::Io { .. }), "{context}: {err}");
         for _ in 0..2 {
-            let err = store.append_blocking(vec![event(4, 10)], None).unwrap_err();
+            let err = Error::from(store.append_blocking(vec![event(4, 10)], None).unwrap_err());
             assert!(matches!(err, Error::Poisoned { .. }), "{context}: {err}");
         }
         assert_absent(&store, &failed_ns, &context);
@@ -682,7 +678,7 @@ fn finding_5_a_blank_line_after_the_last_event_is_cut() {
     let store_dir = root.join("store");
     let mut acked = Vec::new();
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         for n in 1..=5 {
             append(&store, &mut acked, vec![event(n, 10)]);
         }
@@ -700,7 +696,7 @@ fn finding_5_a_blank_line_after_the_last_event_is_cut() {
     assert_eq!(report.events_checked, 5);
 
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         let cut = store.recovery().repairs.iter().find_map(|r| match r {
             Repair::TornTailCut {
                 offset,
@@ -726,12 +722,12 @@ fn finding_5_a_blank_line_after_the_last_event_is_cut() {
     assert!(report.is_intact(), "{report:?}");
     assert_eq!((report.events_checked, report.uncommitted_bytes), (6, 0));
     {
-        let store = FileEventStore::open(real_options(root)).unwrap();
+        let store = FileEventStore::open(root.join("store")).unwrap();
         assert_holds_exactly(&store, &acked, "reopened");
         store.close().unwrap();
     }
     fs::remove_dir_all(store_dir.join("index")).unwrap();
-    let store = FileEventStore::open(real_options(root)).unwrap();
+    let store = FileEventStore::open(root.join("store")).unwrap();
     assert_holds_exactly(&store, &acked, "reopened without the index snapshot");
 }
 
@@ -768,7 +764,10 @@ fn sixteen_appends_under_a_held_lock(
             })
             .unwrap();
         assert!(taken, "the store's lock was not free");
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().map_err(Error::from))
+            .collect()
     })
 }
 
@@ -806,7 +805,7 @@ fn finding_6_every_request_of_a_timed_out_group_gets_lock_timeout() {
     let fs = SimFs::new(7);
     let store = open_with(
         &fs,
-        options().cross_process_lock_timeout(Duration::from_millis(50)),
+        options().lock_timeout(Duration::from_millis(50)),
     )
     .unwrap();
     let mut acked = Vec::new();

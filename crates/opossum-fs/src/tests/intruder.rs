@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::tests::support::{event, options, read_all};
+use crate::tests::support::{STORE, event, options, read_all};
 use crate::vfs::sim::SimFs;
 use crate::vfs::{DirEntry, Meta, OpenMode, Vfs, VfsFile, VfsLock};
 use crate::{Error, FileEventStore, Repair};
@@ -125,7 +125,7 @@ fn intruded() -> (Intruder, FileEventStore) {
         inner: SimFs::new(11),
         mode: Arc::new(AtomicU8::new(OFF)),
     };
-    let store = FileEventStore::open_with(options(), Arc::new(fs.clone()) as Arc<dyn Vfs>)
+    let store = FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(STORE), options())
         .unwrap_or_else(|e| panic!("open: {e}"));
     (fs, store)
 }
@@ -136,7 +136,7 @@ fn refused_then_reopened(mode: u8) -> Vec<Repair> {
         store.append_blocking(vec![event(n, 30)], None).unwrap();
     }
     fs.mode.store(mode, Ordering::SeqCst);
-    let error = store.append_blocking(vec![event(4, 30)], None).unwrap_err();
+    let error = Error::from(store.append_blocking(vec![event(4, 30)], None).unwrap_err());
     let Error::LockNotHonoured { path, detail } = &error else {
         panic!("{error:?}");
     };
@@ -146,7 +146,7 @@ fn refused_then_reopened(mode: u8) -> Vec<Repair> {
     // Nothing refused is shown, now or after a reopen.
     assert_eq!(read_all(&store).unwrap().len(), 3);
     drop(store);
-    let store = FileEventStore::open_with(options(), Arc::new(fs.clone()) as Arc<dyn Vfs>)
+    let store = FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(STORE), options())
         .unwrap_or_else(|e| panic!("reopen: {e}"));
     assert_eq!(read_all(&store).unwrap().len(), 3);
     let repairs = store.recovery().repairs.clone();

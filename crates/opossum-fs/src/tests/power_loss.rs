@@ -110,7 +110,10 @@ fn append(
     events: Vec<NewEvent>,
     condition: Option<AppendCondition>,
 ) -> Result<u64, Error> {
-    store.append_blocking(events, condition).map(|p| p.get())
+    store
+        .append_blocking(events, condition)
+        .map(|p| p.get())
+        .map_err(Error::from)
 }
 
 /// Runs the workload of `seed` until it ends or the machine is off.

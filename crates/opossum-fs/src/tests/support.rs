@@ -1,5 +1,6 @@
 //! Helpers shared by the simulated-file-system tests.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use opossum_core::{NewEvent, Payload, Position, Query, ReadOptions, SequencedEvent};
@@ -8,25 +9,31 @@ use crate::vfs::Vfs;
 use crate::vfs::sim::SimFs;
 use crate::{Error, FileEventStore, StoreOptions};
 
-/// The folder that holds test stores on a simulated file system.
-pub(crate) const ROOT: &str = "/sim";
-/// The test store's name.
-pub(crate) const NAME: &str = "store";
+/// The test store's folder on a simulated file system.
+pub(crate) const STORE: &str = "/sim/store";
 
-/// Options for the test store; `segment_bytes` is not an option, so tests that need several
-/// segments write enough bytes.
+/// Options for the test store.
 pub(crate) fn options() -> StoreOptions {
-    StoreOptions::new(ROOT, NAME)
+    StoreOptions::new()
 }
 
 /// Opens the test store on `fs`.
 pub(crate) fn open(fs: &SimFs) -> Result<FileEventStore, Error> {
-    FileEventStore::open_with(options(), Arc::new(fs.clone()) as Arc<dyn Vfs>)
+    open_with(fs, options())
 }
 
 /// Opens the test store on `fs` with `options`.
 pub(crate) fn open_with(fs: &SimFs, options: StoreOptions) -> Result<FileEventStore, Error> {
-    FileEventStore::open_with(options, Arc::new(fs.clone()) as Arc<dyn Vfs>)
+    open_at(fs, STORE, options)
+}
+
+/// Opens the store in the folder `path` of `fs` with `options`.
+pub(crate) fn open_at(
+    fs: &SimFs,
+    path: &str,
+    options: StoreOptions,
+) -> Result<FileEventStore, Error> {
+    FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(path), options)
 }
 
 /// Event `n` of a test workload: its payload and tag name it, and `pad` bytes of filler make
@@ -45,7 +52,9 @@ pub(crate) fn event(n: u64, pad: usize) -> NewEvent {
 
 /// Every event of the store, in position order.
 pub(crate) fn read_all(store: &FileEventStore) -> Result<Vec<SequencedEvent>, Error> {
-    store.read_blocking(&Query::all(), ReadOptions::new())
+    store
+        .read_blocking(&Query::all(), ReadOptions::new())
+        .map_err(Error::from)
 }
 
 /// The position of every event, checked to run 1..=n.
