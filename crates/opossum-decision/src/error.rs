@@ -1,6 +1,6 @@
 //! The one error type of `opossum-decision`.
 
-use opossum_core::Position;
+use opossum_core::{ErrorKind, Position};
 
 /// What can go wrong while building a decision model or running a decision.
 ///
@@ -38,6 +38,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of error this is: the case a caller acts on, shared by every Opossum crate.
+    /// A store error has the store's kind; a fold's rejection the kind of what the fold
+    /// reported (usually [`ErrorKind::Decode`]).
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoProjections => ErrorKind::InvalidInput,
+            Error::Store(e) => e.kind(),
+            // A fold that reports a failed condition did not append anything: that is not the
+            // DCB signal to decide again.
+            Error::Fold { source, .. } => match source.kind() {
+                ErrorKind::ConditionFailed => ErrorKind::Other,
+                kind => kind,
+            },
+        }
+    }
+
     /// True when this is a failed DCB append condition, the only error a decision retries.
     #[must_use]
     pub fn is_condition_failed(&self) -> bool {
@@ -60,5 +77,8 @@ mod tests {
             source: opossum_core::Error::ConditionFailed { after: None },
         };
         assert!(!fold.is_condition_failed());
+        assert_eq!(fold.kind(), ErrorKind::Other);
+        assert_eq!(Error::NoProjections.kind(), ErrorKind::InvalidInput);
+        assert_eq!(failed.kind(), ErrorKind::ConditionFailed);
     }
 }

@@ -13,9 +13,13 @@
 //!   their queries, folds each projection over the events its own query matches (in position
 //!   order), and returns the states with one [`AppendCondition`](opossum_core::AppendCondition)
 //!   spanning them all;
-//! - [`execute_decision`] runs the whole cycle and runs it again — after an exponential,
-//!   jittered backoff — when the append condition failed because another writer changed
-//!   something the decision depended on. Every other error is returned at once.
+//! - [`decide`] runs the whole cycle: it builds the model, hands its state to your pure
+//!   function, appends the [`Decision`]'s events **with the model's condition** — you cannot
+//!   forget it — and, when another writer changed something the decision depended on, reads and
+//!   decides again after an exponential, jittered backoff ([`RetryPolicy`]);
+//! - [`execute_decision`] is the same retry loop around an operation of your own, for the rare
+//!   decision that must do more than one read; append there with
+//!   [`DecisionModel::append`], which also brings the condition along.
 //!
 //! The condition is as narrow as the projections: writes to events none of the queries match
 //! never fail the append, so unrelated decisions never contend.
@@ -32,7 +36,7 @@
 //! use opossum_core::{
 //!     DomainEvent, EventStore, InMemoryEventStore, NewEvent, Query, QueryItem, Tag,
 //! };
-//! use opossum_decision::{build_decision_model, execute_decision, DecisionProjection};
+//! use opossum_decision::{decide, Decision, DecisionProjection};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -69,31 +73,27 @@
 //! async fn enrol(store: &impl EventStore, course: &str, student: &str)
 //!     -> Result<Enrolment, opossum_decision::Error>
 //! {
-//!     execute_decision(store, |store| async move {
-//!         let model = build_decision_model(
-//!             store,
-//!             (course_capacity(course)?, already_enrolled(course, student)?),
-//!         )
-//!         .await?;
-//!         let (capacity, enrolled) = model.state;
-//!         let outcome = match capacity {
-//!             None => Enrolment::NoSuchCourse,
-//!             Some(_) if enrolled => Enrolment::AlreadyEnrolled,
-//!             Some((capacity, count)) if count >= capacity => Enrolment::CourseFull,
+//!     let rules = (course_capacity(course)?, already_enrolled(course, student)?);
+//!     // One read for both rules; the append is guarded by one condition spanning both queries,
+//!     // and the decision runs again if anything either depends on was written since the read.
+//!     let decided = decide(store, rules, |(capacity, enrolled)| -> Result<_, opossum_decision::Error> {
+//!         Ok(match capacity {
+//!             None => Decision::nothing().returning(Enrolment::NoSuchCourse),
+//!             Some(_) if enrolled => Decision::nothing().returning(Enrolment::AlreadyEnrolled),
+//!             Some((capacity, count)) if count >= capacity => {
+//!                 Decision::nothing().returning(Enrolment::CourseFull)
+//!             }
 //!             Some(_) => {
 //!                 let event = NewEvent::from_typed(&StudentEnrolled {})
 //!                     .tag("course", course)
 //!                     .tag("student", student)
 //!                     .build()?;
-//!                 // Fails — and the whole decision runs again — if anything either projection
-//!                 // depends on was written since the read.
-//!                 store.append(vec![event], Some(model.condition)).await?;
-//!                 Enrolment::Enrolled
+//!                 Decision::append(vec![event]).returning(Enrolment::Enrolled)
 //!             }
-//!         };
-//!         Ok(outcome)
+//!         })
 //!     })
-//!     .await
+//!     .await?;
+//!     Ok(decided.outcome)
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -112,17 +112,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! A domain rejection (course full) is an `Ok` outcome, so it is never retried; only a failed
-//! append condition is. To use your own error type instead, implement [`ConditionFailure`]
-//! for it.
+//! A domain rejection can be an outcome with nothing appended (as here) or an error of your own
+//! returned by the decision function; either way it is never retried, only a failed append
+//! condition is. A decision function's error type needs only `From<opossum_decision::Error>`;
+//! [`execute_decision`] also needs to tell a failed condition apart ([`ConditionFailure`]).
 
 mod clock;
+mod decide;
 mod error;
 mod model;
 mod projection;
 mod retry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use decide::{Decided, Decision, decide, decide_with};
 pub use error::Error;
 pub use model::{DecisionModel, ProjectionSet, build_decision_model, build_decision_model_many};
 pub use projection::DecisionProjection;

@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use opossum_core::{AppendCondition, EventStore, Query, ReadOptions, SequencedEvent};
+use opossum_core::{
+    AppendCondition, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+};
 use tracing::Instrument;
 
 use crate::{DecisionProjection, Error};
@@ -10,16 +12,47 @@ use crate::{DecisionProjection, Error};
 /// The result of [`build_decision_model`]: the folded state of every projection, and the
 /// condition that guards an append made on the strength of that state.
 ///
-/// Append with `condition` and the append fails if any event matching any of the projections
-/// was written after the read — that is, exactly when the state may be stale.
+/// Append through [`DecisionModel::append`], which guards the append with the model's
+/// condition: it fails if any event matching any of the projections was written after the
+/// read — that is, exactly when the state may be stale. [`decide`](crate::decide) does all of
+/// this, and decides again when the condition failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionModel<St> {
     /// The folded state: `S` for one projection, a tuple for two or three, a `Vec` (in the
     /// order given) for a list.
     pub state: St,
-    /// Its query is the union of the projections' queries; its `after` is the highest position
-    /// read, or `None` when the read returned nothing.
-    pub condition: AppendCondition,
+    condition: AppendCondition,
+}
+
+impl<St> DecisionModel<St> {
+    /// The condition that guards an append decided on this state. Its query is the union of
+    /// the projections' queries; its `after` is the highest position read, or `None` when the
+    /// read returned nothing.
+    #[must_use]
+    pub fn condition(&self) -> &AppendCondition {
+        &self.condition
+    }
+
+    /// The state and the condition, taken apart (to append through an API of your own; pass
+    /// the condition on).
+    #[must_use]
+    pub fn into_parts(self) -> (St, AppendCondition) {
+        (self.state, self.condition)
+    }
+
+    /// Appends `events` guarded by this model's condition, and returns the position of the last
+    /// one.
+    ///
+    /// # Errors
+    /// [`Error::Store`] holding [`opossum_core::Error::ConditionFailed`] when an event the
+    /// decision depended on was appended since the read (nothing was appended: decide again),
+    /// or the store's own failure.
+    pub async fn append<S>(&self, store: &S, events: Vec<NewEvent>) -> Result<Position, Error>
+    where
+        S: EventStore + ?Sized,
+    {
+        Ok(store.append(events, Some(self.condition.clone())).await?)
+    }
 }
 
 /// A set of [`DecisionProjection`]s that [`build_decision_model`] can fold from one read.
@@ -167,8 +200,8 @@ impl<S> ProjectionSet for Vec<DecisionProjection<S>> {
 /// let pings = DecisionProjection::new(0, Query::from_event_types(["Ping"])?, |n, _| n + 1);
 /// let any_pong = DecisionProjection::new(false, Query::from_event_types(["Pong"])?, |_, _| true);
 ///
-/// let DecisionModel { state: (pings, any_pong), condition } =
-///     build_decision_model(&store, (pings, any_pong)).await?;
+/// let ((pings, any_pong), condition) =
+///     build_decision_model(&store, (pings, any_pong)).await?.into_parts();
 /// assert_eq!((pings, any_pong), (1, false));
 /// assert_eq!(condition.after.map(|p| p.get()), Some(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

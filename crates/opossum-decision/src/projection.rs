@@ -38,7 +38,7 @@ type Fold<S> =
 pub struct DecisionProjection<S> {
     state: S,
     query: Query,
-    fold: Box<Fold<S>>,
+    fold: Arc<Fold<S>>,
     /// `None` for folds that do not read the time.
     clock: Option<Arc<dyn Clock>>,
 }
@@ -115,7 +115,7 @@ impl<S> DecisionProjection<S> {
         DecisionProjection {
             state: initial,
             query,
-            fold: Box::new(move |state, event, _clock| fold(state, event)),
+            fold: Arc::new(move |state, event, _clock| fold(state, event)),
             clock: None,
         }
     }
@@ -138,7 +138,7 @@ impl<S> DecisionProjection<S> {
         DecisionProjection {
             state: initial,
             query,
-            fold: Box::new(fold),
+            fold: Arc::new(fold),
             clock: Some(Arc::new(clock)),
         }
     }
@@ -179,6 +179,19 @@ impl<S> DecisionProjection<S> {
             source,
         })?;
         Ok(self)
+    }
+}
+
+/// A copy with the same state, query, fold and clock (the fold and the clock are shared), so that
+/// [`decide`](crate::decide) can fold a fresh copy on every attempt.
+impl<S: Clone> Clone for DecisionProjection<S> {
+    fn clone(&self) -> Self {
+        DecisionProjection {
+            state: self.state.clone(),
+            query: self.query.clone(),
+            fold: Arc::clone(&self.fold),
+            clock: self.clock.clone(),
+        }
     }
 }
 

@@ -262,7 +262,7 @@ where
 ///     let model = build_decision_model(store, count).await?;
 ///     let next = model.state + 1;
 ///     let event = NewEvent::builder("InvoiceCreated", Payload::from_json("{}")?).build()?;
-///     store.append(vec![event], Some(model.condition)).await?;
+///     model.append(store, vec![event]).await?;
 ///     Ok::<_, opossum_decision::Error>(next)
 /// })
 /// .await?;
@@ -286,35 +286,66 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: ConditionFailure,
 {
-    let max_attempts = policy.attempts();
-    let mut random = Xorshift::seeded();
-    let mut attempt = 1;
+    let mut attempts = Attempts::new(policy);
     loop {
-        let span = tracing::debug_span!("decision_attempt", attempt, max_attempts);
+        let span = attempts.span();
         let error = match operation(store).instrument(span.clone()).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        if !error.is_condition_failure() {
+        if !error.is_condition_failure() || !attempts.again(&span).await {
             return Err(error);
         }
-        if attempt >= max_attempts {
+    }
+}
+
+/// The attempts of one decision under a [`RetryPolicy`]: the span of each, and the backoff
+/// between them.
+pub(crate) struct Attempts {
+    policy: RetryPolicy,
+    random: Xorshift,
+    attempt: u32,
+}
+
+impl Attempts {
+    pub(crate) fn new(policy: RetryPolicy) -> Attempts {
+        Attempts {
+            policy,
+            random: Xorshift::seeded(),
+            attempt: 1,
+        }
+    }
+
+    /// The span of the current attempt.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::debug_span!(
+            "decision_attempt",
+            attempt = self.attempt,
+            max_attempts = self.policy.attempts()
+        )
+    }
+
+    /// After the current attempt's append condition failed: waits the backoff and returns true
+    /// when another attempt is allowed; returns false at once when this was the last.
+    pub(crate) async fn again(&mut self, span: &tracing::Span) -> bool {
+        if self.attempt >= self.policy.attempts() {
             tracing::warn!(
-                parent: &span,
-                attempts = attempt,
+                parent: span,
+                attempts = self.attempt,
                 "decision gave up: its append condition failed on every attempt (heavy contention \
                  on the same events; consider more attempts or a narrower query)"
             );
-            return Err(error);
+            return false;
         }
-        let delay = policy.delay(attempt, random.next());
+        let delay = self.policy.delay(self.attempt, self.random.next());
         tracing::debug!(
-            parent: &span,
+            parent: span,
             ?delay,
             "append condition failed: events the decision depends on changed; deciding again"
         );
         tokio::time::sleep(delay).await;
-        attempt += 1;
+        self.attempt += 1;
+        true
     }
 }
 

@@ -15,7 +15,7 @@ use opossum_core::{DomainEvent, EventStore, NewEvent, Query, ReadOptions};
 use opossum_decision::{
     DecisionProjection, Error, RetryPolicy, build_decision_model, execute_decision_with,
 };
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use opossum_testkit::{item, items_query, types_query};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
 fn open_store(dir: &tempfile::TempDir) -> Arc<FileEventStore> {
-    Arc::new(FileEventStore::open(StoreOptions::new(dir.path(), "store")).unwrap())
+    Arc::new(FileEventStore::open(dir.path().join("store")).unwrap())
 }
 
 fn policy(attempts: u32) -> RetryPolicy {
@@ -141,7 +141,7 @@ async fn enrol(store: &FileEventStore, course: &str, student: &str) -> Result<En
         .tag("course", course)
         .tag("student", student)
         .build()?;
-    store.append(vec![event], Some(model.condition)).await?;
+    model.append(store, vec![event]).await?;
     Ok(Enrolment::Enrolled)
 }
 
@@ -236,7 +236,7 @@ async fn create_invoice(store: &FileEventStore, writer: usize) -> Result<u64, Er
         .tag("invoice", number.to_string())
         .tag("writer", writer.to_string())
         .build()?;
-    store.append(vec![event], Some(model.condition)).await?;
+    model.append(store, vec![event]).await?;
     Ok(number)
 }
 

@@ -84,7 +84,7 @@ async fn buy(
                 b.tag("product", *p)
             })
             .build()?;
-        store.append(vec![event], Some(model.condition)).await?;
+        model.append(store, vec![event]).await?;
         Ok(Purchase::Bought)
     })
     .await
@@ -181,7 +181,7 @@ async fn only_price_changes_of_products_in_the_cart_fail_the_purchase() {
         .unwrap();
     let purchase = NewEvent::from_typed(&CartPurchased {}).build().unwrap();
     store
-        .append(vec![purchase.clone()], Some(model.condition.clone()))
+        .append(vec![purchase.clone()], Some(model.condition().clone()))
         .await
         .unwrap();
 
@@ -191,7 +191,7 @@ async fn only_price_changes_of_products_in_the_cart_fail_the_purchase() {
         .await
         .unwrap();
     let err = store
-        .append(vec![purchase], Some(model.condition))
+        .append(vec![purchase], Some(model.condition().clone()))
         .await
         .unwrap_err();
     assert!(err.is_condition_failed());

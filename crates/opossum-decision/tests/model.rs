@@ -15,13 +15,13 @@ use opossum_core::{
 use opossum_decision::{
     DecisionModel, DecisionProjection, Error, build_decision_model, build_decision_model_many,
 };
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use opossum_testkit::{Guarded, event, item, items_query, types_query};
 use tempfile::TempDir;
 
 fn file_store() -> Guarded<FileEventStore, TempDir> {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileEventStore::open(StoreOptions::new(dir.path(), "decisions")).unwrap();
+    let store = FileEventStore::open(dir.path().join("decisions")).unwrap();
     Guarded::new(store, dir)
 }
 
@@ -95,10 +95,11 @@ async fn count(store: &dyn EventStore) -> usize {
 /// course — leave the decision's condition intact.
 async fn writes_outside_the_union_do_not_fail_the_append(store: &dyn EventStore) {
     seed(store).await;
-    let DecisionModel { state, condition } =
+    let (state, condition) =
         build_decision_model(store, (course("c1"), student("s1"), enrolled("c1", "s1")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_parts();
     assert_eq!(state, (1, 1, false));
 
     // Another decision, on other entities, commits in between.
@@ -137,7 +138,7 @@ async fn a_write_inside_the_union_fails_the_append(store: &dyn EventStore) {
         let before = count(store).await;
         store.append(vec![write.clone()], None).await.unwrap();
         let err = store
-            .append(vec![enrolment("c1", "s1")], Some(model.condition))
+            .append(vec![enrolment("c1", "s1")], Some(model.condition().clone()))
             .await
             .expect_err("a write inside the union must fail the append");
         assert!(err.is_condition_failed(), "{err}");
@@ -167,7 +168,7 @@ async fn the_condition_is_the_union_after_the_highest_position_read(store: &dyn 
     let union = c.query().union(s.query());
     let model = build_decision_model(store, (c, s)).await.unwrap();
     assert_eq!(
-        model.condition,
+        *model.condition(),
         AppendCondition::new(union).after(Some(Position::new(4).unwrap()))
     );
 
@@ -176,9 +177,9 @@ async fn the_condition_is_the_union_after_the_highest_position_read(store: &dyn 
         .await
         .unwrap();
     assert_eq!(model.state, 0);
-    assert_eq!(model.condition.after, None);
+    assert_eq!(model.condition().after, None);
     assert_eq!(
-        &model.condition.fail_if_events_match,
+        &model.condition().fail_if_events_match,
         course("nowhere").query()
     );
 }
@@ -376,7 +377,7 @@ async fn one_two_three_and_many_projections_return_their_own_state_types() {
             .await
             .unwrap();
     assert_eq!(many.state, [1, 1, 0]);
-    assert_eq!(many.condition.after, Some(Position::new(4).unwrap()));
+    assert_eq!(many.condition().after, Some(Position::new(4).unwrap()));
 }
 
 #[tokio::test]
@@ -398,15 +399,15 @@ async fn an_all_query_makes_the_whole_store_the_boundary() {
         .await
         .unwrap();
     assert_eq!(model.state, (1, 4));
-    assert!(model.condition.fail_if_events_match.is_all());
-    assert_eq!(model.condition.after, Some(Position::new(4).unwrap()));
+    assert!(model.condition().fail_if_events_match.is_all());
+    assert_eq!(model.condition().after, Some(Position::new(4).unwrap()));
 
     store
         .append(vec![event("Unrelated", &[])], None)
         .await
         .unwrap();
     let err = store
-        .append(vec![enrolment("c1", "s1")], Some(model.condition))
+        .append(vec![enrolment("c1", "s1")], Some(model.condition().clone()))
         .await
         .unwrap_err();
     assert!(err.is_condition_failed());

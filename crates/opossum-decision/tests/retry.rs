@@ -32,7 +32,7 @@ async fn tick(store: &InMemoryEventStore, calls: &AtomicU32, conflicts: u32) -> 
     store
         .append(
             vec![event("Tick", &[("by", "decision")])],
-            Some(model.condition),
+            Some(model.condition().clone()),
         )
         .await?;
     Ok(model.state + 1)

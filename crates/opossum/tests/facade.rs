@@ -356,7 +356,7 @@ async fn read_models_wait_for_what_the_store_held_at_open() {
     // Events written before the app exists (another process, an import, a previous run).
     let root = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let raw = opossum::FileEventStore::open(opossum::StoreOptions::new(root, "notes")).unwrap();
+        let raw = opossum::FileEventStore::open(root.join("notes")).unwrap();
         let event = NewEvent::from_typed(&Noted {
             text: "before".into(),
         })

@@ -106,7 +106,7 @@ fn append_child(root: &Path, name: &str, child: u64, count: u64, cap: Duration) 
 fn open_child(root: &Path, name: &str) -> Result<()> {
     let before = resident_bytes();
     let started = Instant::now();
-    let store = FileEventStore::open(StoreOptions::new(root, name))?;
+    let store = FileEventStore::open(root.join(name))?;
     let open_micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let after = resident_bytes();
     let stats = store.stats()?;
