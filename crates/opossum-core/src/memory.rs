@@ -168,7 +168,12 @@ mod tests {
     #[test]
     fn positions_are_contiguous_across_appends() {
         let s = InMemoryEventStore::new();
-        assert_eq!(s.append_blocking(vec![ev("A"), ev("B")], None).unwrap().get(), 2);
+        assert_eq!(
+            s.append_blocking(vec![ev("A"), ev("B")], None)
+                .unwrap()
+                .get(),
+            2
+        );
         assert_eq!(s.append_blocking(vec![ev("C")], None).unwrap().get(), 3);
         let all = s.read_blocking(&Query::all(), ReadOptions::new()).unwrap();
         let positions: Vec<u64> = all.iter().map(|e| e.position.get()).collect();

@@ -140,7 +140,11 @@ pub struct Decided<T> {
 /// # Errors
 /// `decision`'s own error, at once; otherwise [`Error`] converted into `E`: the store's failure,
 /// a projection's fold rejecting an event, or the failed condition of the last attempt.
-pub async fn decide<St, P, F, T, E>(store: &St, projections: P, decision: F) -> Result<Decided<T>, E>
+pub async fn decide<St, P, F, T, E>(
+    store: &St,
+    projections: P,
+    decision: F,
+) -> Result<Decided<T>, E>
 where
     St: EventStore + ?Sized,
     P: ProjectionSet + Clone,

@@ -194,7 +194,9 @@ impl From<opossum_core::Error> for Error {
             opossum_core::Error::Storage(storage) if storage.downcast_ref::<Error>().is_some() => {
                 match storage.into_inner().downcast::<Error>() {
                     Ok(own) => *own,
-                    Err(other) => Error::Core(opossum_core::Error::storage(ErrorKind::Other, other)),
+                    Err(other) => {
+                        Error::Core(opossum_core::Error::storage(ErrorKind::Other, other))
+                    }
                 }
             }
             other => Error::Core(other),

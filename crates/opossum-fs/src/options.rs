@@ -230,7 +230,9 @@ fn name_problems(name: &str) -> Vec<String> {
         ));
     }
     if name.chars().any(char::is_control) {
-        problems.push(format!("store folder name {name:?} contains a control character"));
+        problems.push(format!(
+            "store folder name {name:?} contains a control character"
+        ));
     }
     let stem = name.split('.').next().unwrap_or(name).trim_end();
     if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
@@ -297,7 +299,10 @@ mod tests {
         for name in [
             "CON", "con.txt", "Lpt1", "x.", " x", "a\tb", "a:b", "a*b", "a?b",
         ] {
-            assert!(!path_problems(&format!("/data/{name}")).is_empty(), "{name:?}");
+            assert!(
+                !path_problems(&format!("/data/{name}")).is_empty(),
+                "{name:?}"
+            );
         }
         assert!(!path_problems(&format!("/data/{}", "x".repeat(201))).is_empty());
         assert!(!path_problems("/").is_empty());
@@ -314,12 +319,19 @@ mod tests {
             "a.b",
             "com10",
         ] {
-            assert!(path_problems(&format!("/data/{name}")).is_empty(), "{name:?}");
+            assert!(
+                path_problems(&format!("/data/{name}")).is_empty(),
+                "{name:?}"
+            );
         }
         let relative = store_folder(Path::new("records")).unwrap();
         assert!(relative.is_absolute());
         assert!(relative.ends_with("records"));
         // A trailing separator names the same folder.
-        assert!(store_folder(Path::new("/data/store/")).unwrap().ends_with("store"));
+        assert!(
+            store_folder(Path::new("/data/store/"))
+                .unwrap()
+                .ends_with("store")
+        );
     }
 }

@@ -94,7 +94,10 @@ impl FileEventStore {
     /// [`Error::AnchorMismatch`] when committed history is damaged (nothing is changed on disk
     /// then); [`Error::ReadOnly`] when a new store cannot be created; [`Error::Io`] for other
     /// file-system failures.
-    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<FileEventStore, Error> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<FileEventStore, Error> {
         Self::open_on(OsFs::shared(), path.as_ref(), options)
     }
 

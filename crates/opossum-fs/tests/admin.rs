@@ -47,8 +47,7 @@ fn stats_report_count_head_and_size() {
 #[test]
 fn an_append_waits_for_the_lock_and_times_out_naming_file_and_option() {
     let dir = tempfile::tempdir().unwrap();
-    let options =
-        StoreOptions::new().lock_timeout(Duration::from_millis(200));
+    let options = StoreOptions::new().lock_timeout(Duration::from_millis(200));
     let store = FileEventStore::open_with(dir.path().join("s"), options).unwrap();
     let mut other = hold_lock(store.path());
     let guard = other.try_write().unwrap();
@@ -106,8 +105,7 @@ async fn queued_appends_share_a_commit_and_are_checked_in_order() {
 #[test]
 fn delete_removes_the_folder_under_the_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let options =
-        StoreOptions::new().lock_timeout(Duration::from_millis(100));
+    let options = StoreOptions::new().lock_timeout(Duration::from_millis(100));
     let store = FileEventStore::open_with(dir.path().join("s"), options.clone()).unwrap();
     store.append_blocking(vec![event("a")], None).unwrap();
     let path = store.path().to_path_buf();

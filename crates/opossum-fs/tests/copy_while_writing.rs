@@ -1077,8 +1077,8 @@ fn alphabetical_copy_while_two_processes_append_gives_working_prefixes() {
 fn backup_while_two_processes_append_gives_clean_prefixes() {
     let label = "backup";
     let mut run = Run::start(label);
-    let handle =
-        FileEventStore::open_with(&run.root.join(STORE_NAME), store_options()).expect("open a parent handle");
+    let handle = FileEventStore::open_with(&run.root.join(STORE_NAME), store_options())
+        .expect("open a parent handle");
     let mut taken = Vec::new();
     for number in 0..BACKUPS {
         run.writers.assert_running();

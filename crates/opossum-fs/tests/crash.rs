@@ -110,7 +110,8 @@ fn child_process_entry() {
 }
 
 fn crash_writer(root: &Path, cycle: u64, seed: u64) {
-    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options()).expect("writer opens the store");
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())
+        .expect("writer opens the store");
     let mut head = store
         .read_last_blocking(&Query::all())
         .expect("read head")

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use opossum_core::{
     NewEvent, Payload, Position, Query, QueryItem, ReadOptions, SequencedEvent, Tag,
 };
-use opossum_fs::{
-    BreakKind, ChainBreak, Error, FileEventStore, Repair, verify_folder,
-};
+use opossum_fs::{BreakKind, ChainBreak, Error, FileEventStore, Repair, verify_folder};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -1260,7 +1258,9 @@ fn verify_finds_swapped_lines() -> TestResult {
         let ten = Query::from_tags([Tag::new("n", "10")?])?;
         for result in [
             read_all(&store),
-            store.read_blocking(&ten, ReadOptions::new()).map_err(Error::from),
+            store
+                .read_blocking(&ten, ReadOptions::new())
+                .map_err(Error::from),
         ] {
             match result {
                 Err(Error::CorruptLog { .. }) => {}

@@ -132,13 +132,13 @@ async fn run(
         projections = inner.projections.len(),
         rebuilds = reservations.len(),
         role = ?inner.role(),
-        polling_ms = inner.options.polling().as_millis() as u64,
+        polling_ms = inner.options.get_polling_interval().as_millis() as u64,
         "projection daemon started"
     );
     let mut rebuilds: Vec<JoinHandle<()>> = spawn_rebuilds(&inner, reservations, &stop)
         .into_iter()
         .collect();
-    let polling = inner.options.polling();
+    let polling = inner.options.get_polling_interval();
     loop {
         if *stop.borrow() {
             break;

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use opossum_core::Position;
+use opossum_core::{ErrorKind, Position};
 
 /// What a projection's own code may fail with: any error, boxed.
 ///
@@ -54,6 +54,20 @@ pub enum Error {
         name: String,
         /// The names that are registered.
         registered: Vec<String>,
+    },
+
+    /// A typed store was asked for by the projection's Rust type, and several projections of
+    /// that type are registered (under different names); ask by name instead.
+    #[error(
+        "{projection} is registered {} times (as {}); ask for its store by name with store_by_name",
+        names.len(),
+        names.join(", ")
+    )]
+    AmbiguousProjection {
+        /// The projection's Rust type.
+        projection: &'static str,
+        /// The names it is registered under.
+        names: Vec<String>,
     },
 
     /// A typed store was asked for with another state type than the projection's.
@@ -203,6 +217,37 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of error this is: the case a caller acts on, shared by every Opossum crate.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidOptions { .. }
+            | Error::InvalidDefinition { .. }
+            | Error::DuplicateProjection { .. }
+            | Error::AmbiguousProjection { .. }
+            | Error::StateTypeMismatch { .. }
+            | Error::EmptyTagQuery => ErrorKind::InvalidInput,
+            Error::UnknownProjection { .. } => ErrorKind::NotFound,
+            Error::Locked { .. }
+            | Error::NotMaintainer { .. }
+            | Error::RebuildInProgress { .. } => ErrorKind::Busy,
+            Error::Store(e) => e.kind(),
+            Error::DiskFull { .. } => ErrorKind::DiskFull,
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    ErrorKind::ReadOnly
+                }
+                _ => ErrorKind::Io,
+            },
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Apply { .. } | Error::Panicked { .. } | Error::Failing { .. } => {
+                ErrorKind::ProjectionFailed
+            }
+            Error::RebuildStopped { .. } => ErrorKind::Closed,
+            Error::Task { .. } => ErrorKind::Other,
+        }
+    }
+
     /// Wraps an I/O error, turning a full disk or quota into [`Error::DiskFull`].
     pub(crate) fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
         if matches!(
@@ -258,5 +303,31 @@ mod tests {
         }
         let other = Error::io("write", "/p", io::Error::from(io::ErrorKind::NotFound));
         assert!(matches!(other, Error::Io { .. }), "{other:?}");
+        assert_eq!(other.kind(), ErrorKind::Io);
+    }
+
+    #[test]
+    fn kinds_say_what_to_do() {
+        let denied = Error::io(
+            "write",
+            "/p",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(denied.kind(), ErrorKind::ReadOnly);
+        let full = Error::io("write", "/p", io::Error::from(io::ErrorKind::StorageFull));
+        assert_eq!(full.kind(), ErrorKind::DiskFull);
+        let unknown = Error::UnknownProjection {
+            name: "Courses".into(),
+            registered: Vec::new(),
+        };
+        assert_eq!(unknown.kind(), ErrorKind::NotFound);
+        let condition = Error::Store(opossum_core::Error::ConditionFailed { after: None });
+        assert_eq!(condition.kind(), ErrorKind::ConditionFailed);
+        let failing = Error::Failing {
+            name: "Courses".into(),
+            position: Position::FIRST,
+            reason: "bad payload".into(),
+        };
+        assert_eq!(failing.kind(), ErrorKind::ProjectionFailed);
     }
 }

@@ -11,58 +11,41 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use opossum_core::Durability;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
 
-/// Whether writes are synced to stable storage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Durability {
-    /// Barriers sync (`flush_writes_immediately(true)`).
-    Synced,
-    /// Barriers do nothing.
-    Buffered,
-}
-
-impl Durability {
-    pub(crate) fn from_flag(flush: bool) -> Durability {
-        if flush {
-            Durability::Synced
-        } else {
-            Durability::Buffered
-        }
+/// With [`Durability::Immediate`], makes `files` and the entries of `dirs` durable; with
+/// [`Durability::Eventual`], does nothing. `anchor` is a folder on the same file system. A few
+/// files are synced one by one; more (on Linux) with one `syncfs` of the whole file system,
+/// which costs about as much as one `fsync` however many files it covers.
+pub(crate) fn barrier(
+    durability: Durability,
+    anchor: &Path,
+    files: &[PathBuf],
+    dirs: &[PathBuf],
+) -> Result<(), Error> {
+    if !durability.is_immediate() || (files.is_empty() && dirs.is_empty()) {
+        return Ok(());
     }
-
-    /// Makes `files` and the entries of `dirs` durable. `anchor` is a folder on the same file
-    /// system. A few files are synced one by one; more (on Linux) with one `syncfs` of the
-    /// whole file system, which costs about as much as one `fsync` however many files it covers.
-    pub(crate) fn barrier(
-        self,
-        anchor: &Path,
-        files: &[PathBuf],
-        dirs: &[PathBuf],
-    ) -> Result<(), Error> {
-        if self == Durability::Buffered || (files.is_empty() && dirs.is_empty()) {
-            return Ok(());
-        }
-        #[cfg(target_os = "linux")]
-        if files.len() + dirs.len() > SYNC_ONE_BY_ONE {
-            let dir = File::open(anchor).map_err(|e| Error::io("open", anchor, e))?;
-            return rustix::fs::syncfs(&dir)
-                .map_err(|e| Error::io("sync the file system of", anchor, e.into()));
-        }
-        let _ = anchor;
-        for file in files {
-            File::open(file)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| Error::io("sync", file, e))?;
-        }
-        for dir in dirs {
-            sync_dir(dir)?;
-        }
-        Ok(())
+    #[cfg(target_os = "linux")]
+    if files.len() + dirs.len() > SYNC_ONE_BY_ONE {
+        let dir = File::open(anchor).map_err(|e| Error::io("open", anchor, e))?;
+        return rustix::fs::syncfs(&dir)
+            .map_err(|e| Error::io("sync the file system of", anchor, e.into()));
     }
+    let _ = anchor;
+    for file in files {
+        File::open(file)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| Error::io("sync", file, e))?;
+    }
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Up to this many files and folders, a barrier syncs them one by one (cheaper than syncing a
@@ -136,13 +119,13 @@ pub(crate) fn write_json_atomic<T: Serialize>(
 ) -> Result<(), Error> {
     let bytes = to_pretty_json(value, path)?;
     write_file(tmp, &bytes)?;
-    if durability == Durability::Synced {
+    if durability == Durability::Immediate {
         File::open(tmp)
             .and_then(|f| f.sync_data())
             .map_err(|e| Error::io("sync", tmp, e))?;
     }
     rename(tmp, path)?;
-    if durability == Durability::Synced {
+    if durability == Durability::Immediate {
         if let Some(parent) = path.parent() {
             sync_dir(parent)?;
         }

@@ -25,7 +25,9 @@ use opossum_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::files::{self, Durability, Staged};
+use opossum_core::Durability;
+
+use crate::files::{self, Staged};
 
 /// The pointer to the live generation.
 pub(crate) const CURRENT_FILE: &str = "current.json";
@@ -401,7 +403,7 @@ mod tests {
         for n in [1, 2, 3, 4] {
             Generation::open(&dir, n)?;
         }
-        write_current(&dir, 2, Durability::Buffered)?;
+        write_current(&dir, 2, Durability::Eventual)?;
         let journal = Journal {
             generation: 3,
             started_at: Timestamp::now(),
@@ -409,7 +411,7 @@ mod tests {
             events_applied: 10,
             resumed: 0,
         };
-        write_journal(&dir, &journal, Durability::Buffered)?;
+        write_journal(&dir, &journal, Durability::Eventual)?;
         // A replaced generation whose deletion a crash interrupted.
         files::create_dir_all(&trash_path(&dir.join("gen-000001")).join("state"))?;
         let recovered = recover(&dir)?;
@@ -424,7 +426,7 @@ mod tests {
         );
 
         // A journal naming the live generation belongs to a committed rebuild.
-        write_current(&dir, 3, Durability::Buffered)?;
+        write_current(&dir, 3, Durability::Eventual)?;
         let recovered = recover(&dir)?;
         assert_eq!((recovered.current, recovered.journal), (Some(3), None));
         let mut left = files::list_names(&dir)?;

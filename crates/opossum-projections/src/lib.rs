@@ -7,7 +7,9 @@
 //!   event) and compute **tags** from a state, which are indexed for
 //!   [`ProjectionStore::query_by_tags`].
 //! - The [`ProjectionManager`] opens the projections' folder and registers the projections; its
-//!   [`ProjectionStore`]s read them (`get`, `get_all`, `query`, `query_by_tag(s)`).
+//!   [`ProjectionStore`]s read them (`get`, `get_all`, `query`, `query_by_tag(s)`). A store is
+//!   asked for by the projection's type — `manager.store::<Courses>()` — so the compiler checks
+//!   its state type; the projection's name is the name of its folder on disk.
 //! - The [`ProjectionDaemon`] keeps them current: woken at once by
 //!   [`notify_appended`](ProjectionDaemon::notify_appended) for appends in this process, and by
 //!   polling for appends from other processes. It works in bounded batches, and a projection
@@ -24,7 +26,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use opossum_core::{DomainEvent, EventStore, InMemoryEventStore, NewEvent, SequencedEvent, Tag};
-//! use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions};
+//! use opossum_projections::{BoxError, Projection, ProjectionManager};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -72,7 +74,7 @@
 //! # let root = folder.path().join("projections");
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-//! let manager = ProjectionManager::builder(Arc::clone(&store), ProjectionOptions::new(&root))
+//! let manager = ProjectionManager::builder(Arc::clone(&store), &root)
 //!     .register(Courses)
 //!     .open()?;
 //! let daemon = manager.start_daemon();
@@ -85,7 +87,7 @@
 //! daemon.notify_appended();
 //! manager.wait_for("Courses", position).await?; // read your own writes
 //!
-//! let courses = manager.store::<Course>("Courses")?;
+//! let courses = manager.store::<Courses>()?; // a ProjectionStore<Course>
 //! assert_eq!(courses.get("c-1")?.map(|c| c.enrolled), Some(1));
 //! // Tag values match in any case; the index is on disk and survives restarts.
 //! let full = courses.query_by_tag(&Tag::new("IsFull", "true")?)?;
@@ -102,8 +104,8 @@
 //!
 //! # The folder
 //!
-//! Each projection has a folder named after it inside
-//! [`ProjectionOptions::new`]'s root (conventionally `<store folder>/projections/`):
+//! Each projection has a folder named after it inside the root given to
+//! [`ProjectionManager::builder`] (conventionally `<store folder>/projections/`):
 //!
 //! ```text
 //! <root>/.lock                       held by the one process that maintains the projections (below)
@@ -124,8 +126,8 @@
 //! # Guarantees
 //!
 //! - **Atomic writes.** Every file is written to a temporary file and renamed into place.
-//!   With [`flush_writes_immediately`](ProjectionOptions::flush_writes_immediately) (the
-//!   default) the files of a batch are synced before the checkpoint that covers them is
+//!   With [`Durability::Immediate`](opossum_core::Durability) (the default
+//!   [`durability`](ProjectionOptions::durability)) the files of a batch are synced before the checkpoint that covers them is
 //!   written — one `syncfs` per batch on Linux rather than one `fsync` per file.
 //! - **No event applied twice, none skipped, after a crash.** Each instance file records the
 //!   position of the last event applied to it; deleted instances stay as tombstones until the

@@ -10,8 +10,10 @@ use opossum_core::{EventStore, Position};
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, Semaphore, watch};
 
+use opossum_core::Durability;
+
 use crate::daemon::ProjectionDaemon;
-use crate::files::{self, Durability};
+use crate::files;
 use crate::generation::{self, Generation, Journal};
 use crate::lock::FolderLock;
 use crate::rebuild::{Board, Rebuilder};
@@ -24,6 +26,7 @@ use crate::{Error, Projection, ProjectionOptions, update};
 #[must_use = "call .open() to get the manager"]
 pub struct ProjectionManagerBuilder {
     store: Arc<dyn EventStore>,
+    root: PathBuf,
     options: ProjectionOptions,
     runners: Vec<Arc<dyn Runner>>,
     error: Option<Error>,
@@ -32,6 +35,7 @@ pub struct ProjectionManagerBuilder {
 impl std::fmt::Debug for ProjectionManagerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectionManagerBuilder")
+            .field("root", &self.root)
             .field("options", &self.options)
             .field(
                 "projections",
@@ -42,6 +46,12 @@ impl std::fmt::Debug for ProjectionManagerBuilder {
 }
 
 impl ProjectionManagerBuilder {
+    /// Sets the options (default [`ProjectionOptions::new`]).
+    pub fn options(mut self, options: ProjectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// Registers a projection. Problems (an invalid name or event type, a name registered
     /// twice) are reported by [`open`](Self::open).
     pub fn register<P: Projection>(mut self, projection: P) -> Self {
@@ -101,7 +111,12 @@ impl ProjectionManagerBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let root = self.options.root().to_path_buf();
+        let root = std::path::absolute(&self.root).map_err(|e| Error::InvalidOptions {
+            problems: vec![format!(
+                "the projections folder {} cannot be made absolute ({e}); give its full path",
+                self.root.display()
+            )],
+        })?;
         files::create_dir_all(&root)?;
         let lock = match FolderLock::acquire(&root) {
             Ok(lock) => Some(lock),
@@ -120,8 +135,9 @@ impl ProjectionManagerBuilder {
         let (progress, _) = watch::channel(0);
         let inner = Inner {
             store: self.store,
-            durability: Durability::from_flag(self.options.flushes_writes_immediately()),
-            rebuild_slots: Arc::new(Semaphore::new(self.options.concurrent_rebuilds())),
+            durability: self.options.get_durability(),
+            rebuild_slots: Arc::new(Semaphore::new(self.options.get_max_concurrent_rebuilds())),
+            root: root.clone(),
             options: self.options,
             projections,
             progress,
@@ -193,7 +209,7 @@ pub struct ProjectionManager {
 impl std::fmt::Debug for ProjectionManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectionManager")
-            .field("root", &self.inner.options.root())
+            .field("root", &self.inner.root)
             .field("projections", &self.projections())
             .finish_non_exhaustive()
     }
@@ -201,14 +217,21 @@ impl std::fmt::Debug for ProjectionManager {
 
 impl ProjectionManager {
     /// Starts registering projections kept current from `store`, with their files in the
-    /// folder of `options`.
+    /// folder `root` (created when missing; a relative path is taken from the current folder),
+    /// with the default [`ProjectionOptions`] unless [`options`](ProjectionManagerBuilder::options)
+    /// sets others.
+    ///
+    /// The convention is the `projections` folder inside the event store's folder, such as
+    /// `store.path().join("projections")` for an `opossum_fs::FileEventStore`, so that copying
+    /// the store folder copies its read models too.
     pub fn builder(
         store: Arc<dyn EventStore>,
-        options: ProjectionOptions,
+        root: impl Into<PathBuf>,
     ) -> ProjectionManagerBuilder {
         ProjectionManagerBuilder {
             store,
-            options,
+            root: root.into(),
+            options: ProjectionOptions::new(),
             runners: Vec::new(),
             error: None,
         }
@@ -218,6 +241,12 @@ impl ProjectionManager {
     #[must_use]
     pub fn options(&self) -> &ProjectionOptions {
         &self.inner.options
+    }
+
+    /// The projections folder.
+    #[must_use]
+    pub fn root(&self) -> &std::path::Path {
+        &self.inner.root
     }
 
     /// Whether this process maintains the folder or follows another process that does. A
@@ -237,12 +266,46 @@ impl ProjectionManager {
             .collect()
     }
 
-    /// A typed store to read the projection `name`, whose state type must be `S`.
+    /// The store of projection `P`, to read its instances: `manager.store::<Courses>()` gives a
+    /// `ProjectionStore<Course>` when `Courses` is a registered projection whose state is
+    /// `Course`. The compiler checks the state type; the name stays on disk.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProjection`] when no projection of type `P` is registered;
+    /// [`Error::AmbiguousProjection`] when several are (then use
+    /// [`store_by_name`](Self::store_by_name)).
+    pub fn store<P: Projection>(&self) -> Result<ProjectionStore<P::State>, Error> {
+        let wanted = TypeId::of::<P>();
+        let mut found = self
+            .inner
+            .projections
+            .iter()
+            .filter(|t| t.runner.projection_type() == wanted);
+        match (found.next(), found.next()) {
+            (Some(tracked), None) => Ok(ProjectionStore::new(Arc::clone(tracked))),
+            (None, _) => Err(Error::UnknownProjection {
+                name: std::any::type_name::<P>().to_owned(),
+                registered: self.projections(),
+            }),
+            (Some(first), Some(second)) => {
+                let mut names = vec![first.name().to_owned(), second.name().to_owned()];
+                names.extend(found.map(|t| t.name().to_owned()));
+                Err(Error::AmbiguousProjection {
+                    projection: std::any::type_name::<P>(),
+                    names,
+                })
+            }
+        }
+    }
+
+    /// The store of the projection named `name`, whose state type must be `S`: for tools that
+    /// know projections by the name of their folder. Prefer [`store`](Self::store), which the
+    /// compiler checks.
     ///
     /// # Errors
     /// [`Error::UnknownProjection`], or [`Error::StateTypeMismatch`] when `S` is not the
     /// projection's state type.
-    pub fn store<S: DeserializeOwned + 'static>(
+    pub fn store_by_name<S: DeserializeOwned + 'static>(
         &self,
         name: &str,
     ) -> Result<ProjectionStore<S>, Error> {
@@ -368,6 +431,8 @@ impl ProjectionManager {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) options: ProjectionOptions,
+    /// The projections folder (absolute).
+    pub(crate) root: PathBuf,
     pub(crate) durability: Durability,
     pub(crate) projections: Vec<Arc<Tracked>>,
     /// Bumped whenever a checkpoint or a failure changes, for [`ProjectionManager::wait_for`].
@@ -427,7 +492,7 @@ impl Inner {
     pub(crate) fn not_maintainer(&self, action: String) -> Error {
         Error::NotMaintainer {
             action,
-            root: self.options.root().to_path_buf(),
+            root: self.root.clone(),
         }
     }
 
@@ -441,10 +506,10 @@ impl Inner {
         if !self.is_following() {
             return Ok(true);
         }
-        match FolderLock::acquire(self.options.root()) {
+        match FolderLock::acquire(&self.root) {
             Ok(lock) => {
                 self.take_over(lock)?;
-                tracing::info!(root = %self.options.root().display(), "the previous maintainer is gone; this process now maintains the projections");
+                tracing::info!(root = %self.root.display(), "the previous maintainer is gone; this process now maintains the projections");
                 Ok(true)
             }
             Err(Error::Locked { .. }) => Ok(false),

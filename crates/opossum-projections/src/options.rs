@@ -1,8 +1,10 @@
 //! Projection options, with the original's defaults and ranges, and their validation.
 
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use opossum_core::Durability;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -15,8 +17,12 @@ const MAX_CONCURRENT_REBUILDS: RangeInclusive<usize> = 1..=64;
 
 /// What the daemon rebuilds when it starts.
 ///
-/// Whatever the mode, a rebuild that a crash interrupted is resumed from its journal.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Whatever the mode, a rebuild that a crash interrupted is resumed from its journal. In
+/// configuration files it is written `"disabled"`, `"missing_checkpoints_only"` or
+/// `"force_full"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AutoRebuild {
     /// Rebuild nothing. A projection without a checkpoint is brought up to date by the daemon
     /// from the first event, in ordinary batches.
@@ -30,9 +36,11 @@ pub enum AutoRebuild {
     ForceFull,
 }
 
-/// Where projections live and how they are kept current.
+/// How projections are kept current. Their folder is given where the manager is built:
+/// [`ProjectionManager::builder`](crate::ProjectionManager::builder).
 ///
-/// Defaults and ranges are those of the original Opossum:
+/// Setters take and return the options; each has a getter named `get_…`. Defaults and ranges
+/// are those of the original Opossum:
 ///
 /// | option | default | range |
 /// |---|---|---|
@@ -42,7 +50,7 @@ pub enum AutoRebuild {
 /// | [`rebuild_flush_interval`](Self::rebuild_flush_interval) | 10,000 events | 100 – 1,000,000 |
 /// | [`max_concurrent_rebuilds`](Self::max_concurrent_rebuilds) | 4 | 1 – 64 |
 /// | [`auto_rebuild`](Self::auto_rebuild) | [`AutoRebuild::MissingCheckpointsOnly`] | |
-/// | [`flush_writes_immediately`](Self::flush_writes_immediately) | `true` | |
+/// | [`durability`](Self::durability) | [`Durability::Immediate`] | |
 ///
 /// Options are checked when the [`ProjectionManager`](crate::ProjectionManager) opens, and
 /// every problem is reported at once in [`Error::InvalidOptions`].
@@ -51,41 +59,42 @@ pub enum AutoRebuild {
 /// use std::time::Duration;
 /// use opossum_projections::{AutoRebuild, ProjectionOptions};
 ///
-/// let options = ProjectionOptions::new("/var/lib/records/quality/projections")
+/// let options = ProjectionOptions::new()
 ///     .polling_interval(Duration::from_secs(1))
 ///     .auto_rebuild(AutoRebuild::ForceFull);
 /// assert!(options.validate().is_ok());
-/// assert!(ProjectionOptions::new("relative").batch_size(0).validate().is_err());
+/// assert_eq!(options.get_polling_interval(), Duration::from_secs(1));
+/// assert!(ProjectionOptions::new().batch_size(0).validate().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectionOptions {
-    root: PathBuf,
     polling_interval: Duration,
     batch_size: usize,
     rebuild_batch_size: usize,
     rebuild_flush_interval: u64,
     max_concurrent_rebuilds: usize,
     auto_rebuild: AutoRebuild,
-    flush_writes_immediately: bool,
+    durability: Durability,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> ProjectionOptions {
+        ProjectionOptions::new()
+    }
 }
 
 impl ProjectionOptions {
-    /// Options for projections kept in the folder `root` (an absolute path; created when
-    /// missing), with the defaults. Each projection gets the subfolder named after it.
-    ///
-    /// The convention is the `projections` folder inside the event store's folder, such as
-    /// `store.path().join("projections")` for an `opossum_fs::FileEventStore`, so that copying
-    /// the store folder copies its read models too.
-    pub fn new(root: impl Into<PathBuf>) -> ProjectionOptions {
+    /// The defaults (see the table above).
+    #[must_use]
+    pub fn new() -> ProjectionOptions {
         ProjectionOptions {
-            root: root.into(),
             polling_interval: Duration::from_secs(5),
             batch_size: 1_000,
             rebuild_batch_size: 5_000,
             rebuild_flush_interval: 10_000,
             max_concurrent_rebuilds: 4,
             auto_rebuild: AutoRebuild::MissingCheckpointsOnly,
-            flush_writes_immediately: true,
+            durability: Durability::Immediate,
         }
     }
 
@@ -140,62 +149,56 @@ impl ProjectionOptions {
         self
     }
 
-    /// Whether projection files are synced to stable storage before a checkpoint (or a
-    /// rebuild's flush point) that covers them is written. Default `true`. With `false`,
-    /// writes are still atomic and a process crash loses nothing, but after a power loss a
-    /// projection may have to be rebuilt.
+    /// When projection files count as written. Default [`Durability::Immediate`]: they are
+    /// synced to stable storage before a checkpoint (or a rebuild's flush point) that covers
+    /// them is written. With [`Durability::Eventual`], writes are still atomic and a process
+    /// crash loses nothing, but after a power loss a projection may have to be rebuilt.
     #[must_use]
-    pub fn flush_writes_immediately(mut self, flush: bool) -> ProjectionOptions {
-        self.flush_writes_immediately = flush;
+    pub fn durability(mut self, durability: Durability) -> ProjectionOptions {
+        self.durability = durability;
         self
-    }
-
-    /// The folder that holds one subfolder per projection.
-    #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// See [`ProjectionOptions::polling_interval`].
     #[must_use]
-    pub fn polling(&self) -> Duration {
+    pub fn get_polling_interval(&self) -> Duration {
         self.polling_interval
     }
 
     /// See [`ProjectionOptions::batch_size`].
     #[must_use]
-    pub fn batch(&self) -> usize {
+    pub fn get_batch_size(&self) -> usize {
         self.batch_size
     }
 
     /// See [`ProjectionOptions::rebuild_batch_size`].
     #[must_use]
-    pub fn rebuild_batch(&self) -> usize {
+    pub fn get_rebuild_batch_size(&self) -> usize {
         self.rebuild_batch_size
     }
 
     /// See [`ProjectionOptions::rebuild_flush_interval`].
     #[must_use]
-    pub fn rebuild_flush(&self) -> u64 {
+    pub fn get_rebuild_flush_interval(&self) -> u64 {
         self.rebuild_flush_interval
     }
 
     /// See [`ProjectionOptions::max_concurrent_rebuilds`].
     #[must_use]
-    pub fn concurrent_rebuilds(&self) -> usize {
+    pub fn get_max_concurrent_rebuilds(&self) -> usize {
         self.max_concurrent_rebuilds
     }
 
     /// See [`ProjectionOptions::auto_rebuild`].
     #[must_use]
-    pub fn auto_rebuild_mode(&self) -> AutoRebuild {
+    pub fn get_auto_rebuild(&self) -> AutoRebuild {
         self.auto_rebuild
     }
 
-    /// See [`ProjectionOptions::flush_writes_immediately`].
+    /// See [`ProjectionOptions::durability`].
     #[must_use]
-    pub fn flushes_writes_immediately(&self) -> bool {
-        self.flush_writes_immediately
+    pub fn get_durability(&self) -> Durability {
+        self.durability
     }
 
     /// Checks every option.
@@ -204,12 +207,6 @@ impl ProjectionOptions {
     /// [`Error::InvalidOptions`] listing every problem found.
     pub fn validate(&self) -> Result<(), Error> {
         let mut problems = Vec::new();
-        if !self.root.is_absolute() {
-            problems.push(format!(
-                "root {} is not an absolute path; give the full path of the projections folder",
-                self.root.display()
-            ));
-        }
         if !POLLING_INTERVAL.contains(&self.polling_interval) {
             problems.push(format!(
                 "polling_interval {:?} is out of range; use between 100 ms and 1 hour",
@@ -270,41 +267,41 @@ mod tests {
 
     #[test]
     fn defaults_are_the_originals() {
-        let o = ProjectionOptions::new("/data/projections");
-        assert_eq!(o.polling(), Duration::from_secs(5));
-        assert_eq!(o.batch(), 1_000);
-        assert_eq!(o.rebuild_batch(), 5_000);
-        assert_eq!(o.rebuild_flush(), 10_000);
-        assert_eq!(o.concurrent_rebuilds(), 4);
-        assert_eq!(o.auto_rebuild_mode(), AutoRebuild::MissingCheckpointsOnly);
-        assert!(o.flushes_writes_immediately());
+        let o = ProjectionOptions::default();
+        assert_eq!(o.get_polling_interval(), Duration::from_secs(5));
+        assert_eq!(o.get_batch_size(), 1_000);
+        assert_eq!(o.get_rebuild_batch_size(), 5_000);
+        assert_eq!(o.get_rebuild_flush_interval(), 10_000);
+        assert_eq!(o.get_max_concurrent_rebuilds(), 4);
+        assert_eq!(o.get_auto_rebuild(), AutoRebuild::MissingCheckpointsOnly);
+        assert_eq!(o.get_durability(), Durability::Immediate);
         assert!(problems(&o).is_empty());
     }
 
     #[test]
     fn every_problem_is_listed() {
-        let o = ProjectionOptions::new("relative")
+        let o = ProjectionOptions::new()
             .polling_interval(Duration::from_millis(99))
             .batch_size(0)
             .rebuild_batch_size(99)
             .rebuild_flush_interval(1_000_001)
             .max_concurrent_rebuilds(65);
         let found = problems(&o);
-        assert_eq!(found.len(), 6, "{found:?}");
-        assert!(found[1].contains("polling_interval"), "{found:?}");
-        assert!(found[2].contains("batch_size 0"), "{found:?}");
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert!(found[0].contains("polling_interval"), "{found:?}");
+        assert!(found[1].contains("batch_size 0"), "{found:?}");
     }
 
     #[test]
     fn range_ends_are_accepted() {
-        let low = ProjectionOptions::new("/p")
+        let low = ProjectionOptions::new()
             .polling_interval(Duration::from_millis(100))
             .batch_size(1)
             .rebuild_batch_size(100)
             .rebuild_flush_interval(100)
             .max_concurrent_rebuilds(1);
         assert!(problems(&low).is_empty());
-        let high = ProjectionOptions::new("/p")
+        let high = ProjectionOptions::new()
             .polling_interval(Duration::from_secs(3600))
             .batch_size(100_000)
             .rebuild_batch_size(1_000_000)

@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::Error;
-use crate::files::Durability;
 use crate::generation::{self, Generation, Journal};
 use crate::manager::{Inner, Tracked};
 use crate::read;
@@ -28,6 +27,7 @@ use crate::report::{
     self, ProjectionFailure, RebuildProgress, RebuildReport, RebuildStatus, RebuiltProjection,
 };
 use crate::runner::{self, WriteMode};
+use opossum_core::Durability;
 
 /// A long rebuild logs its progress this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -402,7 +402,7 @@ async fn build(
 ) -> Result<RebuiltProjection, Error> {
     let started = Instant::now();
     let durability = inner.durability;
-    let flush_every = inner.options.rebuild_flush();
+    let flush_every = inner.options.get_rebuild_flush_interval();
     let mut session =
         Arc::clone(&tracked.runner).session(Arc::clone(generation), durability, WriteMode::Direct);
     let (mut applied, mut since_flush) = (0_u64, 0_u64);
@@ -502,7 +502,7 @@ async fn fetch(inner: &Inner, tracked: &Tracked, from: u64) -> Result<(read::Bat
         inner.store.as_ref(),
         tracked.runner.as_ref(),
         from,
-        inner.options.rebuild_batch(),
+        inner.options.get_rebuild_batch_size(),
         head,
     )
     .await?;
@@ -615,7 +615,7 @@ impl Board {
 /// rebuild.
 pub(crate) fn at_start(inner: &Arc<Inner>) -> Vec<(Arc<Tracked>, Start)> {
     use crate::AutoRebuild;
-    let mode = inner.options.auto_rebuild_mode();
+    let mode = inner.options.get_auto_rebuild();
     inner
         .projections
         .iter()

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use opossum_core::{EventType, Position, Query, QueryItem, SequencedEvent, Tag};
 
-use crate::files::{self, Durability};
+use opossum_core::Durability;
+
+use crate::files;
 use crate::generation::{self, Generation, Journal};
 use crate::naming::{encode_key, projection_name_problem};
 use crate::tags::{self, IndexTag};
@@ -46,8 +48,10 @@ pub(crate) trait Runner: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// The query for the events it consumes.
     fn query(&self) -> &Query;
-    /// The state type, for typed stores.
+    /// The state type, for stores asked for by name.
     fn state_type(&self) -> (TypeId, &'static str);
+    /// The projection's own type, for typed stores.
+    fn projection_type(&self) -> TypeId;
     /// The query for the related events of `event`, if the projection wants any.
     fn related_query(&self, event: &SequencedEvent) -> Result<Option<Query>, Error>;
     /// A session applying events to `generation`.
@@ -98,7 +102,7 @@ pub(crate) fn commit(
         staged.push(generation::stage_journal(dir, journal)?);
     }
     files.extend(staged.iter().map(|s| s.tmp.clone()));
-    durability.barrier(generation.dir(), &files, &dirs)?;
+    files::barrier(durability, generation.dir(), &files, &dirs)?;
     for file in &staged {
         file.install()?;
     }
@@ -186,6 +190,10 @@ impl<P: Projection> Runner for Registered<P> {
 
     fn state_type(&self) -> (TypeId, &'static str) {
         (TypeId::of::<P::State>(), std::any::type_name::<P::State>())
+    }
+
+    fn projection_type(&self) -> TypeId {
+        TypeId::of::<P>()
     }
 
     fn related_query(&self, event: &SequencedEvent) -> Result<Option<Query>, Error> {
@@ -390,8 +398,7 @@ impl<P: Projection> Session for SessionOf<P> {
             dirs.insert(anchor.to_path_buf());
         }
         // The replacements' bytes are durable before they are renamed over the old files.
-        self.durability
-            .barrier(anchor, &synced, &Vec::from_iter(dirs))?;
+        files::barrier(self.durability, anchor, &synced, &Vec::from_iter(dirs))?;
         for stem in pending {
             // A tombstone written again by this commit stays (it is being replaced).
             if !tombstones.contains(&stem) {

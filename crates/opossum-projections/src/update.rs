@@ -9,12 +9,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::Error;
-use crate::files::Durability;
 use crate::generation::Generation;
 use crate::manager::{Inner, Tracked};
 use crate::read::{self, Batch};
 use crate::report::{CatchUpReport, ProjectionFailure};
 use crate::runner::{self, Failed, Runner, WriteMode};
+use opossum_core::Durability;
 
 /// Brings every projection that is not being rebuilt up to the head, one batch per projection
 /// in turn, until all are current, have failed, or `stop` says to stop.
@@ -109,7 +109,7 @@ async fn step(
             inner.store.as_ref(),
             tracked.runner.as_ref(),
             from,
-            inner.options.batch(),
+            inner.options.get_batch_size(),
             head,
         )
         .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opossum_core::{EventStore, InMemoryEventStore};
-use opossum_projections::{AutoRebuild, Error, ProjectionManager};
+use opossum_projections::{AutoRebuild, Error};
 use support::*;
 
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -38,11 +38,7 @@ async fn a_notification_wakes_the_daemon_at_once() -> TestResult {
     guarded(manager.wait_for("Students", head)).await?;
     guarded(manager.wait_for("CourseDetails", head)).await?;
     assert_eq!(
-        manager
-            .store::<Student>("Students")?
-            .get("s-1")?
-            .unwrap()
-            .name,
+        manager.store::<Students>()?.get("s-1")?.unwrap().name,
         "Ada"
     );
 
@@ -51,7 +47,7 @@ async fn a_notification_wakes_the_daemon_at_once() -> TestResult {
     guarded(manager.wait_for("CourseDetails", head)).await?;
     assert_eq!(
         manager
-            .store::<Course>("CourseDetails")?
+            .store::<CourseDetails>()?
             .get("c-1")?
             .unwrap()
             .students,
@@ -65,7 +61,8 @@ async fn a_notification_wakes_the_daemon_at_once() -> TestResult {
 async fn a_failing_projection_does_not_stop_the_daemon() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-    let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let manager = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Fragile { panics: true })
         .register(Students)
         .open()?;
@@ -82,14 +79,7 @@ async fn a_failing_projection_does_not_stop_the_daemon() -> TestResult {
         daemon.notify_appended();
         guarded(manager.wait_for("Students", head)).await?;
     }
-    assert_eq!(
-        manager
-            .store::<Student>("Students")?
-            .get("s-1")?
-            .unwrap()
-            .courses,
-        6
-    );
+    assert_eq!(manager.store::<Students>()?.get("s-1")?.unwrap().courses, 6);
     let status = manager.status();
     assert_eq!(
         status[0].failure.as_ref().and_then(|f| f.position),
@@ -118,7 +108,7 @@ async fn auto_rebuild_modes_at_start() -> TestResult {
     guarded(manager.wait_for("Students", head)).await?;
     guarded(daemon.shutdown()).await?;
     let first = live_generation(dir.path(), "Students").unwrap();
-    assert_eq!(manager.store::<Student>("Students")?.get_all()?.len(), 250);
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 250);
     drop(manager);
 
     // It has a checkpoint now: the next start rebuilds nothing.
@@ -143,7 +133,7 @@ async fn auto_rebuild_modes_at_start() -> TestResult {
     .await;
     guarded(manager.wait_for("Students", head)).await?;
     guarded(daemon.shutdown()).await?;
-    assert_eq!(manager.store::<Student>("Students")?.get_all()?.len(), 251);
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 251);
     drop(manager);
 
     // Disabled: a projection without a checkpoint is brought up to date in ordinary batches.
@@ -155,7 +145,7 @@ async fn auto_rebuild_modes_at_start() -> TestResult {
     assert!(manager.rebuilder().status().is_idle());
     guarded(daemon.shutdown()).await?;
     assert_eq!(live_generation(fresh.path(), "Students"), Some(1));
-    assert_eq!(manager.store::<Student>("Students")?.get_all()?.len(), 251);
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 251);
     Ok(())
 }
 
@@ -175,7 +165,7 @@ async fn shutdown_is_clean_and_a_new_daemon_takes_over() -> TestResult {
     // No notification: a new daemon's first pass catches up by itself.
     guarded(manager.wait_for("Students", head)).await?;
     guarded(daemon.shutdown()).await?;
-    assert_eq!(manager.store::<Student>("Students")?.get_all()?.len(), 2);
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 2);
     Ok(())
 }
 

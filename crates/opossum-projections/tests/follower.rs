@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opossum_core::{EventStore, InMemoryEventStore, Tag};
-use opossum_projections::{Error, ProjectionManager, ProjectionOptions, Role};
+use opossum_projections::{Error, ProjectionManager, Role};
 use support::*;
 
 const HANG_GUARD: Duration = Duration::from_secs(60);
 
-fn follower(store: &Arc<dyn EventStore>, options: ProjectionOptions) -> ProjectionManager {
-    ProjectionManager::builder(Arc::clone(store), options)
+fn follower(store: &Arc<dyn EventStore>, options: Opts) -> ProjectionManager {
+    options
+        .builder(Arc::clone(store))
         .register(Students)
         .register(CourseDetails)
         .open_or_follow()
@@ -42,24 +43,20 @@ async fn a_second_manager_follows_and_reads_what_the_maintainer_writes() -> Test
     let following = follower(&store, options(dir.path()));
     assert_eq!(following.role(), Role::Follower);
     assert_eq!(following.checkpoint("Students")?, None);
-    assert!(
-        following
-            .store::<Student>("Students")?
-            .get_all()?
-            .is_empty()
-    );
+    assert!(following.store::<Students>()?.get_all()?.is_empty());
 
     // `open` still refuses a folder another manager maintains.
-    let refused = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let refused = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Students)
         .open();
     assert!(matches!(refused, Err(Error::Locked { .. })), "{refused:?}");
 
     assert!(maintainer.catch_up().await.is_success());
-    let students = following.store::<Student>("Students")?;
+    let students = following.store::<Students>()?;
     assert_eq!(
         students.get_all()?,
-        maintainer.store::<Student>("Students")?.get_all()?
+        maintainer.store::<Students>()?.get_all()?
     );
     assert_eq!(students.get("s-1")?.map(|s| s.name), Some("Ada".to_owned()));
     assert_eq!(
@@ -149,7 +146,7 @@ async fn a_follower_reads_across_the_maintainers_rebuild_and_waits_for_positions
     assert!(maintainer.catch_up().await.is_success());
     tokio::time::timeout(HANG_GUARD, waiting).await???;
 
-    let students = following.store::<Student>("Students")?;
+    let students = following.store::<Students>()?;
     let before = students.entries()?;
     assert_eq!(before.len(), 300);
 
@@ -209,7 +206,7 @@ async fn a_following_daemon_takes_over_when_the_maintainer_goes() -> TestResult 
     .await;
     tokio::time::timeout(HANG_GUARD, following.wait_for("Students", next)).await??;
     assert_eq!(following.role(), Role::Maintainer);
-    let students = following.store::<Student>("Students")?;
+    let students = following.store::<Students>()?;
     assert_eq!(students.get("s-2")?.map(|s| s.name), Some("Bob".to_owned()));
     assert_eq!(students.get("s-1")?.map(|s| s.courses), Some(1));
 
@@ -237,7 +234,7 @@ async fn a_follower_read_during_which_the_live_generation_changes_is_read_again(
     let maintainer = manager(&store, options(dir.path()));
     assert!(maintainer.catch_up().await.is_success());
     let following = follower(&store, options(dir.path()));
-    let students = following.store::<Student>("Students")?;
+    let students = following.store::<Students>()?;
 
     // In the middle of the follower's read, the live generation is replaced the way a
     // rebuild does it: a complete new generation folder, then `current.json` renamed over.

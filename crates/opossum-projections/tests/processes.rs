@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opossum_core::{EventStore, Position, SequencedEvent};
+use opossum_core::{Durability, EventStore, Position, SequencedEvent};
 use opossum_fs::{FileEventStore, StoreOptions};
 use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions, Role};
 use support::*;
@@ -41,15 +41,21 @@ const REBUILD_EVENTS: usize = 3_000;
 /// the parent finds it mid-way.
 const SLOW_APPLY: Duration = Duration::from_micros(300);
 
-fn store_options(root: &Path) -> StoreOptions {
-    StoreOptions::new(root, STORE_NAME).flush_events_immediately(false)
+fn open_store(root: &Path) -> Result<FileEventStore, opossum_fs::Error> {
+    FileEventStore::open_with(
+        root.join(STORE_NAME),
+        StoreOptions::new().durability(Durability::Eventual),
+    )
 }
 
-fn projection_options(root: &Path) -> ProjectionOptions {
-    ProjectionOptions::new(root.join(STORE_NAME).join("projections"))
-        .rebuild_batch_size(100)
-        .rebuild_flush_interval(100)
-        .polling_interval(Duration::from_millis(100))
+fn projection_options(root: &Path) -> Opts {
+    Opts::new(
+        root.join(STORE_NAME).join("projections"),
+        ProjectionOptions::new()
+            .rebuild_batch_size(100)
+            .rebuild_flush_interval(100)
+            .polling_interval(Duration::from_millis(100)),
+    )
 }
 
 /// Counts registrations per name; slow in the rebuild child.
@@ -83,10 +89,11 @@ impl Projection for Names {
 
 fn names_manager(
     store: Arc<dyn EventStore>,
-    options: ProjectionOptions,
+    options: Opts,
     slow: Option<Duration>,
 ) -> ProjectionManager {
-    ProjectionManager::builder(store, options)
+    options
+        .builder(store)
         .register(Names { slow })
         .register(Students)
         .open()
@@ -118,7 +125,7 @@ fn child_process_entry() {
 
 /// Appends 20 batches of registrations to the store, then reports the last position.
 async fn appender(root: &Path) {
-    let store = FileEventStore::open(store_options(root)).unwrap();
+    let store = open_store(root).unwrap();
     let mut last = None;
     for batch in 0..20 {
         let events = (0..5)
@@ -131,7 +138,7 @@ async fn appender(root: &Path) {
 
 /// Rebuilds `Names` slowly until the parent kills it.
 async fn rebuilder(root: &Path) {
-    let store: Arc<dyn EventStore> = Arc::new(FileEventStore::open(store_options(root)).unwrap());
+    let store: Arc<dyn EventStore> = Arc::new(open_store(root).unwrap());
     let manager = names_manager(store, projection_options(root), Some(SLOW_APPLY));
     let rebuilt = manager.rebuilder().rebuild("Names").await.unwrap();
     // Reaching here means the parent did not kill us in time; it checks for this line.
@@ -141,7 +148,7 @@ async fn rebuilder(root: &Path) {
 /// Maintains the projections: appends 20 batches, waits until its daemon applied them, reports
 /// the last position, then keeps maintaining until the parent kills it.
 async fn maintainer(root: &Path) {
-    let store = Arc::new(FileEventStore::open(store_options(root)).unwrap());
+    let store = Arc::new(open_store(root).unwrap());
     let shared: Arc<dyn EventStore> = store.clone();
     let manager = names_manager(shared, projection_options(root), None);
     assert_eq!(manager.role(), Role::Maintainer);
@@ -182,7 +189,7 @@ fn child(root: &Path, role: &str) -> Command {
 async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    let store: Arc<dyn EventStore> = Arc::new(FileEventStore::open(store_options(root))?);
+    let store: Arc<dyn EventStore> = Arc::new(open_store(root)?);
     let first = append(&store, vec![registered("s-0", "name-0")]).await;
     let manager = names_manager(Arc::clone(&store), projection_options(root), None);
     let daemon = manager.start_daemon();
@@ -202,10 +209,10 @@ async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult
     // Nobody in this process announced those appends: the daemon's polling finds them.
     tokio::time::timeout(HANG_GUARD, manager.wait_for("Names", last)).await??;
     tokio::time::timeout(HANG_GUARD, manager.wait_for("Students", last)).await??;
-    let names = manager.store::<u64>("Names")?;
+    let names = manager.store::<Names>()?;
     assert_eq!(names.get("name-0")?, Some(21));
     assert_eq!(names.get("name-4")?, Some(20));
-    assert_eq!(manager.store::<Student>("Students")?.get_all()?.len(), 101);
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 101);
     daemon.shutdown().await?;
     Ok(())
 }
@@ -214,7 +221,7 @@ async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult
 async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    let store: Arc<dyn EventStore> = Arc::new(FileEventStore::open(store_options(root))?);
+    let store: Arc<dyn EventStore> = Arc::new(open_store(root)?);
     let head = append(
         &store,
         (0..REBUILD_EVENTS)
@@ -225,7 +232,7 @@ async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestRes
     // A live generation first, so the kill also shows that it is left untouched.
     let manager = names_manager(Arc::clone(&store), projection_options(root), None);
     assert!(manager.catch_up().await.is_success());
-    let live_before = manager.store::<u64>("Names")?.entries()?;
+    let live_before = manager.store::<Names>()?.entries()?;
     drop(manager);
     let folder = root.join(STORE_NAME).join("projections").join("Names");
     let live_generation = read_json(&folder.join("current.json"))?["generation"].clone();
@@ -272,7 +279,7 @@ async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestRes
     // The next start resumes from the flush point (or the one after, whose checkpoint was
     // written just before the kill) instead of starting over.
     let manager = names_manager(Arc::clone(&store), projection_options(root), None);
-    assert_eq!(manager.store::<u64>("Names")?.entries()?, live_before);
+    assert_eq!(manager.store::<Names>()?.entries()?, live_before);
     let report = manager.rebuilder().resume_interrupted().await;
     assert!(report.is_success(), "{report:?}");
     let resumed = &report.rebuilt[0];
@@ -287,7 +294,7 @@ async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestRes
         "each remaining event applied once"
     );
     assert_eq!(resumed.checkpoint, Some(head));
-    let resumed_states = manager.store::<u64>("Names")?.entries()?;
+    let resumed_states = manager.store::<Names>()?.entries()?;
     assert!(!journal_file.exists());
     drop(manager);
 
@@ -295,11 +302,11 @@ async fn a_rebuild_killed_mid_way_resumes_from_its_last_flush_point() -> TestRes
     let clean_root = root.join("clean");
     let clean = names_manager(
         Arc::clone(&store),
-        ProjectionOptions::new(clean_root).rebuild_flush_interval(100),
+        Opts::new(clean_root, ProjectionOptions::new()).rebuild_flush_interval(100),
         None,
     );
     clean.rebuilder().rebuild("Names").await?;
-    assert_eq!(clean.store::<u64>("Names")?.entries()?, resumed_states);
+    assert_eq!(clean.store::<Names>()?.entries()?, resumed_states);
     assert_eq!(resumed_states, live_before);
     assert_eq!(
         resumed_states.iter().map(|(_, n)| n).sum::<u64>(),
@@ -313,7 +320,7 @@ async fn a_follower_reads_another_process_projections_and_takes_over_when_it_is_
 -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    let store: Arc<dyn EventStore> = Arc::new(FileEventStore::open(store_options(root))?);
+    let store: Arc<dyn EventStore> = Arc::new(open_store(root)?);
     let mut maintaining = child(root, "maintainer").spawn()?;
     let stdout = maintaining.stdout.take().ok_or("no stdout")?;
     // The child reports once its projections are current (on the line libtest began).
@@ -341,15 +348,16 @@ async fn a_follower_reads_another_process_projections_and_takes_over_when_it_is_
     let last = Position::new(last)?;
 
     // This process follows: it reads what the child wrote, and applies nothing itself.
-    let follower = ProjectionManager::builder(Arc::clone(&store), projection_options(root))
+    let follower = projection_options(root)
+        .builder(Arc::clone(&store))
         .register(Names { slow: None })
         .register(Students)
         .open_or_follow()?;
     assert_eq!(follower.role(), Role::Follower);
     assert_eq!(follower.checkpoint("Names")?, Some(last));
-    let names = follower.store::<u64>("Names")?;
+    let names = follower.store::<Names>()?;
     assert_eq!(names.get("name-0")?, Some(20));
-    assert_eq!(follower.store::<Student>("Students")?.get_all()?.len(), 100);
+    assert_eq!(follower.store::<Students>()?.get_all()?.len(), 100);
     assert!(matches!(
         follower.rebuilder().rebuild("Names").await,
         Err(opossum_projections::Error::NotMaintainer { .. })
@@ -366,7 +374,7 @@ async fn a_follower_reads_another_process_projections_and_takes_over_when_it_is_
     tokio::time::timeout(HANG_GUARD, follower.wait_for("Students", next)).await??;
     assert_eq!(follower.role(), Role::Maintainer);
     assert_eq!(names.get("name-0")?, Some(21));
-    assert_eq!(follower.store::<Student>("Students")?.get_all()?.len(), 101);
+    assert_eq!(follower.store::<Students>()?.get_all()?.len(), 101);
     daemon.shutdown().await?;
     Ok(())
 }

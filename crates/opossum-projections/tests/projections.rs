@@ -40,7 +40,7 @@ async fn apply_creates_updates_and_deletes_instances() -> TestResult {
         "Students consumes 4 events, CourseDetails 2"
     );
 
-    let students = manager.store::<Student>("Students")?;
+    let students = manager.store::<Students>()?;
     assert_eq!(
         students.get("s-1")?,
         Some(Student {
@@ -111,7 +111,7 @@ async fn related_events_enrich_and_only_look_back() -> TestResult {
     .await;
     assert!(manager.catch_up().await.is_success());
 
-    let courses = manager.store::<Course>("CourseDetails")?;
+    let courses = manager.store::<CourseDetails>()?;
     let course = courses.get("c-1")?.unwrap();
     assert_eq!(course.students, ["Ada", "?"]);
 
@@ -141,7 +141,7 @@ async fn tag_queries_match_values_in_any_case_and_survive_a_restart() -> TestRes
 
     let names = |courses: Vec<Course>| courses.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let is_full = |v: &str| Tag::new("IsFull", v).unwrap();
-    let courses = manager.store::<Course>("CourseDetails")?;
+    let courses = manager.store::<CourseDetails>()?;
     assert_eq!(names(courses.query_by_tag(&is_full("True"))?), ["c-1"]);
     assert_eq!(names(courses.query_by_tag(&is_full("true"))?), ["c-1"]);
     assert_eq!(
@@ -169,9 +169,9 @@ async fn tag_queries_match_values_in_any_case_and_survive_a_restart() -> TestRes
 
     // Reopen: the index is on disk, nothing needs rebuilding or replaying.
     let manager = support::manager(&store, options(dir.path()));
-    let courses = manager.store::<Course>("CourseDetails")?;
+    let courses = manager.store::<CourseDetails>()?;
     assert_eq!(names(courses.query_by_tag(&is_full("TRUE"))?), ["c-1"]);
-    let students = manager.store::<Student>("Students")?;
+    let students = manager.store::<Students>()?;
     assert_eq!(students.query_by_tag(&Tag::new("active", "yes")?)?.len(), 1);
 
     // The index follows changes: c-2 fills up, and one student leaves.
@@ -234,7 +234,8 @@ impl Projection for ByKey {
 async fn any_utf8_key_round_trips_without_collisions() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = memory_store();
-    let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let manager = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(ByKey)
         .open()?;
     let long = "L".repeat(500);
@@ -271,7 +272,7 @@ async fn any_utf8_key_round_trips_without_collisions() -> TestResult {
         .collect();
     append(&store, events).await;
     assert!(manager.catch_up().await.is_success());
-    let values = manager.store::<String>("ByKey")?;
+    let values = manager.store::<ByKey>()?;
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(values.get(key)?, Some(format!("value {i}")), "{key:?}");
     }
@@ -324,7 +325,7 @@ async fn replay_after_a_crash_before_the_checkpoint_applies_nothing_twice() -> T
     let manager = manager(&store, options(dir.path()));
     assert_eq!(manager.checkpoint("Students")?, Some(first));
     assert!(manager.catch_up().await.is_success());
-    let students = manager.store::<Student>("Students")?;
+    let students = manager.store::<Students>()?;
     assert_eq!(
         students.get("s-1")?.unwrap().courses,
         2,
@@ -340,7 +341,8 @@ async fn a_failing_projection_does_not_stop_the_others() -> TestResult {
     for panics in [false, true] {
         let dir = tempfile::tempdir()?;
         let store = memory_store();
-        let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+        let manager = options(dir.path())
+            .builder(Arc::clone(&store))
             .register(Fragile { panics })
             .register(Students)
             .open()?;
@@ -364,17 +366,10 @@ async fn a_failing_projection_does_not_stop_the_others() -> TestResult {
 
         // The events before the poison are applied and checkpointed …
         assert_eq!(manager.checkpoint("Fragile")?, Some(before));
-        assert_eq!(manager.store::<u64>("Fragile")?.get("c-1")?, Some(1));
+        assert_eq!(manager.store::<Fragile>()?.get("c-1")?, Some(1));
         // … and the other projection is current.
         assert_eq!(manager.checkpoint("Students")?, Some(head));
-        assert_eq!(
-            manager
-                .store::<Student>("Students")?
-                .get("s-1")?
-                .unwrap()
-                .courses,
-            4
-        );
+        assert_eq!(manager.store::<Students>()?.get("s-1")?.unwrap().courses, 4);
 
         let status = manager.status();
         assert_eq!(
@@ -390,7 +385,7 @@ async fn a_failing_projection_does_not_stop_the_others() -> TestResult {
         // Retrying fails at the same event and applies nothing twice.
         let again = manager.catch_up().await;
         assert_eq!(again.failures.len(), 1);
-        assert_eq!(manager.store::<u64>("Fragile")?.get("c-1")?, Some(1));
+        assert_eq!(manager.store::<Fragile>()?.get("c-1")?, Some(1));
     }
     Ok(())
 }
@@ -400,8 +395,11 @@ async fn registration_options_and_the_folder_lock_are_checked() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = memory_store();
 
-    let bad = ProjectionOptions::new("relative").batch_size(0);
-    match ProjectionManager::builder(Arc::clone(&store), bad)
+    let bad = ProjectionOptions::new()
+        .batch_size(0)
+        .max_concurrent_rebuilds(0);
+    match ProjectionManager::builder(Arc::clone(&store), dir.path().join("projections"))
+        .options(bad)
         .register(Students)
         .open()
     {
@@ -430,7 +428,8 @@ async fn registration_options_and_the_folder_lock_are_checked() -> TestResult {
             Ok(s)
         }
     }
-    let duplicate = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let duplicate = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Students)
         .register(Shouting)
         .open();
@@ -438,16 +437,25 @@ async fn registration_options_and_the_folder_lock_are_checked() -> TestResult {
 
     let manager = manager(&store, options(dir.path()));
     assert!(matches!(
-        manager.store::<Student>("Nope"),
+        manager.store_by_name::<Student>("Nope"),
         Err(Error::UnknownProjection { .. })
     ));
     assert!(matches!(
-        manager.store::<Course>("Students"),
+        manager.store_by_name::<u64>("Students"),
         Err(Error::StateTypeMismatch { .. })
     ));
+    // By type: the state type is the compiler's business; only registration is checked.
+    assert!(manager.store::<Students>().is_ok());
+    let unregistered = manager.store::<Fragile>().unwrap_err();
+    assert!(
+        matches!(&unregistered, Error::UnknownProjection { name, .. } if name.ends_with("Fragile")),
+        "{unregistered}"
+    );
+    assert_eq!(unregistered.kind(), opossum_core::ErrorKind::NotFound);
     assert_eq!(manager.projections(), ["Students", "CourseDetails"]);
 
-    let second = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let second = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Students)
         .open();
     assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");

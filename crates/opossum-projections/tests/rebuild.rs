@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use opossum_core::{EventStore, InMemoryEventStore, SequencedEvent};
-use opossum_projections::{BoxError, Error, Projection, ProjectionManager};
+use opossum_projections::{BoxError, Error, Projection};
 use support::*;
 
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -90,7 +90,8 @@ async fn readers_see_the_old_generation_until_the_atomic_commit() -> TestResult 
     let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
     registrations(&store, 500).await;
     let gate = Arc::new(Gate::default());
-    let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let manager = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Gated {
             name: "Names",
             at: 350,
@@ -98,7 +99,7 @@ async fn readers_see_the_old_generation_until_the_atomic_commit() -> TestResult 
         })
         .open()?;
     assert!(manager.catch_up().await.is_success());
-    let names = manager.store::<u64>("Names")?;
+    let names = manager.store_by_name::<u64>("Names")?;
     assert_eq!(names.get("name-3")?, Some(50));
     let before = live_generation(dir.path(), "Names").unwrap();
 
@@ -163,21 +164,20 @@ async fn status_lists_running_and_queued_rebuilds() -> TestResult {
     registrations(&store, 50).await;
     let gate = Arc::new(Gate::default());
     gate.armed.store(true, Ordering::Release);
-    let manager = ProjectionManager::builder(
-        Arc::clone(&store),
-        options(dir.path()).max_concurrent_rebuilds(1),
-    )
-    .register(Gated {
-        name: "A",
-        at: 10,
-        gate: Arc::clone(&gate),
-    })
-    .register(Gated {
-        name: "B",
-        at: 10,
-        gate: Arc::clone(&gate),
-    })
-    .open()?;
+    let manager = options(dir.path())
+        .max_concurrent_rebuilds(1)
+        .builder(Arc::clone(&store))
+        .register(Gated {
+            name: "A",
+            at: 10,
+            gate: Arc::clone(&gate),
+        })
+        .register(Gated {
+            name: "B",
+            at: 10,
+            gate: Arc::clone(&gate),
+        })
+        .open()?;
     let rebuilder = manager.rebuilder();
     let running = tokio::spawn({
         let rebuilder = rebuilder.clone();
@@ -192,7 +192,12 @@ async fn status_lists_running_and_queued_rebuilds() -> TestResult {
     let report = tokio::time::timeout(HANG_GUARD, running).await??;
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.rebuilt.len(), 2);
-    assert_eq!(manager.store::<u64>("B")?.get("name-0")?, Some(5));
+    assert_eq!(manager.store_by_name::<u64>("B")?.get("name-0")?, Some(5));
+    // Two projections of one type: asking by type cannot choose, and says so.
+    match manager.store::<Gated>() {
+        Err(Error::AmbiguousProjection { names, .. }) => assert_eq!(names, ["A", "B"]),
+        other => panic!("expected AmbiguousProjection, got {other:?}"),
+    }
     Ok(())
 }
 
@@ -205,7 +210,8 @@ async fn a_failed_rebuild_leaves_the_live_generation() -> TestResult {
         vec![registered("s-1", "Ada"), enrolled("c-1", "s-1")],
     )
     .await;
-    let manager = ProjectionManager::builder(Arc::clone(&store), options(dir.path()))
+    let manager = options(dir.path())
+        .builder(Arc::clone(&store))
         .register(Fragile { panics: false })
         .open()?;
     assert!(manager.catch_up().await.is_success());
@@ -216,7 +222,7 @@ async fn a_failed_rebuild_leaves_the_live_generation() -> TestResult {
     assert!(!report.is_success());
     assert_eq!(report.failed[0].position, Some(poison));
     assert_eq!(live_generation(dir.path(), "Fragile"), Some(live));
-    assert_eq!(manager.store::<u64>("Fragile")?.get("c-1")?, Some(1));
+    assert_eq!(manager.store::<Fragile>()?.get("c-1")?, Some(1));
     let mut left: Vec<String> = std::fs::read_dir(dir.path().join("projections/Fragile"))?
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -248,12 +254,9 @@ async fn many_instances_rebuild_with_a_small_flush_interval() -> TestResult {
     append(&store, events).await;
     let manager = manager(&store, options(dir.path()).batch_size(1_000));
     assert!(manager.catch_up().await.is_success());
-    let incremental = manager.store::<Student>("Students")?.entries()?;
+    let incremental = manager.store::<Students>()?.entries()?;
     let rebuilt = manager.rebuilder().rebuild("Students").await?;
     assert!(rebuilt.events_applied > 3_000);
-    assert_eq!(
-        manager.store::<Student>("Students")?.entries()?,
-        incremental
-    );
+    assert_eq!(manager.store::<Students>()?.entries()?, incremental);
     Ok(())
 }

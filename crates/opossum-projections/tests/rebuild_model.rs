@@ -71,8 +71,8 @@ type Snapshot = (
 );
 
 fn snapshot(manager: &opossum_projections::ProjectionManager) -> Snapshot {
-    let students = manager.store::<Student>("Students").unwrap();
-    let courses = manager.store::<Course>("CourseDetails").unwrap();
+    let students = manager.store::<Students>().unwrap();
+    let courses = manager.store::<CourseDetails>().unwrap();
     let by_tag = ["True", "false"]
         .iter()
         .map(|v| {

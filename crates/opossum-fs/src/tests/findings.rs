@@ -803,11 +803,7 @@ fn finding_6_every_request_of_a_full_disk_group_gets_disk_full() {
 #[test]
 fn finding_6_every_request_of_a_timed_out_group_gets_lock_timeout() {
     let fs = SimFs::new(7);
-    let store = open_with(
-        &fs,
-        options().lock_timeout(Duration::from_millis(50)),
-    )
-    .unwrap();
+    let store = open_with(&fs, options().lock_timeout(Duration::from_millis(50))).unwrap();
     let mut acked = Vec::new();
     append(&store, &mut acked, vec![event(1, 10)]);
     let results = sixteen_appends_under_a_held_lock(&fs, &store, |done| {

@@ -125,8 +125,12 @@ fn intruded() -> (Intruder, FileEventStore) {
         inner: SimFs::new(11),
         mode: Arc::new(AtomicU8::new(OFF)),
     };
-    let store = FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(STORE), options())
-        .unwrap_or_else(|e| panic!("open: {e}"));
+    let store = FileEventStore::open_on(
+        Arc::new(fs.clone()) as Arc<dyn Vfs>,
+        Path::new(STORE),
+        options(),
+    )
+    .unwrap_or_else(|e| panic!("open: {e}"));
     (fs, store)
 }
 
@@ -146,8 +150,12 @@ fn refused_then_reopened(mode: u8) -> Vec<Repair> {
     // Nothing refused is shown, now or after a reopen.
     assert_eq!(read_all(&store).unwrap().len(), 3);
     drop(store);
-    let store = FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(STORE), options())
-        .unwrap_or_else(|e| panic!("reopen: {e}"));
+    let store = FileEventStore::open_on(
+        Arc::new(fs.clone()) as Arc<dyn Vfs>,
+        Path::new(STORE),
+        options(),
+    )
+    .unwrap_or_else(|e| panic!("reopen: {e}"));
     assert_eq!(read_all(&store).unwrap().len(), 3);
     let repairs = store.recovery().repairs.clone();
     assert_eq!(

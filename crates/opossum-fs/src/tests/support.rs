@@ -33,7 +33,11 @@ pub(crate) fn open_at(
     path: &str,
     options: StoreOptions,
 ) -> Result<FileEventStore, Error> {
-    FileEventStore::open_on(Arc::new(fs.clone()) as Arc<dyn Vfs>, Path::new(path), options)
+    FileEventStore::open_on(
+        Arc::new(fs.clone()) as Arc<dyn Vfs>,
+        Path::new(path),
+        options,
+    )
 }
 
 /// Event `n` of a test workload: its payload and tag name it, and `pad` bytes of filler make

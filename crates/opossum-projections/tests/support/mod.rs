@@ -8,13 +8,15 @@
     reason = "test helpers: a failed expectation is a test failure; not every test uses every helper"
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use opossum_core::{
-    DomainEvent, EventStore, NewEvent, Position, Query, QueryItem, SequencedEvent, Tag,
+    DomainEvent, Durability, EventStore, NewEvent, Position, Query, QueryItem, SequencedEvent, Tag,
 };
-use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions};
+use opossum_projections::{
+    BoxError, Projection, ProjectionManager, ProjectionManagerBuilder, ProjectionOptions,
+};
 use serde::{Deserialize, Serialize};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -261,18 +263,73 @@ impl Projection for Fragile {
     }
 }
 
-/// Options for tests: flush off (tests do not measure power loss), small batches so that
-/// several batches run.
-pub fn options(root: &Path) -> ProjectionOptions {
-    ProjectionOptions::new(root.join("projections"))
-        .flush_writes_immediately(false)
-        .batch_size(7)
-        .rebuild_batch_size(100)
-        .rebuild_flush_interval(100)
+/// A projections folder and the options of a test.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub root: PathBuf,
+    pub options: ProjectionOptions,
 }
 
-pub fn manager(store: &Arc<dyn EventStore>, options: ProjectionOptions) -> ProjectionManager {
-    ProjectionManager::builder(Arc::clone(store), options)
+impl Opts {
+    pub fn new(root: impl Into<PathBuf>, options: ProjectionOptions) -> Opts {
+        Opts {
+            root: root.into(),
+            options,
+        }
+    }
+
+    /// A manager builder for this folder and these options.
+    pub fn builder(self, store: Arc<dyn EventStore>) -> ProjectionManagerBuilder {
+        ProjectionManager::builder(store, self.root).options(self.options)
+    }
+
+    pub fn polling_interval(mut self, interval: std::time::Duration) -> Opts {
+        self.options = self.options.polling_interval(interval);
+        self
+    }
+
+    pub fn batch_size(mut self, events: usize) -> Opts {
+        self.options = self.options.batch_size(events);
+        self
+    }
+
+    pub fn rebuild_batch_size(mut self, events: usize) -> Opts {
+        self.options = self.options.rebuild_batch_size(events);
+        self
+    }
+
+    pub fn rebuild_flush_interval(mut self, events: u64) -> Opts {
+        self.options = self.options.rebuild_flush_interval(events);
+        self
+    }
+
+    pub fn max_concurrent_rebuilds(mut self, rebuilds: usize) -> Opts {
+        self.options = self.options.max_concurrent_rebuilds(rebuilds);
+        self
+    }
+
+    pub fn auto_rebuild(mut self, mode: opossum_projections::AutoRebuild) -> Opts {
+        self.options = self.options.auto_rebuild(mode);
+        self
+    }
+}
+
+/// Options for tests: writes not synced (tests do not measure power loss), small batches so
+/// that several batches run; the projections folder is `root/projections`.
+pub fn options(root: &Path) -> Opts {
+    Opts::new(
+        root.join("projections"),
+        ProjectionOptions::new()
+            .durability(Durability::Eventual)
+            .batch_size(7)
+            .rebuild_batch_size(100)
+            .rebuild_flush_interval(100),
+    )
+}
+
+pub fn manager(store: &Arc<dyn EventStore>, options: Opts) -> ProjectionManager {
+    options
+        .builder(Arc::clone(store))
         .register(Students)
         .register(CourseDetails)
         .open()
