@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use opossum_core::ErrorKind;
+
 /// What can go wrong building a [`Mediator`](crate::Mediator) or sending through it.
 ///
 /// Message and handler names are Rust type names, as given by [`std::any::type_name`].
@@ -35,6 +37,19 @@ pub enum MediatorError {
         second: &'static str,
     },
 
+    /// [`MediatorBuilder::build`](crate::MediatorBuilder::build) found message types that were
+    /// [required](crate::MediatorBuilder::require) but have no handler.
+    #[error(
+        "no handler is registered for the required message{} {}: register one for each with \
+         MediatorBuilder::handler before build()",
+        if messages.len() == 1 { "" } else { "s" },
+        messages.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingHandlers {
+        /// The required message types without a handler, in the order they were required.
+        messages: Vec<&'static str>,
+    },
+
     /// A handler did not finish within the timeout; its future was dropped.
     #[error(
         "the handler for message `{message}` did not finish within {after:?}; it was cancelled"
@@ -45,6 +60,20 @@ pub enum MediatorError {
         /// The timeout that elapsed.
         after: Duration,
     },
+}
+
+impl MediatorError {
+    /// What kind of error this is: the case a caller acts on, shared by every Opossum crate.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MediatorError::NoHandler { .. } => ErrorKind::NotFound,
+            MediatorError::DuplicateHandler { .. } | MediatorError::MissingHandlers { .. } => {
+                ErrorKind::InvalidInput
+            }
+            MediatorError::Timeout { .. } => ErrorKind::Timeout,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -74,5 +103,15 @@ mod tests {
         }
         .to_string();
         assert!(late.contains("250ms"), "{late}");
+        let missing = MediatorError::MissingHandlers {
+            messages: vec!["app::Ping", "app::Pong"],
+        };
+        assert_eq!(missing.kind(), ErrorKind::InvalidInput);
+        let text = missing.to_string();
+        assert!(text.contains("messages `app::Ping`, `app::Pong`"), "{text}");
+        assert_eq!(
+            MediatorError::NoHandler { message: "m" }.kind(),
+            ErrorKind::NotFound
+        );
     }
 }

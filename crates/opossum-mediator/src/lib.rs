@@ -5,11 +5,24 @@
 //!   given when it is constructed. There is no service locator, no reflection and no naming
 //!   convention: the compiler checks every handler against its message.
 //! - Handlers are registered through [`MediatorBuilder`]; [`MediatorBuilder::build`] refuses
-//!   two handlers for one message type.
+//!   two handlers for one message type, and — for the message types named with
+//!   [`require`](MediatorBuilder::require) or [`require_all`](MediatorBuilder::require_all) —
+//!   a missing handler, so that wiring mistakes surface at start-up.
 //! - [`Mediator::send`] returns the handler's typed output, or a [`MediatorError`]: no handler
 //!   registered, or the optional timeout elapsed.
 //!
-//! The mediator depends on no other Opossum crate; handlers bring whatever they use.
+//! The mediator depends only on `opossum-core` (for [`ErrorKind`](opossum_core::ErrorKind));
+//! handlers bring whatever they use.
+//!
+//! # Why completeness is checked at start-up, not at compile time
+//!
+//! [`Mediator::send`] is generic over the message type, and the set of handlers is built at run
+//! time from values, so the type of a `Mediator` cannot say which messages it handles. Making
+//! it say so would mean a mediator type parameterised by a type-level list of its messages,
+//! which every handler's field and every function taking the mediator would have to spell out.
+//! Requiring the message types once, where the application is wired, finds the same mistakes
+//! before the first request, at the price of naming each message twice (once in its handler,
+//! once in the list).
 //!
 //! # Example
 //!
@@ -73,4 +86,4 @@ mod mediator;
 
 pub use error::MediatorError;
 pub use handler::{Handler, Message};
-pub use mediator::{Mediator, MediatorBuilder};
+pub use mediator::{Mediator, MediatorBuilder, MessageList};

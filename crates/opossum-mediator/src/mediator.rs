@@ -37,6 +37,7 @@ use crate::{Handler, Message};
 #[must_use = "call .build() to get the mediator"]
 pub struct MediatorBuilder {
     registrations: Vec<(TypeId, Registration)>,
+    required: Vec<(TypeId, &'static str)>,
     timeout: Option<Duration>,
 }
 
@@ -67,6 +68,43 @@ impl MediatorBuilder {
         self
     }
 
+    /// Requires a handler for message type `M`: [`build`](Self::build) fails with
+    /// [`MediatorError::MissingHandlers`] when none was registered. Require every message the
+    /// application sends, once at start-up, and a forgotten handler is found there rather than
+    /// at the first send.
+    pub fn require<M: Message>(mut self) -> MediatorBuilder {
+        self.required.push((TypeId::of::<M>(), type_name::<M>()));
+        self
+    }
+
+    /// [`require`](Self::require) for every message type of the tuple `L`, such as
+    /// `.require_all::<(RegisterStudent, EnrollStudent, ListCourses)>()` (up to 16 types; call
+    /// it again for more).
+    ///
+    /// ```
+    /// use opossum_mediator::{Handler, Mediator, MediatorError, Message};
+    ///
+    /// struct Ping;
+    /// impl Message for Ping { type Output = (); }
+    /// struct Pong;
+    /// impl Message for Pong { type Output = (); }
+    /// struct Pinger;
+    /// impl Handler<Ping> for Pinger {
+    ///     async fn handle(&self, _: Ping) {}
+    /// }
+    ///
+    /// let error = Mediator::builder()
+    ///     .handler(Pinger)
+    ///     .require_all::<(Ping, Pong)>()
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(error, MediatorError::MissingHandlers { messages } if messages.len() == 1));
+    /// ```
+    pub fn require_all<L: MessageList>(mut self) -> MediatorBuilder {
+        L::each(&mut |id, name| self.required.push((id, name)));
+        self
+    }
+
     /// Cancels any send whose handler runs longer than `timeout` with
     /// [`MediatorError::Timeout`]. Without it, sends wait as long as their handler takes.
     ///
@@ -81,7 +119,8 @@ impl MediatorBuilder {
     ///
     /// # Errors
     /// [`MediatorError::DuplicateHandler`] when two handlers were registered for one message
-    /// type.
+    /// type; [`MediatorError::MissingHandlers`] when a [required](Self::require) message type
+    /// has none.
     pub fn build(self) -> Result<Mediator, MediatorError> {
         let mut handlers = HashMap::with_capacity(self.registrations.len());
         for (id, registration) in self.registrations {
@@ -98,6 +137,15 @@ impl MediatorBuilder {
                     });
                 }
             }
+        }
+        let mut missing: Vec<&'static str> = Vec::new();
+        for (id, name) in self.required {
+            if !handlers.contains_key(&id) && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(MediatorError::MissingHandlers { messages: missing });
         }
         tracing::debug!(handlers = handlers.len(), "mediator built");
         Ok(Mediator {
@@ -120,10 +168,48 @@ impl fmt::Debug for MediatorBuilder {
                     .map(|(_, r)| r.message)
                     .collect::<Vec<_>>(),
             )
+            .field(
+                "required",
+                &self.required.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+            )
             .field("timeout", &self.timeout)
             .finish()
     }
 }
+
+/// A tuple of [`Message`] types, for [`MediatorBuilder::require_all`]: implemented for tuples
+/// of 1 to 16 message types.
+pub trait MessageList {
+    /// Calls `visit` with the type id and the type name of each message type.
+    fn each(visit: &mut dyn FnMut(TypeId, &'static str));
+}
+
+macro_rules! message_list {
+    ($($m:ident),+) => {
+        impl<$($m: Message),+> MessageList for ($($m,)+) {
+            fn each(visit: &mut dyn FnMut(TypeId, &'static str)) {
+                $(visit(TypeId::of::<$m>(), type_name::<$m>());)+
+            }
+        }
+    };
+}
+
+message_list!(A);
+message_list!(A, B);
+message_list!(A, B, C);
+message_list!(A, B, C, D);
+message_list!(A, B, C, D, E);
+message_list!(A, B, C, D, E, F);
+message_list!(A, B, C, D, E, F, G);
+message_list!(A, B, C, D, E, F, G, H);
+message_list!(A, B, C, D, E, F, G, H, I);
+message_list!(A, B, C, D, E, F, G, H, I, J);
+message_list!(A, B, C, D, E, F, G, H, I, J, K);
+message_list!(A, B, C, D, E, F, G, H, I, J, K, L);
+message_list!(A, B, C, D, E, F, G, H, I, J, K, L, M);
+message_list!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+message_list!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
+message_list!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);
 
 /// Dispatches each message to the one handler registered for its type.
 ///
@@ -258,6 +344,30 @@ mod tests {
                 first: type_name::<One>(),
                 second: type_name::<Two>(),
             }
+        );
+    }
+
+    #[test]
+    fn required_messages_without_a_handler_are_all_reported_at_build() {
+        let err = Mediator::builder()
+            .handler(One)
+            .require::<Ping>()
+            .require::<Other>()
+            .require_all::<(Ping, Other)>()
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MediatorError::MissingHandlers {
+                messages: vec![type_name::<Other>()],
+            }
+        );
+        assert!(
+            Mediator::builder()
+                .handler(One)
+                .require_all::<(Ping,)>()
+                .build()
+                .is_ok()
         );
     }
 
