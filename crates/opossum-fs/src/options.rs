@@ -177,12 +177,21 @@ impl StoreOptions {
     }
 }
 
-/// The store folder `path` as an absolute path (a relative one is taken from the current
-/// folder), after checking that its last component is a portable folder name.
+/// What [`FileEventStore::open`](crate::FileEventStore::open) makes of the path of a store
+/// folder, without touching the disk: the path made absolute (a relative one is taken from the
+/// current folder), after checking that its last component — the store's name — is a portable
+/// folder name. For checking a configured path before opening.
+///
+/// ```
+/// use std::path::Path;
+///
+/// assert!(opossum_fs::resolve_store_folder(Path::new("/srv/records/quality")).is_ok());
+/// assert!(opossum_fs::resolve_store_folder(Path::new("/srv/records/CON")).is_err());
+/// ```
 ///
 /// # Errors
 /// [`Error::InvalidPath`] listing every problem found.
-pub(crate) fn store_folder(path: &Path) -> Result<PathBuf, Error> {
+pub fn resolve_store_folder(path: &Path) -> Result<PathBuf, Error> {
     let invalid = |problems: Vec<String>| Error::InvalidPath {
         path: path.to_path_buf(),
         problems,
@@ -267,7 +276,7 @@ mod tests {
     }
 
     fn path_problems(path: &str) -> Vec<String> {
-        match store_folder(Path::new(path)) {
+        match resolve_store_folder(Path::new(path)) {
             Ok(_) => Vec::new(),
             Err(Error::InvalidPath { problems, .. }) => problems,
             Err(other) => panic!("unexpected {other}"),
@@ -324,12 +333,12 @@ mod tests {
                 "{name:?}"
             );
         }
-        let relative = store_folder(Path::new("records")).unwrap();
+        let relative = resolve_store_folder(Path::new("records")).unwrap();
         assert!(relative.is_absolute());
         assert!(relative.ends_with("records"));
         // A trailing separator names the same folder.
         assert!(
-            store_folder(Path::new("/data/store/"))
+            resolve_store_folder(Path::new("/data/store/"))
                 .unwrap()
                 .ends_with("store")
         );

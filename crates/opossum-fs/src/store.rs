@@ -107,7 +107,7 @@ impl FileEventStore {
         path: &Path,
         options: StoreOptions,
     ) -> Result<FileEventStore, Error> {
-        let folder = crate::options::store_folder(path);
+        let folder = crate::options::resolve_store_folder(path);
         let checked = options.validate();
         let folder = match (folder, checked) {
             (Ok(folder), Ok(())) => folder,

@@ -4,14 +4,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opossum_core::{EventStore, Position, Query};
+use opossum_core::{Durability, EventStore, Position, Query};
 use opossum_decision::{Clock, SystemClock};
 use opossum_fs::FileEventStore;
-use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message};
-use opossum_projections::{Projection, ProjectionManager, ProjectionManagerBuilder, Role};
+use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message, MessageList};
+use opossum_projections::{
+    AutoRebuild, Projection, ProjectionManager, ProjectionManagerBuilder, Role,
+};
 use serde::de::DeserializeOwned;
 
-use crate::config::{AutoRebuildMode, Config};
+use crate::config::Config;
 use crate::store::{AppStore, Link};
 use crate::{Error, ReadModel};
 
@@ -19,6 +21,7 @@ type RegisterProjection =
     Box<dyn FnOnce(ProjectionManagerBuilder) -> ProjectionManagerBuilder + Send>;
 type RegisterHandler =
     Box<dyn FnOnce(&AppContext, MediatorBuilder) -> Result<MediatorBuilder, Error> + Send>;
+type Require = Box<dyn FnOnce(MediatorBuilder) -> MediatorBuilder + Send>;
 
 /// The entry point: [`Opossum::builder`] or [`Opossum::from_config`].
 #[derive(Debug)]
@@ -39,6 +42,7 @@ impl Opossum {
             clock: Arc::new(SystemClock),
             projections: Vec::new(),
             handlers: Vec::new(),
+            required: Vec::new(),
             mediator_timeout: None,
         }
     }
@@ -52,6 +56,7 @@ pub struct OpossumBuilder {
     clock: Arc<dyn Clock>,
     projections: Vec<RegisterProjection>,
     handlers: Vec<RegisterHandler>,
+    required: Vec<Require>,
     mediator_timeout: Option<Duration>,
 }
 
@@ -66,21 +71,19 @@ impl std::fmt::Debug for OpossumBuilder {
 }
 
 impl OpossumBuilder {
-    /// The folder that holds the store folder (an absolute path).
+    /// The store folder (created when missing; a relative path is taken from the current
+    /// folder). Its last component is the store's name.
     pub fn store_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.store.path = path.into();
         self
     }
 
-    /// The store's name, which is also its folder name inside the store path.
-    pub fn store_name(mut self, name: impl Into<String>) -> Self {
-        self.config.store.name = name.into();
-        self
-    }
-
-    /// Whether an append returns only once its events are on stable storage (default `true`).
-    pub fn flush(mut self, flush: bool) -> Self {
-        self.config.store.flush_events_immediately = flush;
+    /// When appends and projection files count as written (default
+    /// [`Durability::Immediate`]: on stable storage). For one of them only, set
+    /// `store.durability` or `projections.durability` with [`configure`](Self::configure).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.store.durability = durability;
+        self.config.projections.durability = durability;
         self
     }
 
@@ -104,14 +107,8 @@ impl OpossumBuilder {
     }
 
     /// What the daemon rebuilds when it starts (default: projections without a checkpoint).
-    pub fn auto_rebuild(mut self, mode: AutoRebuildMode) -> Self {
+    pub fn auto_rebuild(mut self, mode: AutoRebuild) -> Self {
         self.config.projections.auto_rebuild = mode;
-        self
-    }
-
-    /// Whether projection files are synced before their checkpoint (default `true`).
-    pub fn flush_projections(mut self, flush: bool) -> Self {
-        self.config.projections.flush_writes_immediately = flush;
         self
     }
 
@@ -187,6 +184,22 @@ impl OpossumBuilder {
         self
     }
 
+    /// Requires a handler for message type `M`: [`build`](Self::build) fails with
+    /// [`MediatorError::MissingHandlers`](opossum_mediator::MediatorError::MissingHandlers)
+    /// when none was registered (see
+    /// [`MediatorBuilder::require`](opossum_mediator::MediatorBuilder::require)).
+    pub fn require<M: Message>(mut self) -> Self {
+        self.required.push(Box::new(MediatorBuilder::require::<M>));
+        self
+    }
+
+    /// [`require`](Self::require) for every message type of the tuple `L` (up to 16).
+    pub fn require_all<L: MessageList + 'static>(mut self) -> Self {
+        self.required
+            .push(Box::new(MediatorBuilder::require_all::<L>));
+        self
+    }
+
     /// Cancels any mediator send whose handler runs longer than `timeout`.
     pub fn mediator_timeout(mut self, timeout: Duration) -> Self {
         self.mediator_timeout = Some(timeout);
@@ -211,17 +224,19 @@ impl OpossumBuilder {
     /// (within its polling interval), and take over when it stops.
     pub async fn build(self) -> Result<OpossumApp, Error> {
         let started = Instant::now();
-        let (store_options, projection_options) = self.config.validated_options()?;
+        let checked = self.config.validated()?;
+        let (folder, store_options) = (checked.store_folder, checked.store);
         let (file, head) = tokio::task::spawn_blocking(move || {
-            let file = FileEventStore::open(store_options)?;
+            let file = FileEventStore::open_with(folder, store_options)?;
             let head = file.read_last_blocking(&Query::all())?.map(|e| e.position);
-            Ok::<_, opossum_fs::Error>((file, head))
+            Ok::<_, Error>((file, head))
         })
         .await
         .map_err(Error::task)??;
         let file = Arc::new(file);
         let shared: Arc<dyn EventStore> = file.clone();
-        let mut registry = ProjectionManager::builder(shared, projection_options);
+        let mut registry = ProjectionManager::builder(shared, checked.projections_folder)
+            .options(checked.projections);
         for register in self.projections {
             registry = register(registry);
         }
@@ -242,6 +257,9 @@ impl OpossumBuilder {
         }
         for register in self.handlers {
             mediator = register(&context, mediator)?;
+        }
+        for require in self.required {
+            mediator = require(mediator);
         }
         let mediator = mediator.build()?;
         context.link.set_daemon(context.projections.start_daemon());
@@ -294,20 +312,37 @@ impl AppContext {
         &self.projections
     }
 
-    /// A read-your-writes view of projection `name`, whose state type is `S`.
+    /// A read-your-writes view of the registered projection `P`: `read_model::<Courses>()` is
+    /// a `ReadModel<Course>` when `Courses` keeps `Course` states. The compiler checks the
+    /// state type.
+    ///
+    /// # Errors
+    /// [`Error::Projections`] when no projection of type `P` is registered, or several are.
+    pub fn read_model<P: Projection>(&self) -> Result<ReadModel<P::State>, Error> {
+        Ok(ReadModel::new(
+            self.projections.store::<P>()?,
+            &self.projections,
+            Arc::clone(&self.link),
+            self.read_timeout,
+        ))
+    }
+
+    /// A read-your-writes view of the projection named `name`, whose state type must be `S`:
+    /// for tools that know projections by their folder's name. Prefer
+    /// [`read_model`](Self::read_model), which the compiler checks.
     ///
     /// # Errors
     /// [`Error::Projections`] for an unknown projection or another state type.
-    pub fn read_model<S: DeserializeOwned + Send + 'static>(
+    pub fn read_model_by_name<S: DeserializeOwned + Send + 'static>(
         &self,
         name: &str,
     ) -> Result<ReadModel<S>, Error> {
-        ReadModel::new(
+        Ok(ReadModel::new(
+            self.projections.store_by_name::<S>(name)?,
             &self.projections,
-            name,
             Arc::clone(&self.link),
             self.read_timeout,
-        )
+        ))
     }
 }
 
@@ -361,15 +396,25 @@ impl OpossumApp {
         &self.context
     }
 
-    /// A read-your-writes view of projection `name`; see [`AppContext::read_model`].
+    /// A read-your-writes view of the registered projection `P`; see
+    /// [`AppContext::read_model`].
     ///
     /// # Errors
     /// As [`AppContext::read_model`].
-    pub fn read_model<S: DeserializeOwned + Send + 'static>(
+    pub fn read_model<P: Projection>(&self) -> Result<ReadModel<P::State>, Error> {
+        self.context.read_model::<P>()
+    }
+
+    /// A read-your-writes view of the projection named `name`; see
+    /// [`AppContext::read_model_by_name`].
+    ///
+    /// # Errors
+    /// As [`AppContext::read_model_by_name`].
+    pub fn read_model_by_name<S: DeserializeOwned + Send + 'static>(
         &self,
         name: &str,
     ) -> Result<ReadModel<S>, Error> {
-        self.context.read_model(name)
+        self.context.read_model_by_name(name)
     }
 
     /// True until [`shutdown`](Self::shutdown) or [`delete_store`](Self::delete_store).

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use opossum_core::Durability;
 use opossum_fs::StoreOptions;
 use opossum_projections::{AutoRebuild, ProjectionOptions};
 use serde::{Deserialize, Serialize};
@@ -23,25 +24,25 @@ pub const PROJECTIONS_FOLDER: &str = "projections";
 /// the store's [`StoreOptions::validate`] and the projections' [`ProjectionOptions::validate`] —
 /// when [`Config::validate`] or the builder runs, and every problem is reported at once.
 ///
-/// Missing fields take the defaults of the crates underneath; only the store's `path` and
-/// `name` must be given. Durations are whole milliseconds (`*_ms`).
+/// Missing fields take the defaults of the crates underneath; only the store's `path` must be
+/// given. Durations are whole milliseconds (`*_ms`).
 ///
 /// ```
-/// use opossum::Config;
+/// use opossum::{Config, Durability};
 ///
 /// let config = Config::from_toml_str(r#"
 ///     [store]
-///     path = "/srv/records"
-///     name = "quality"
+///     path = "/srv/records/quality"
 ///
 ///     [projections]
 ///     polling_interval_ms = 1000
 ///     auto_rebuild = "missing_checkpoints_only"
+///     durability = "eventual"
 /// "#)?;
-/// assert!(config.store.flush_events_immediately); // the default
+/// assert_eq!(config.store.durability, Durability::Immediate); // the default
 /// assert!(config.validate().is_ok());
 ///
-/// let bad = Config::from_toml_str("[store]\npath = \"relative\"\nname = \"a/b\"")?;
+/// let bad = Config::from_toml_str("[store]\npath = \"/srv/CON\"\nlock_timeout_ms = 0")?;
 /// assert!(bad.validate().is_err()); // two problems, both listed
 /// # Ok::<(), opossum::Error>(())
 /// ```
@@ -56,52 +57,31 @@ pub struct Config {
     pub projections: ProjectionsConfig,
 }
 
-/// The `[store]` section: the store folder is `path/name`.
+/// The `[store]` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The folder that holds the store folder; an absolute path.
+    /// The store folder (a relative path is taken from the current folder). Its last component
+    /// is the store's name.
     pub path: PathBuf,
-    /// The store's name, which is also its folder name.
-    pub name: String,
-    /// Whether an append returns only once its events are on stable storage (default `true`).
-    pub flush_events_immediately: bool,
+    /// When an append counts as done (default [`Durability::Immediate`]; `"immediate"` or
+    /// `"eventual"` in TOML).
+    pub durability: Durability,
     /// How long an append waits for another process's lock, in milliseconds (default 5,000).
     pub lock_timeout_ms: u64,
+    /// After how long an unchanged lease of a writer that seems to have died is taken over, in
+    /// milliseconds (default 10,000).
+    pub stale_lock_after_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
-        let defaults = StoreOptions::new("", "");
+        let defaults = StoreOptions::new();
         StoreConfig {
             path: PathBuf::new(),
-            name: String::new(),
-            flush_events_immediately: defaults.flushes_events_immediately(),
-            lock_timeout_ms: millis(defaults.lock_timeout()),
-        }
-    }
-}
-
-/// When the projection daemon starts, what it rebuilds (serde form of
-/// [`AutoRebuild`](opossum_projections::AutoRebuild)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutoRebuildMode {
-    /// Rebuild nothing; projections without a checkpoint catch up in ordinary batches.
-    Disabled,
-    /// Rebuild the projections that have no checkpoint yet (the default).
-    #[default]
-    MissingCheckpointsOnly,
-    /// Rebuild every projection at every start.
-    ForceFull,
-}
-
-impl From<AutoRebuildMode> for AutoRebuild {
-    fn from(mode: AutoRebuildMode) -> AutoRebuild {
-        match mode {
-            AutoRebuildMode::Disabled => AutoRebuild::Disabled,
-            AutoRebuildMode::MissingCheckpointsOnly => AutoRebuild::MissingCheckpointsOnly,
-            AutoRebuildMode::ForceFull => AutoRebuild::ForceFull,
+            durability: defaults.get_durability(),
+            lock_timeout_ms: millis(defaults.get_lock_timeout()),
+            stale_lock_after_ms: millis(defaults.get_stale_lock_after()),
         }
     }
 }
@@ -125,10 +105,11 @@ pub struct ProjectionsConfig {
     pub rebuild_flush_interval: u64,
     /// How many projections are rebuilt at the same time.
     pub max_concurrent_rebuilds: usize,
-    /// What the daemon rebuilds when it starts.
-    pub auto_rebuild: AutoRebuildMode,
-    /// Whether projection files are synced before the checkpoint that covers them.
-    pub flush_writes_immediately: bool,
+    /// What the daemon rebuilds when it starts (`"disabled"`, `"missing_checkpoints_only"`,
+    /// `"force_full"` in TOML).
+    pub auto_rebuild: AutoRebuild,
+    /// When projection files count as written (default [`Durability::Immediate`]).
+    pub durability: Durability,
     /// How long a [`ReadModel`](crate::ReadModel) read waits for the projection to apply this
     /// process's appends before it gives up with [`Error::ReadModelBehind`], in milliseconds
     /// (default 10,000).
@@ -137,16 +118,16 @@ pub struct ProjectionsConfig {
 
 impl Default for ProjectionsConfig {
     fn default() -> ProjectionsConfig {
-        let defaults = ProjectionOptions::new("");
+        let defaults = ProjectionOptions::new();
         ProjectionsConfig {
             path: None,
-            polling_interval_ms: millis(defaults.polling()),
-            batch_size: defaults.batch(),
-            rebuild_batch_size: defaults.rebuild_batch(),
-            rebuild_flush_interval: defaults.rebuild_flush(),
-            max_concurrent_rebuilds: defaults.concurrent_rebuilds(),
-            auto_rebuild: AutoRebuildMode::default(),
-            flush_writes_immediately: defaults.flushes_writes_immediately(),
+            polling_interval_ms: millis(defaults.get_polling_interval()),
+            batch_size: defaults.get_batch_size(),
+            rebuild_batch_size: defaults.get_rebuild_batch_size(),
+            rebuild_flush_interval: defaults.get_rebuild_flush_interval(),
+            max_concurrent_rebuilds: defaults.get_max_concurrent_rebuilds(),
+            auto_rebuild: defaults.get_auto_rebuild(),
+            durability: defaults.get_durability(),
             read_your_writes_timeout_ms: 10_000,
         }
     }
@@ -157,15 +138,14 @@ impl Default for ProjectionsConfig {
 enum Kind {
     Text,
     Integer,
-    Boolean,
 }
 
 /// Every field that can be set from the environment: `OPOSSUM_<SECTION>_<FIELD>`, upper case.
 const ENV_FIELDS: [(&str, &str, Kind); 13] = [
     ("store", "path", Kind::Text),
-    ("store", "name", Kind::Text),
-    ("store", "flush_events_immediately", Kind::Boolean),
+    ("store", "durability", Kind::Text),
     ("store", "lock_timeout_ms", Kind::Integer),
+    ("store", "stale_lock_after_ms", Kind::Integer),
     ("projections", "path", Kind::Text),
     ("projections", "polling_interval_ms", Kind::Integer),
     ("projections", "batch_size", Kind::Integer),
@@ -173,7 +153,7 @@ const ENV_FIELDS: [(&str, &str, Kind); 13] = [
     ("projections", "rebuild_flush_interval", Kind::Integer),
     ("projections", "max_concurrent_rebuilds", Kind::Integer),
     ("projections", "auto_rebuild", Kind::Text),
-    ("projections", "flush_writes_immediately", Kind::Boolean),
+    ("projections", "durability", Kind::Text),
     ("projections", "read_your_writes_timeout_ms", Kind::Integer),
 ];
 
@@ -186,11 +166,11 @@ fn env_name(section: &str, field: &str) -> String {
 }
 
 impl Config {
-    /// A configuration for the store `path/name`, with every other setting at its default.
-    pub fn new(path: impl Into<PathBuf>, name: impl Into<String>) -> Config {
+    /// A configuration for the store in the folder `path`, with every other setting at its
+    /// default.
+    pub fn new(path: impl Into<PathBuf>) -> Config {
         let mut config = Config::default();
         config.store.path = path.into();
-        config.store.name = name.into();
         config
     }
 
@@ -214,20 +194,19 @@ impl Config {
     }
 
     /// Builds a configuration from `OPOSSUM_<SECTION>_<FIELD>` variables, such as
-    /// `OPOSSUM_STORE_PATH`, `OPOSSUM_STORE_NAME` or `OPOSSUM_PROJECTIONS_BATCH_SIZE`. Other
-    /// variables are ignored; an `OPOSSUM_` variable that names no field is an error.
+    /// `OPOSSUM_STORE_PATH`, `OPOSSUM_STORE_DURABILITY` or `OPOSSUM_PROJECTIONS_BATCH_SIZE`.
+    /// Other variables are ignored; an `OPOSSUM_` variable that names no field is an error.
     ///
     /// ```
-    /// use opossum::Config;
+    /// use opossum::{Config, Durability};
     ///
     /// let config = Config::from_vars([
-    ///     ("OPOSSUM_STORE_PATH", "/srv/records"),
-    ///     ("OPOSSUM_STORE_NAME", "billing"),
-    ///     ("OPOSSUM_STORE_FLUSH_EVENTS_IMMEDIATELY", "false"),
+    ///     ("OPOSSUM_STORE_PATH", "/srv/records/billing"),
+    ///     ("OPOSSUM_STORE_DURABILITY", "eventual"),
     ///     ("HOME", "/root"),
     /// ])?;
-    /// assert_eq!(config.store.name, "billing");
-    /// assert!(!config.store.flush_events_immediately);
+    /// assert!(config.store.path.ends_with("billing"));
+    /// assert_eq!(config.store.durability, Durability::Eventual);
     /// assert!(Config::from_vars([("OPOSSUM_STORE_PAHT", "/x")]).is_err());
     /// # Ok::<(), opossum::Error>(())
     /// ```
@@ -287,18 +266,9 @@ impl Config {
             let parsed = match kind {
                 Kind::Text => Some(toml::Value::String(value.to_owned())),
                 Kind::Integer => value.trim().parse::<i64>().ok().map(toml::Value::Integer),
-                Kind::Boolean => match value.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" => Some(toml::Value::Boolean(true)),
-                    "false" | "0" | "no" => Some(toml::Value::Boolean(false)),
-                    _ => None,
-                },
             };
             let Some(parsed) = parsed else {
-                let expected = match kind {
-                    Kind::Integer => "a whole number",
-                    _ => "true or false",
-                };
-                problems.push(format!("{name}={value:?} is not {expected}"));
+                problems.push(format!("{name}={value:?} is not a whole number"));
                 continue;
             };
             let section = table
@@ -318,41 +288,36 @@ impl Config {
             })
     }
 
-    /// The store folder, `store.path/store.name`.
-    #[must_use]
-    pub fn store_folder(&self) -> PathBuf {
-        self.store.path.join(&self.store.name)
-    }
-
     /// The projections folder: `projections.path`, or `projections` inside the store folder.
     #[must_use]
     pub fn projections_folder(&self) -> PathBuf {
         self.projections
             .path
             .clone()
-            .unwrap_or_else(|| self.store_folder().join(PROJECTIONS_FOLDER))
+            .unwrap_or_else(|| self.store.path.join(PROJECTIONS_FOLDER))
     }
 
     /// The store's options, as the file store checks them.
     #[must_use]
     pub fn store_options(&self) -> StoreOptions {
-        StoreOptions::new(&self.store.path, &self.store.name)
-            .flush_events_immediately(self.store.flush_events_immediately)
-            .cross_process_lock_timeout(Duration::from_millis(self.store.lock_timeout_ms))
+        StoreOptions::new()
+            .durability(self.store.durability)
+            .lock_timeout(Duration::from_millis(self.store.lock_timeout_ms))
+            .stale_lock_after(Duration::from_millis(self.store.stale_lock_after_ms))
     }
 
     /// The projections' options, as the projection system checks them.
     #[must_use]
     pub fn projection_options(&self) -> ProjectionOptions {
         let p = &self.projections;
-        ProjectionOptions::new(self.projections_folder())
+        ProjectionOptions::new()
             .polling_interval(Duration::from_millis(p.polling_interval_ms))
             .batch_size(p.batch_size)
             .rebuild_batch_size(p.rebuild_batch_size)
             .rebuild_flush_interval(p.rebuild_flush_interval)
             .max_concurrent_rebuilds(p.max_concurrent_rebuilds)
-            .auto_rebuild(p.auto_rebuild.into())
-            .flush_writes_immediately(p.flush_writes_immediately)
+            .auto_rebuild(p.auto_rebuild)
+            .durability(p.durability)
     }
 
     /// How long a read-model read waits for this process's appends.
@@ -362,43 +327,48 @@ impl Config {
     }
 
     /// Checks everything with the store's and the projections' own validation, and returns
-    /// their options.
+    /// the store folder (absolute) and both options.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] listing every problem of both.
-    pub fn validated_options(&self) -> Result<(StoreOptions, ProjectionOptions), Error> {
+    pub fn validated(&self) -> Result<Validated, Error> {
         let mut problems = Vec::new();
-        let no_path = self.store.path.as_os_str().is_empty();
-        if no_path {
+        let folder = if self.store.path.as_os_str().is_empty() {
             problems.push(
-                "store.path is not set: give the folder that holds the store (in code with \
-                 store_path, in TOML as [store] path, or as OPOSSUM_STORE_PATH)"
+                "store.path is not set: give the store folder (in code with store_path, in TOML \
+                 as [store] path, or as OPOSSUM_STORE_PATH)"
                     .to_owned(),
             );
-        }
-        // Without a store path every folder is relative: that is said once, above.
+            None
+        } else {
+            match opossum_fs::resolve_store_folder(&self.store.path) {
+                Ok(folder) => Some(folder),
+                Err(opossum_fs::Error::InvalidPath {
+                    problems: found, ..
+                }) => {
+                    problems.extend(found.into_iter().map(|p| format!("store.path: {p}")));
+                    None
+                }
+                Err(other) => {
+                    problems.push(format!("store.path: {other}"));
+                    None
+                }
+            }
+        };
         let store = self.store_options();
         match store.validate() {
             Ok(()) => {}
-            Err(opossum_fs::Error::InvalidOptions { problems: found }) => problems.extend(
-                found
-                    .into_iter()
-                    .filter(|p| !(no_path && p.starts_with("root")))
-                    .map(|p| format!("store: {p}")),
-            ),
+            Err(opossum_fs::Error::InvalidOptions { problems: found }) => {
+                problems.extend(found.into_iter().map(|p| format!("store: {p}")));
+            }
             Err(other) => problems.push(format!("store: {other}")),
         }
         let projections = self.projection_options();
         match projections.validate() {
             Ok(()) => {}
-            Err(opossum_projections::Error::InvalidOptions { problems: found }) => problems.extend(
-                found
-                    .into_iter()
-                    .filter(|p| {
-                        !(no_path && self.projections.path.is_none() && p.starts_with("root"))
-                    })
-                    .map(|p| format!("projections: {p}")),
-            ),
+            Err(opossum_projections::Error::InvalidOptions { problems: found }) => {
+                problems.extend(found.into_iter().map(|p| format!("projections: {p}")));
+            }
             Err(other) => problems.push(format!("projections: {other}")),
         }
         if self.projections.read_your_writes_timeout_ms == 0 {
@@ -408,20 +378,42 @@ impl Config {
                     .to_owned(),
             );
         }
-        if problems.is_empty() {
-            Ok((store, projections))
-        } else {
-            Err(Error::InvalidConfig { problems })
+        match folder {
+            Some(folder) if problems.is_empty() => Ok(Validated {
+                projections_folder: self
+                    .projections
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| folder.join(PROJECTIONS_FOLDER)),
+                store_folder: folder,
+                store,
+                projections,
+            }),
+            _ => Err(Error::InvalidConfig { problems }),
         }
     }
 
-    /// Checks everything; see [`Config::validated_options`].
+    /// Checks everything; see [`Config::validated`].
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] listing every problem.
     pub fn validate(&self) -> Result<(), Error> {
-        self.validated_options().map(|_| ())
+        self.validated().map(|_| ())
     }
+}
+
+/// A [`Config`] that passed [`Config::validated`]: the folders and the options, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Validated {
+    /// The store folder, absolute.
+    pub store_folder: PathBuf,
+    /// The store's options.
+    pub store: StoreOptions,
+    /// The projections folder.
+    pub projections_folder: PathBuf,
+    /// The projections' options.
+    pub projections: ProjectionOptions,
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -442,42 +434,51 @@ mod tests {
 
     #[test]
     fn defaults_are_the_crates_defaults() {
-        let config = Config::new("/data", "store");
-        assert_eq!(config.store_options(), StoreOptions::new("/data", "store"));
+        let config = Config::new("/data/store");
+        assert_eq!(config.store_options(), StoreOptions::new());
+        assert_eq!(config.projection_options(), ProjectionOptions::new());
         assert_eq!(
-            config.projection_options(),
-            ProjectionOptions::new("/data/store/projections")
+            config.projections_folder(),
+            PathBuf::from("/data/store/projections")
         );
         assert!(problems(&config).is_empty());
+        let checked = config.validated().unwrap();
+        assert_eq!(checked.store_folder, PathBuf::from("/data/store"));
+        assert_eq!(
+            checked.projections_folder,
+            PathBuf::from("/data/store/projections")
+        );
     }
 
     #[test]
     fn a_missing_path_is_said_once() {
         let found = problems(&Config::default());
-        assert_eq!(found.len(), 2, "{found:?}"); // the path, and the empty name
+        assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("store.path is not set"), "{found:?}");
-        assert!(found[1].contains("store name is empty"), "{found:?}");
     }
 
     #[test]
     fn store_and_projection_problems_are_listed_together() {
-        let mut config = Config::new("/data", "a/b");
+        let mut config = Config::new("/data/CON");
+        config.store.lock_timeout_ms = 0;
         config.projections.batch_size = 0;
         config.projections.read_your_writes_timeout_ms = 0;
         let found = problems(&config);
-        assert_eq!(found.len(), 3, "{found:?}");
-        assert!(found[0].starts_with("store: "), "{found:?}");
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[0].starts_with("store.path: "), "{found:?}");
+        assert!(found[1].starts_with("store: lock_timeout"), "{found:?}");
         assert!(
-            found[1].starts_with("projections: batch_size 0"),
+            found[2].starts_with("projections: batch_size 0"),
             "{found:?}"
         );
     }
 
     #[test]
     fn toml_round_trips() {
-        let mut config = Config::new("/srv", "billing");
+        let mut config = Config::new("/srv/billing");
         config.projections.path = Some("/srv/read-models".into());
-        config.projections.auto_rebuild = AutoRebuildMode::ForceFull;
+        config.projections.auto_rebuild = AutoRebuild::ForceFull;
+        config.store.durability = Durability::Eventual;
         let value = toml::Value::try_from(&config).unwrap();
         assert_eq!(value.try_into::<Config>().ok(), Some(config));
     }
@@ -486,27 +487,31 @@ mod tests {
     fn unknown_toml_keys_are_refused() {
         let err = Config::from_toml_str("[store]\npath = \"/x\"\nnmae = \"y\"").unwrap_err();
         assert!(err.to_string().contains("nmae"), "{err}");
+        // The keys of earlier versions are refused too, naming the ones to use.
+        let err = Config::from_toml_str("[store]\npath = \"/x\"\nname = \"y\"").unwrap_err();
+        assert!(err.to_string().contains("durability"), "{err}");
     }
 
     #[test]
     fn variables_override_and_are_typed() {
-        let base = Config::new("/data", "store");
+        let base = Config::new("/data/store");
         let config = base
             .with_vars([
                 ("OPOSSUM_PROJECTIONS_BATCH_SIZE", "250"),
                 ("OPOSSUM_PROJECTIONS_AUTO_REBUILD", "force_full"),
-                ("OPOSSUM_STORE_NAME", "other"),
+                ("OPOSSUM_PROJECTIONS_DURABILITY", "eventual"),
+                ("OPOSSUM_STORE_PATH", "/data/other"),
             ])
             .unwrap();
         assert_eq!(config.projections.batch_size, 250);
-        assert_eq!(config.projections.auto_rebuild, AutoRebuildMode::ForceFull);
-        assert_eq!(config.store.name, "other");
-        assert_eq!(config.store.path, PathBuf::from("/data"));
+        assert_eq!(config.projections.auto_rebuild, AutoRebuild::ForceFull);
+        assert_eq!(config.projections.durability, Durability::Eventual);
+        assert_eq!(config.store.path, PathBuf::from("/data/other"));
 
         let err = Config::default()
             .with_vars([
                 ("OPOSSUM_STORE_LOCK_TIMEOUT_MS", "soon"),
-                ("OPOSSUM_STORE_FLUSH_EVENTS_IMMEDIATELY", "maybe"),
+                ("OPOSSUM_STORE_STALE_LOCK_AFTER_MS", "later"),
                 ("OPOSSUM_NOPE", "1"),
             ])
             .unwrap_err();
@@ -514,7 +519,7 @@ mod tests {
             Error::InvalidConfig { problems } => assert_eq!(problems.len(), 3, "{problems:?}"),
             other => panic!("unexpected {other}"),
         }
-        let err = Config::from_vars([("OPOSSUM_PROJECTIONS_AUTO_REBUILD", "sometimes")]);
-        assert!(err.is_err());
+        assert!(Config::from_vars([("OPOSSUM_PROJECTIONS_AUTO_REBUILD", "sometimes")]).is_err());
+        assert!(Config::from_vars([("OPOSSUM_STORE_DURABILITY", "maybe")]).is_err());
     }
 }

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use opossum_core::Position;
+use opossum_core::{ErrorKind, Position};
 
 /// What can go wrong while building, running or closing an [`OpossumApp`](crate::OpossumApp).
 ///
-/// The errors of the crates underneath are carried as they are, so their variants (and
-/// `is_condition_failed` helpers) stay reachable.
+/// The errors of the crates underneath are carried as they are, so their variants stay
+/// reachable for details; to decide what to do, match on [`Error::kind`], which is the same for
+/// every crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -26,6 +27,10 @@ pub enum Error {
     /// An event store operation failed.
     #[error(transparent)]
     EventStore(#[from] opossum_core::Error),
+
+    /// A decision failed (see `opossum_decision::Error`).
+    #[error(transparent)]
+    Decision(#[from] opossum_decision::Error),
 
     /// The projection system failed (opening its folder, an unknown projection, a read).
     #[error(transparent)]
@@ -82,14 +87,36 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of error this is: the case a caller acts on, the same [`ErrorKind`] whichever
+    /// crate underneath the error came from.
+    ///
+    /// ```
+    /// use opossum::{Config, ErrorKind, Opossum};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let error = Opossum::from_config(Config::new("/srv/CON")).build().await.unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidConfig { .. } => ErrorKind::InvalidInput,
+            Error::Store(e) => e.kind(),
+            Error::EventStore(e) => e.kind(),
+            Error::Decision(e) => e.kind(),
+            Error::Projections(e) => e.kind(),
+            Error::Mediator(e) => e.kind(),
+            Error::ReadModelBehind { .. } => ErrorKind::Timeout,
+            Error::InUse { .. } | Error::OpenElsewhere { .. } => ErrorKind::Busy,
+            Error::Task { .. } => ErrorKind::Other,
+        }
+    }
+
     /// True when this wraps a failed DCB append condition.
     #[must_use]
     pub fn is_condition_failed(&self) -> bool {
-        match self {
-            Error::EventStore(e) => e.is_condition_failed(),
-            Error::Store(e) => e.is_condition_failed(),
-            _ => false,
-        }
+        self.kind() == ErrorKind::ConditionFailed
     }
 
     pub(crate) fn task(error: tokio::task::JoinError) -> Error {

@@ -20,14 +20,14 @@
 //!
 //! # Example
 //!
-//! A course with a capacity, enrolments decided with [`execute_decision`], and a read model of
-//! the courses.
+//! A course with a capacity, enrolments decided with [`decide`], and a read model of the
+//! courses.
 //!
 //! ```
 //! use opossum::{
-//!     AppContext, AppStore, BoxError, DecisionProjection, DomainEvent, EventStore, Handler,
-//!     Message, NewEvent, Opossum, Projection, Query, QueryItem, ReadModel, SequencedEvent, Tag,
-//!     build_decision_model, execute_decision,
+//!     AppContext, AppStore, BoxError, Decision, DecisionProjection, DomainEvent, EventStore,
+//!     Handler, Message, NewEvent, Opossum, Projection, Query, QueryItem, SequencedEvent, Tag,
+//!     decide,
 //! };
 //! use serde::{Deserialize, Serialize};
 //! use std::sync::Arc;
@@ -72,27 +72,27 @@
 //! struct EnrolHandler { store: Arc<AppStore> }
 //! impl Handler<Enrol> for EnrolHandler {
 //!     async fn handle(&self, command: Enrol) -> Result<bool, opossum::DecisionError> {
-//!         let command = &command;
-//!         execute_decision(self.store.as_ref(), |store| async move {
-//!             let events = QueryItem::of_types(["CourseCreated", "StudentEnrolled"])?
-//!                 .with_tag(Tag::new("course", &command.course)?);
-//!             let seats = DecisionProjection::try_new(None::<u32>, Query::from_items([events])?, |seats, event| {
-//!                 Ok(match seats {
-//!                     None => Some(event.decode::<CourseCreated>()?.capacity),
-//!                     Some(free) => Some(free.saturating_sub(1)),
-//!                 })
-//!             });
-//!             let model = build_decision_model(store, seats).await?;
-//!             if model.state.unwrap_or(0) == 0 {
-//!                 return Ok(false); // no such course, or full
+//!         let events = QueryItem::of_types(["CourseCreated", "StudentEnrolled"])?
+//!             .with_tag(Tag::new("course", &command.course)?);
+//!         let seats = DecisionProjection::try_new(None::<u32>, Query::from_items([events])?, |seats, event| {
+//!             Ok(match seats {
+//!                 None => Some(event.decode::<CourseCreated>()?.capacity),
+//!                 Some(free) => Some(free.saturating_sub(1)),
+//!             })
+//!         });
+//!         // Reads, decides, appends with the model's condition, and decides again when
+//!         // another enrolment in this course came in between.
+//!         let decided = decide(self.store.as_ref(), seats, |seats| -> Result<_, opossum::DecisionError> {
+//!             if seats.unwrap_or(0) == 0 {
+//!                 return Ok(Decision::nothing().returning(false)); // no such course, or full
 //!             }
 //!             let event = NewEvent::from_typed(&StudentEnrolled { student: command.student.clone() })
 //!                 .tag("course", &command.course)
 //!                 .build()?;
-//!             store.append(vec![event], Some(model.condition)).await?;
-//!             Ok(true)
+//!             Ok(Decision::append(vec![event]).returning(true))
 //!         })
-//!         .await
+//!         .await?;
+//!         Ok(decided.outcome)
 //!     }
 //! }
 //!
@@ -100,10 +100,10 @@
 //! # let folder = tempfile::tempdir()?;
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let app = Opossum::builder()
-//!     .store_path(folder.path())
-//!     .store_name("school")
+//!     .store_path(folder.path().join("school"))
 //!     .projection(Courses)
 //!     .handler_with(|app: &AppContext| Ok(EnrolHandler { store: app.store() }))
+//!     .require::<Enrol>() // build() fails if no handler takes it
 //!     .build()
 //!     .await?;
 //!
@@ -114,8 +114,9 @@
 //! assert!(app.mediator().send(enrol("ada")).await??);
 //! assert!(!app.mediator().send(enrol("bob")).await??); // the course is full
 //!
-//! // The read model waits until the daemon has applied this process's appends.
-//! let courses: ReadModel<Course> = app.read_model("Courses")?;
+//! // The read model, asked for by its projection's type, waits until the daemon has applied
+//! // this process's appends.
+//! let courses = app.read_model::<Courses>()?;
 //! let rust = courses.read(|store| store.get("rust")).await?;
 //! assert_eq!(rust.map(|c| c.students), Some(vec!["ada".to_owned()]));
 //!
@@ -124,6 +125,13 @@
 //! # })
 //! # }
 //! ```
+//!
+//! # Errors
+//!
+//! Every error of every Opossum crate has a `kind()`, an [`ErrorKind`]: the case to act on
+//! (a failed condition, invalid input, a full disk, a lock timeout, …), the same whichever crate
+//! the error came through. Match on it; the error's message and source chain say what
+//! happened.
 //!
 //! # Configuration from a file or the environment
 //!
@@ -143,7 +151,7 @@ mod store;
 
 pub use app::{AppContext, Opossum, OpossumApp, OpossumBuilder};
 pub use config::{
-    AutoRebuildMode, Config, ENV_PREFIX, PROJECTIONS_FOLDER, ProjectionsConfig, StoreConfig,
+    Config, ENV_PREFIX, PROJECTIONS_FOLDER, ProjectionsConfig, StoreConfig, Validated,
 };
 pub use error::Error;
 pub use read_model::ReadModel;
@@ -153,26 +161,29 @@ pub use store::AppStore;
 /// The core crate's error: validation, a failed append condition, storage failures.
 pub use opossum_core::Error as EventStoreError;
 pub use opossum_core::{
-    AppendCondition, Direction, DomainEvent, EventBuilder, EventStore, EventType,
-    InMemoryEventStore, Metadata, NewEvent, Payload, Position, Query, QueryItem, ReadOptions,
-    SequencedEvent, Tag, Timestamp,
+    AppendCondition, Direction, DomainEvent, Durability, ErrorKind, EventBuilder, EventStore,
+    EventType, InMemoryEventStore, Metadata, NewEvent, Payload, Position, Query, QueryItem,
+    ReadOptions, SequencedEvent, StorageError, Tag, Timestamp,
 };
 
 // The file store.
 pub use opossum_fs::{FileEventStore, StoreOptions, StoreStats, VerifyReport};
 
 // Decisions.
-/// The decision crate's error, which a decision operation can return (it converts from
-/// [`EventStoreError`] and is retried by [`execute_decision`] when the condition failed).
+/// The decision crate's error, which a decision function can return (it converts from
+/// [`EventStoreError`]; [`decide`] converts store failures into a decision's own error type
+/// through it).
 pub use opossum_decision::Error as DecisionError;
 pub use opossum_decision::{
-    Clock, ConditionFailure, DecisionModel, DecisionProjection, Jitter, ManualClock, ProjectionSet,
-    RetryPolicy, SystemClock, build_decision_model, build_decision_model_many, execute_decision,
-    execute_decision_with,
+    Clock, ConditionFailure, Decided, Decision, DecisionModel, DecisionProjection, Jitter,
+    ManualClock, ProjectionSet, RetryPolicy, SystemClock, build_decision_model,
+    build_decision_model_many, decide, decide_with, execute_decision, execute_decision_with,
 };
 
 // The mediator.
-pub use opossum_mediator::{Handler, Mediator, MediatorBuilder, MediatorError, Message};
+pub use opossum_mediator::{
+    Handler, Mediator, MediatorBuilder, MediatorError, Message, MessageList,
+};
 
 // Projections.
 /// The projection crate's error.

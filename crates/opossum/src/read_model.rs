@@ -47,17 +47,17 @@ impl<S: DeserializeOwned> std::fmt::Debug for ReadModel<S> {
 
 impl<S: DeserializeOwned + Send + 'static> ReadModel<S> {
     pub(crate) fn new(
+        store: ProjectionStore<S>,
         manager: &ProjectionManager,
-        name: &str,
         link: Arc<Link>,
         timeout: Duration,
-    ) -> Result<ReadModel<S>, Error> {
-        Ok(ReadModel {
-            store: manager.store::<S>(name)?,
+    ) -> ReadModel<S> {
+        ReadModel {
+            store,
             manager: manager.clone(),
             link,
             timeout,
-        })
+        }
     }
 
     /// The projection's name.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opossum::{
-    AppContext, AppStore, BoxError, Config, DomainEvent, Error, EventStore, Handler, Message,
-    NewEvent, Opossum, OpossumApp, OpossumBuilder, Projection, Query, ReadOptions, Role,
-    SequencedEvent,
+    AppContext, AppStore, BoxError, Config, DomainEvent, Durability, Error, ErrorKind, EventStore,
+    Handler, MediatorError, Message, NewEvent, Opossum, OpossumApp, OpossumBuilder, Projection,
+    Query, ReadOptions, Role, SequencedEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,10 +66,8 @@ impl Handler<Note> for NoteHandler {
 
 fn app(root: &Path) -> OpossumBuilder {
     Opossum::builder()
-        .store_path(root)
-        .store_name("notes")
-        .flush(false)
-        .flush_projections(false)
+        .store_path(root.join("notes"))
+        .durability(Durability::Eventual)
         .projection(Notes)
         .handler_with(|app: &AppContext| Ok(NoteHandler { store: app.store() }))
 }
@@ -95,7 +93,7 @@ async fn a_handler_appends_and_a_read_model_sees_it_at_once() {
         .build()
         .await
         .unwrap();
-    let notes = app.read_model::<String>("Notes").unwrap();
+    let notes = app.read_model::<Notes>().unwrap();
     for i in 0..5 {
         let position = app
             .mediator()
@@ -137,7 +135,7 @@ async fn shutdown_closes_the_store_and_a_reopen_finds_everything() {
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
-    let notes = second.read_model::<String>("Notes").unwrap();
+    let notes = second.read_model::<Notes>().unwrap();
     assert_eq!(
         notes.read(|s| s.get("a")).await.unwrap().as_deref(),
         Some("kept")
@@ -156,18 +154,17 @@ async fn shutdown_closes_the_store_and_a_reopen_finds_everything() {
 #[tokio::test]
 async fn toml_environment_and_code_configure_the_same_app() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().display().to_string();
+    let folder = dir.path().join("notes").display().to_string();
     let from_toml = Config::from_toml_str(&format!(
-        "[store]\npath = {root:?}\nname = \"notes\"\nflush_events_immediately = false\n\n\
-         [projections]\nbatch_size = 10\nflush_writes_immediately = false\n"
+        "[store]\npath = {folder:?}\ndurability = \"eventual\"\n\n\
+         [projections]\nbatch_size = 10\ndurability = \"eventual\"\n"
     ))
     .unwrap();
     let from_env = Config::from_vars([
-        ("OPOSSUM_STORE_PATH", root.as_str()),
-        ("OPOSSUM_STORE_NAME", "notes"),
-        ("OPOSSUM_STORE_FLUSH_EVENTS_IMMEDIATELY", "false"),
+        ("OPOSSUM_STORE_PATH", folder.as_str()),
+        ("OPOSSUM_STORE_DURABILITY", "eventual"),
         ("OPOSSUM_PROJECTIONS_BATCH_SIZE", "10"),
-        ("OPOSSUM_PROJECTIONS_FLUSH_WRITES_IMMEDIATELY", "false"),
+        ("OPOSSUM_PROJECTIONS_DURABILITY", "eventual"),
     ])
     .unwrap();
     let from_code = app(dir.path())
@@ -182,7 +179,7 @@ async fn toml_environment_and_code_configure_the_same_app() {
         .build()
         .await
         .unwrap();
-    assert_eq!(built.projections().options().batch(), 10);
+    assert_eq!(built.projections().options().get_batch_size(), 10);
     assert_eq!(built.store().file_store().path(), dir.path().join("notes"));
     built.shutdown().await.unwrap();
 }
@@ -190,15 +187,15 @@ async fn toml_environment_and_code_configure_the_same_app() {
 #[tokio::test]
 async fn every_source_is_refused_with_the_same_problems() {
     let from_code = Opossum::builder()
-        .store_path("relative/folder")
-        .store_name("a:b")
+        .store_path("relative/a:b")
+        .lock_timeout(Duration::ZERO)
         .configure(|c| c.projections.max_concurrent_rebuilds = 0)
         .build()
         .await
         .unwrap_err();
     let from_toml = Opossum::from_config(
         Config::from_toml_str(
-            "[store]\npath = \"relative/folder\"\nname = \"a:b\"\n[projections]\nmax_concurrent_rebuilds = 0",
+            "[store]\npath = \"relative/a:b\"\nlock_timeout_ms = 0\n[projections]\nmax_concurrent_rebuilds = 0",
         )
         .unwrap(),
     )
@@ -211,8 +208,8 @@ async fn every_source_is_refused_with_the_same_problems() {
         panic!("expected configuration errors");
     };
     assert_eq!(a, b);
-    // The relative store path, the bad name, the relative projections folder, the zero.
-    assert_eq!(a.len(), 4, "{a:?}");
+    // The bad folder name, the zero lock timeout, the zero rebuilds (a relative path is fine).
+    assert_eq!(a.len(), 3, "{a:?}");
     assert!(
         a.iter().any(|p| p.contains("max_concurrent_rebuilds")),
         "{a:?}"
@@ -228,16 +225,57 @@ async fn two_handlers_for_one_message_and_unknown_read_models_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(twice, Error::Mediator(_)), "{twice}");
+    assert_eq!(twice.kind(), ErrorKind::InvalidInput);
 
-    let app = app(dir.path()).build().await.unwrap();
+    // A message the application sends but nobody handles is found at build, not at the send.
+    struct Unhandled;
+    impl Message for Unhandled {
+        type Output = ();
+    }
+    let incomplete = app(dir.path())
+        .require_all::<(Note, Unhandled)>()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&incomplete, Error::Mediator(MediatorError::MissingHandlers { messages })
+            if messages.len() == 1 && messages[0].ends_with("Unhandled")),
+        "{incomplete}"
+    );
+
+    let app = app(dir.path()).require::<Note>().build().await.unwrap();
+    let unknown = app.read_model_by_name::<String>("Nope").unwrap_err();
+    assert!(matches!(unknown, Error::Projections(_)), "{unknown}");
+    assert_eq!(unknown.kind(), ErrorKind::NotFound);
     assert!(matches!(
-        app.read_model::<String>("Nope"),
+        app.read_model_by_name::<u64>("Notes"),
         Err(Error::Projections(_))
     ));
-    assert!(matches!(
-        app.read_model::<u64>("Notes"),
-        Err(Error::Projections(_))
-    ));
+    struct NotRegistered;
+    impl Projection for NotRegistered {
+        type State = u64;
+        fn name(&self) -> &str {
+            "NotRegistered"
+        }
+        fn event_types(&self) -> Vec<&str> {
+            vec!["Noted"]
+        }
+        fn key(&self, _: &SequencedEvent) -> Option<String> {
+            None
+        }
+        fn apply(
+            &self,
+            _: Option<u64>,
+            _: &SequencedEvent,
+            _: &[SequencedEvent],
+        ) -> Result<Option<u64>, BoxError> {
+            Ok(None)
+        }
+    }
+    assert_eq!(
+        app.read_model::<NotRegistered>().unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     app.shutdown().await.unwrap();
 }
 
@@ -290,7 +328,7 @@ async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
     assert_eq!(second.projections().role(), Role::Follower);
 
     // The second app's writes reach its read models through the first app's daemon.
-    let notes = second.read_model::<String>("Notes").unwrap();
+    let notes = second.read_model::<Notes>().unwrap();
     send(&second, "b", "from the second").await;
     let read = notes.read(|s| s.get("b")).await.unwrap();
     assert_eq!(read.as_deref(), Some("from the second"));
@@ -313,7 +351,7 @@ async fn a_second_app_on_the_same_store_follows_the_first_and_takes_over() {
 
     // When the first app stops, the second takes over and keeps its read models current.
     first.shutdown().await.unwrap();
-    let notes = second.read_model::<String>("Notes").unwrap();
+    let notes = second.read_model::<Notes>().unwrap();
     send(&second, "c", "after the hand-over").await;
     let read = notes.read(|s| s.get("c")).await.unwrap();
     assert_eq!(read.as_deref(), Some("after the hand-over"));
@@ -370,8 +408,7 @@ async fn read_models_wait_for_what_the_store_held_at_open() {
     .unwrap();
 
     let app = Opossum::builder()
-        .store_path(dir.path())
-        .store_name("notes")
+        .store_path(dir.path().join("notes"))
         .projection(GatedNotes)
         .build()
         .await
@@ -381,7 +418,7 @@ async fn read_models_wait_for_what_the_store_held_at_open() {
         None,
         "this process appended nothing"
     );
-    let notes = app.read_model::<String>("GatedNotes").unwrap();
+    let notes = app.read_model::<GatedNotes>().unwrap();
     let read = notes.read(|s| s.get("a"));
     tokio::pin!(read);
     // The projection cannot have applied the event yet. A read that did not wait would answer
