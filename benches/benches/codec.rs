@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use opossum_benches::sample_event;
-use opossum_core::{NewEvent, Position, Query, SequencedEvent};
+use opossum_core::{Durability, NewEvent, Position, Query, SequencedEvent};
 use opossum_fs::{FileEventStore, StoreOptions};
 
 fn json_codec(c: &mut Criterion) {
@@ -44,8 +44,9 @@ fn json_codec(c: &mut Criterion) {
 
 fn store_round_trip(c: &mut Criterion) {
     let folder = tempfile::tempdir().expect("temporary folder");
-    let store = FileEventStore::open(
-        StoreOptions::new(folder.path(), "codec").flush_events_immediately(false),
+    let store = FileEventStore::open_with(
+        folder.path().join("codec"),
+        StoreOptions::new().durability(Durability::Eventual),
     )
     .expect("open store");
     let all = Query::all();

@@ -14,7 +14,7 @@ use criterion::Criterion;
 use opossum_benches::{
     EVENT_TYPES, EVENTS_PER_CUSTOMER, catalog_event, customer_query, type_query,
 };
-use opossum_core::{NewEvent, Query, ReadOptions};
+use opossum_core::{Durability, NewEvent, Query, ReadOptions};
 use opossum_fs::{FileEventStore, StoreOptions};
 
 const EVENTS: u64 = 100_000;
@@ -22,8 +22,9 @@ const BATCH: u64 = 10_000;
 
 fn index_lookup(c: &mut Criterion) {
     let folder = tempfile::tempdir().expect("temporary folder");
-    let store = FileEventStore::open(
-        StoreOptions::new(folder.path(), "catalog").flush_events_immediately(false),
+    let store = FileEventStore::open_with(
+        folder.path().join("catalog"),
+        StoreOptions::new().durability(Durability::Eventual),
     )
     .expect("open store");
     for start in (0..EVENTS).step_by(BATCH as usize) {

@@ -27,17 +27,19 @@ pub(crate) const WARM_UP: u64 = 16;
 /// Whether appends wait for stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Durability {
-    /// `flush_events_immediately(true)`: `append` returns after `fdatasync`.
+    /// `Durability::Immediate`: `append` returns after `fdatasync`.
     Flush,
-    /// `flush_events_immediately(false)`: `append` returns once the OS has the bytes.
+    /// `Durability::Eventual`: `append` returns once the OS has the bytes.
     NoFlush,
 }
 
 /// Opens (creating) the store `dir/name`.
 pub(crate) fn open_store(dir: &Path, name: &str, durability: Durability) -> Result<FileEventStore> {
-    let options =
-        StoreOptions::new(dir, name).flush_events_immediately(durability == Durability::Flush);
-    FileEventStore::open(options)
+    let options = StoreOptions::new().durability(match durability {
+        Durability::Flush => opossum_core::Durability::Immediate,
+        Durability::NoFlush => opossum_core::Durability::Eventual,
+    });
+    FileEventStore::open_with(dir.join(name), options)
         .with_context(|| format!("open the store {}", dir.join(name).display()))
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Subcommand;
 use opossum_benches::sample_event;
-use opossum_fs::{FileEventStore, StoreOptions};
+use opossum_fs::FileEventStore;
 use serde::{Deserialize, Serialize};
 
 use super::fs_append::{Durability, open_store};

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use opossum_benches::{CUSTOMER_TAG, EVENT_TYPES, catalog_event};
 use opossum_core::{EventStore, SequencedEvent};
-use opossum_projections::{BoxError, Projection, ProjectionManager, ProjectionOptions};
+use opossum_projections::{BoxError, Projection, ProjectionManager};
 use serde::{Deserialize, Serialize};
 
 use super::fs_append::{Durability, open_store};
@@ -85,13 +85,10 @@ pub(crate) fn projections(dir: &Path, plan: &Plan, figures: &mut Figures) -> Res
         .build()
         .context("start the tokio runtime")?;
     runtime.block_on(async {
-        let manager = ProjectionManager::builder(
-            Arc::clone(&store),
-            ProjectionOptions::new(&projections_root),
-        )
-        .register(OrdersPerCustomer)
-        .open()
-        .context("open the projections")?;
+        let manager = ProjectionManager::builder(Arc::clone(&store), &projections_root)
+            .register(OrdersPerCustomer)
+            .open()
+            .context("open the projections")?;
 
         let started = Instant::now();
         let rebuilt = manager
