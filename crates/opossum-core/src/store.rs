@@ -40,7 +40,7 @@ pub trait EventStore: Send + Sync {
     ///
     /// # Errors
     /// [`Error::EmptyAppend`] for no events, [`Error::ConditionFailed`], or
-    /// [`Error::Storage`] when the back end fails.
+    /// [`Error::Storage`] when the back end fails; its [`Error::kind`] says which failure.
     async fn append(
         &self,
         events: Vec<NewEvent>,
@@ -51,14 +51,14 @@ pub trait EventStore: Send + Sync {
     /// [`Direction::Descending`](crate::Direction::Descending)), limited by `options`.
     ///
     /// # Errors
-    /// [`Error::Storage`] when the back end fails.
+    /// [`Error::Storage`] when the back end fails; its [`Error::kind`] says which failure.
     async fn read(&self, query: &Query, options: ReadOptions)
     -> Result<Vec<SequencedEvent>, Error>;
 
     /// The matching event with the highest position, or `None` when nothing matches.
     ///
     /// # Errors
-    /// [`Error::Storage`] when the back end fails.
+    /// [`Error::Storage`] when the back end fails; its [`Error::kind`] says which failure.
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error>;
 }
 

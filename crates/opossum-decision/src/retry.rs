@@ -79,8 +79,8 @@ pub enum Jitter {
 ///     .initial_backoff(Duration::from_millis(10))
 ///     .max_backoff(Duration::from_millis(500))
 ///     .jitter(Jitter::Full);
-/// assert_eq!(patient.attempts(), 10);
-/// assert_eq!(RetryPolicy::default().attempts(), 3);
+/// assert_eq!(patient.get_max_attempts(), 10);
+/// assert_eq!(RetryPolicy::default().get_max_attempts(), 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RetryPolicy {
@@ -143,10 +143,28 @@ impl RetryPolicy {
         self
     }
 
-    /// The total number of attempts, the first included.
+    /// See [`RetryPolicy::max_attempts`]: the total number of attempts, the first included.
     #[must_use]
-    pub fn attempts(&self) -> u32 {
+    pub fn get_max_attempts(&self) -> u32 {
         self.max_attempts.get()
+    }
+
+    /// See [`RetryPolicy::initial_backoff`].
+    #[must_use]
+    pub fn get_initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// See [`RetryPolicy::max_backoff`].
+    #[must_use]
+    pub fn get_max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
+    /// See [`RetryPolicy::jitter`].
+    #[must_use]
+    pub fn get_jitter(&self) -> Jitter {
+        self.jitter
     }
 
     /// The exponential delay before retry `retry` (1 for the first retry), before jitter.
@@ -321,14 +339,14 @@ impl Attempts {
         tracing::debug_span!(
             "decision_attempt",
             attempt = self.attempt,
-            max_attempts = self.policy.attempts()
+            max_attempts = self.policy.get_max_attempts()
         )
     }
 
     /// After the current attempt's append condition failed: waits the backoff and returns true
     /// when another attempt is allowed; returns false at once when this was the last.
     pub(crate) async fn again(&mut self, span: &tracing::Span) -> bool {
-        if self.attempt >= self.policy.attempts() {
+        if self.attempt >= self.policy.get_max_attempts() {
             tracing::warn!(
                 parent: span,
                 attempts = self.attempt,
@@ -417,7 +435,7 @@ mod tests {
 
     #[test]
     fn no_retry_means_one_attempt() {
-        assert_eq!(RetryPolicy::no_retry().attempts(), 1);
+        assert_eq!(RetryPolicy::no_retry().get_max_attempts(), 1);
     }
 
     #[test]

@@ -191,12 +191,12 @@ pub enum Error {
 impl From<opossum_core::Error> for Error {
     fn from(error: opossum_core::Error) -> Error {
         match error {
-            opossum_core::Error::Storage(storage) if storage.downcast_ref::<Error>().is_some() => {
+            opossum_core::Error::Storage(storage) => {
+                let kind = storage.kind();
                 match storage.into_inner().downcast::<Error>() {
                     Ok(own) => *own,
-                    Err(other) => {
-                        Error::Core(opossum_core::Error::storage(ErrorKind::Other, other))
-                    }
+                    // Another back end's error: kept as it was.
+                    Err(other) => Error::Core(opossum_core::Error::storage(kind, other)),
                 }
             }
             other => Error::Core(other),

@@ -60,7 +60,8 @@ fn an_append_waits_for_the_lock_and_times_out_naming_file_and_option() {
         other => panic!("expected LockTimeout, got {other}"),
     }
     let message = err.to_string();
-    assert!(message.contains("store.lock") && message.contains("cross_process_lock_timeout"));
+    assert!(message.contains("store.lock") && message.contains("lock_timeout"));
+    assert_eq!(err.kind(), opossum_core::ErrorKind::LockTimeout);
     drop(guard);
     assert_eq!(
         store.append_blocking(vec![event("a")], None).unwrap().get(),

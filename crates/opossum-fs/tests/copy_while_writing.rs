@@ -562,7 +562,7 @@ impl Run {
         for folder in [&root, &work, &logs] {
             fs::create_dir(folder).expect("create a folder");
         }
-        FileEventStore::open_with(&root.join(STORE_NAME), store_options())
+        FileEventStore::open_with(root.join(STORE_NAME), store_options())
             .expect("create the store")
             .close()
             .expect("close the new store");
@@ -590,7 +590,7 @@ impl Run {
     fn finish(&mut self) -> Original {
         self.writers.stop();
         let acks = self.writers.acked();
-        let store = FileEventStore::open_with(&self.root.join(STORE_NAME), store_options())
+        let store = FileEventStore::open_with(self.root.join(STORE_NAME), store_options())
             .expect("open the original store");
         eprintln!("original store opened with {:?}", store.recovery());
         let events = store
@@ -1077,7 +1077,7 @@ fn alphabetical_copy_while_two_processes_append_gives_working_prefixes() {
 fn backup_while_two_processes_append_gives_clean_prefixes() {
     let label = "backup";
     let mut run = Run::start(label);
-    let handle = FileEventStore::open_with(&run.root.join(STORE_NAME), store_options())
+    let handle = FileEventStore::open_with(run.root.join(STORE_NAME), store_options())
         .expect("open a parent handle");
     let mut taken = Vec::new();
     for number in 0..BACKUPS {

@@ -459,7 +459,7 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
             acked.insert(id, ack);
         }
 
-        let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())
+        let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())
             .map_err(|e| fail(cycle, format!("open after the kill failed: {e}")))?;
         let repairs = &store.recovery().repairs;
         if !repairs.is_empty() {
@@ -477,7 +477,7 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
 
         // Recovery is done once: an immediate second open has nothing left to repair and sees
         // the same store.
-        let again = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
+        let again = FileEventStore::open_with(root.join(STORE_NAME), store_options())?;
         if !again.recovery().repairs.is_empty() {
             return Err(fail(
                 cycle,
@@ -502,11 +502,11 @@ fn acknowledged_appends_survive_repeated_sigkill() -> TestResult {
     );
 
     // The store is still a working store: append, reopen, verify.
-    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())?;
     let last = store.append_blocking(vec![writer_event("final", 0, 1, 10)], None)?;
     assert_eq!(last.get(), events + 1);
     store.close()?;
-    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())?;
     acked.insert(
         "final".to_owned(),
         Ack {

@@ -1065,79 +1065,93 @@ fn a_thousand_tags_round_trip_and_are_each_queryable_after_reopen() -> TestResul
 // (g) Invalid options.
 
 #[test]
-fn invalid_options_list_every_problem() -> TestResult {
+fn invalid_paths_and_options_list_every_problem() -> TestResult {
     let dir = tempfile::tempdir()?;
     let absolute = dir.path().to_path_buf();
-    let relative = PathBuf::from("opossum-relative-root-that-must-not-exist");
-    let cases: Vec<(&PathBuf, &str, usize, Vec<&str>)> = vec![
-        (
-            &relative,
-            "a/b",
-            2,
-            vec![relative.to_str().unwrap_or_default(), "a/b"],
-        ),
-        (
-            &relative,
-            "",
-            2,
-            vec![relative.to_str().unwrap_or_default()],
-        ),
-        (&absolute, "", 1, vec![]),
-        (&absolute, "..", 1, vec![".."]),
-        (&absolute, ".", 1, vec![]),
-        (&absolute, "CON", 1, vec!["CON"]),
-        (&absolute, "nul", 1, vec!["nul"]),
-        (&absolute, "COM1", 1, vec!["COM1"]),
-        (&absolute, "a\\b", 1, vec![]),
-        (&absolute, "../escape", 1, vec![]),
+    // The last component of the path is the store's name: it must be a portable folder name.
+    let cases: Vec<(PathBuf, usize, Vec<&str>)> = vec![
+        (absolute.join(".."), 1, vec![]),
+        (PathBuf::from("/"), 1, vec![]),
+        (absolute.join("CON"), 1, vec!["CON"]),
+        (absolute.join("nul"), 1, vec!["nul"]),
+        (absolute.join("COM1"), 1, vec!["COM1"]),
+        (absolute.join("a\\b"), 1, vec!["path separators"]),
+        (absolute.join("a:b"), 1, vec!["a:b"]),
+        (absolute.join("trailing."), 1, vec!["trailing."]),
+        (absolute.join("CON."), 2, vec![]),
     ];
-    for (root, name, count, mentioned) in cases {
-        let case = format!("root {root:?}, name {name:?}");
-        match FileEventStore::open(root.join(name)) {
-            Err(Error::InvalidOptions { ref problems, .. }) => {
-                // A name may break more than one rule (".." is no folder name and ends with a
-                // dot), so `count` is the least number of problems.
+    for (path, count, mentioned) in cases {
+        let case = format!("path {path:?}");
+        match FileEventStore::open(&path) {
+            Err(ref error @ Error::InvalidPath { ref problems, .. }) => {
+                assert_eq!(error.kind(), opossum_core::ErrorKind::InvalidInput);
                 assert!(
                     problems.len() >= count,
                     "{case}: every problem is listed: {problems:?}"
                 );
                 // Each offending value is named, and separate problems are separate entries.
-                let mut entries: Vec<usize> = mentioned
-                    .iter()
-                    .map(|fragment| {
-                        problems
-                            .iter()
-                            .position(|p| p.contains(fragment))
-                            .unwrap_or_else(|| {
-                                panic!("{case}: {fragment:?} not named in {problems:?}")
-                            })
-                    })
-                    .collect();
-                entries.dedup();
-                assert_eq!(
-                    entries.len(),
-                    mentioned.len(),
-                    "{case}: one entry each: {problems:?}"
-                );
+                for fragment in &mentioned {
+                    assert!(
+                        problems.iter().any(|p| p.contains(fragment)),
+                        "{case}: {fragment:?} not named in {problems:?}"
+                    );
+                }
             }
-            Err(other) => panic!("{case}: expected InvalidOptions, got {other:?}"),
-            Ok(_) => panic!("{case}: invalid options were accepted"),
+            Err(other) => panic!("{case}: expected InvalidPath, got {other:?}"),
+            Ok(_) => panic!("{case}: an invalid path was accepted"),
         }
     }
-    assert!(
-        !relative.exists(),
-        "no folder is created for invalid options"
-    );
+    // Options: every problem listed at once, in one error.
+    let options = opossum_fs::StoreOptions::new()
+        .lock_timeout(std::time::Duration::ZERO)
+        .stale_lock_after(std::time::Duration::ZERO);
+    match FileEventStore::open_with(absolute.join("store"), options) {
+        Err(Error::InvalidOptions { problems }) => {
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems[0].contains("lock_timeout"), "{problems:?}");
+            assert!(problems[1].contains("stale_lock_after"), "{problems:?}");
+        }
+        other => panic!("expected InvalidOptions, got {other:?}"),
+    }
     assert_eq!(
         fs::read_dir(&absolute)?.count(),
         0,
-        "nothing is created under the root"
+        "nothing is created for an invalid path or invalid options"
     );
+    Ok(())
+}
 
-    // The check is not simply "reject everything".
-    let store = FileEventStore::open(&absolute.join("billing 2026 – Zürich"))?;
+/// A relative path is taken from the current folder, as every file API takes one.
+#[test]
+fn a_relative_path_opens_the_store_under_the_current_folder() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let folder = std::path::absolute(dir.path())?.join("relative-store");
+    // The folder named relative to the current folder.
+    let relative = pathdiff(&folder, &std::env::current_dir()?);
+    assert!(relative.is_relative(), "{relative:?}");
+    let store = FileEventStore::open(&relative)?;
+    assert!(store.path().is_absolute());
     store.append_blocking(vec![numbered(1)], None)?;
-    assert_intact(&store, 1)
+    store.close()?;
+    // The same store, named by its absolute path.
+    let store = FileEventStore::open(&folder)?;
+    assert_eq!(read_all(&store)?.len(), 1);
+    Ok(())
+}
+
+/// `path` relative to `base`, with `..` where needed.
+fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+    let path: Vec<_> = path.components().collect();
+    let base: Vec<_> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    for component in &path[common..] {
+        relative.push(component);
+    }
+    relative
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -469,7 +469,7 @@ impl ChildParams {
     }
 
     fn open(&self) -> FileEventStore {
-        FileEventStore::open_with(&self.root.join(&self.store), store_options())
+        FileEventStore::open_with(self.root.join(&self.store), store_options())
             .unwrap_or_else(|e| panic!("child could not open the store: {e}"))
     }
 
@@ -525,7 +525,8 @@ fn appender_child(params: &ChildParams) {
                 }
             }
             Err(e) => {
-                failure = Some(format!("{e:?}"));
+                // The file store's own error, as its variant names it.
+                failure = Some(format!("{:?}", Error::from(e)));
                 break;
             }
         }
@@ -566,14 +567,15 @@ fn reader_child(params: &ChildParams) {
                 }
             }
             Err(e) => {
-                failure = Some(format!("{e:?}"));
+                // The file store's own error, as its variant names it.
+                failure = Some(format!("{:?}", Error::from(e)));
                 break;
             }
         }
         thread::sleep(Duration::from_micros(200));
     }
     let delete_returned = params.wait_for_delete_returned();
-    let read_last = store.read_last_blocking(&Query::all());
+    let read_last = store.read_last_blocking(&Query::all()).map_err(Error::from);
     let folder_after_failure = params.folder().exists();
     let closed = store.close();
     params.write_outcome(&[

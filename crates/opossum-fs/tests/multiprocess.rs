@@ -136,7 +136,7 @@ impl ChildParams {
     }
 
     fn open(&self) -> FileEventStore {
-        FileEventStore::open_with(&self.root.join(&self.store), store_options())
+        FileEventStore::open_with(self.root.join(&self.store), store_options())
             .unwrap_or_else(|e| panic!("child {} could not open the store: {e}", self.index))
     }
 }
@@ -525,7 +525,7 @@ fn concurrent_processes_create_gap_free_invoice_numbers() -> TestResult {
     fleet.release_together();
     fleet.wait_all_succeeded();
 
-    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())?;
     let total = CHILDREN * INVOICES_PER_CHILD;
     let events = store.read_blocking(&Query::all(), ReadOptions::new())?;
     assert_eq!(
@@ -577,14 +577,14 @@ fn concurrent_processes_append_atomic_batches() -> TestResult {
         fs::create_dir(folder)?;
     }
     // This time the store exists before the children open it.
-    FileEventStore::open_with(&root.join(STORE_NAME), store_options())?.close()?;
+    FileEventStore::open_with(root.join(STORE_NAME), store_options())?.close()?;
 
     let params = child_params(&root, &sync, BATCHES_PER_CHILD);
     let mut fleet = Fleet::spawn("batches", &params, &logs)?;
     fleet.release_together();
     fleet.wait_all_succeeded();
 
-    let store = FileEventStore::open_with(&root.join(STORE_NAME), store_options())?;
+    let store = FileEventStore::open_with(root.join(STORE_NAME), store_options())?;
     let events = store.read_blocking(&Query::all(), ReadOptions::new())?;
     let expected_total: usize = (0..CHILDREN)
         .flat_map(|child| (0..BATCHES_PER_CHILD).map(move |k| batch_len(child, k)))

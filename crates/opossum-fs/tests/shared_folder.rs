@@ -262,7 +262,7 @@ fn invoice_child(params: &ChildParams) {
     params.rendezvous();
     // Opening after the rendezvous makes the children race, through both mounts, to create the
     // store folder.
-    let store = match FileEventStore::open_with(&params.root.join(&params.store), store_options()) {
+    let store = match FileEventStore::open_with(params.root.join(&params.store), store_options()) {
         Ok(store) => store,
         Err(e) => {
             acks.refusal(params.index, "open", &e);

@@ -143,7 +143,9 @@ impl BlockingStore for Faulty {
 
     fn reopen(&mut self) -> Result<(), Error> {
         if let Fault::LoseNewestOnReopen = self.fault {
-            let mut events = self.inner.read_blocking(&Query::all(), ReadOptions::new())?;
+            let mut events = self
+                .inner
+                .read_blocking(&Query::all(), ReadOptions::new())?;
             events.pop();
             self.inner = InMemoryEventStore::new();
             for e in events {
