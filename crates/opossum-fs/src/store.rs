@@ -64,8 +64,8 @@ impl FileEventStore {
     /// ```
     /// use opossum_fs::FileEventStore;
     ///
-    /// # fn main() -> Result<(), opossum_fs::Error> {
-    /// # let folder = tempfile::tempdir().map_err(|e| opossum_fs::Error::Io { action: "create", path: "tmp".into(), source: e })?;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let folder = tempfile::tempdir()?;
     /// let store = FileEventStore::open(folder.path().join("records"))?;
     /// assert!(store.path().ends_with("records"));
     /// # Ok(())
