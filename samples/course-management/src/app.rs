@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use opossum::{Clock, Opossum, OpossumApp, SystemClock};
+use opossum::{Clock, Durability, Opossum, OpossumApp, OpossumBuilder, SystemClock};
 
 use crate::{
-    admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens,
+    admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens, http,
     invoices, students,
 };
 
@@ -25,18 +25,20 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The clock every handler stamps events with and decides by.
     pub clock: Arc<dyn Clock>,
-    /// Whether appends and projection files are synced to stable storage before they count
-    /// (default `true`; tests may turn it off for speed).
-    pub durable: bool,
+    /// Whether appends and projection files are on stable storage before they count
+    /// ([`Durability::Immediate`], the default) or once the operating system has them (tests may
+    /// choose [`Durability::Eventual`] for speed).
+    pub durability: Durability,
 }
 
 impl Settings {
-    /// Settings for the data directory `data_dir`, with the system clock, durable.
+    /// Settings for the data directory `data_dir`, with the system clock, with immediate
+    /// durability.
     pub fn new(data_dir: impl Into<PathBuf>) -> Settings {
         Settings {
             data_dir: data_dir.into(),
             clock: Arc::new(SystemClock),
-            durable: true,
+            durability: Durability::Immediate,
         }
     }
 
@@ -51,26 +53,35 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
-            .field("durable", &self.durable)
+            .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
 }
 
 /// Opens the store and wires every feature: its projections and its command and query
-/// handlers.
+/// handlers. Every message the HTTP routes send must have a handler, or the build fails.
 ///
 /// # Errors
-/// The facade's: invalid settings, a store that does not open, unreadable projection files.
+/// The facade's: invalid settings, a store that does not open, unreadable projection files,
+/// [`opossum::MediatorError::MissingHandlers`] for a route's message that no feature handles.
 pub async fn build_app(settings: &Settings) -> Result<OpossumApp, opossum::Error> {
-    let builder = Opossum::builder()
-        .store_path(&settings.data_dir)
-        .store_name(STORE_NAME)
-        .flush(settings.durable)
-        .flush_projections(settings.durable)
+    let builder = register_features(open(settings));
+    http::require_handlers(builder).build().await
+}
+
+/// The store of `settings`, before any feature is registered.
+fn open(settings: &Settings) -> OpossumBuilder {
+    Opossum::builder()
+        .store_path(settings.store_folder())
+        .durability(settings.durability)
         // Several copies of the server (and `seed`) may share the store: the one maintaining the
         // read models looks for the others' appends this often (one `read_last` per poll).
         .polling_interval(POLLING_INTERVAL)
-        .clock(Arc::clone(&settings.clock));
+        .clock(Arc::clone(&settings.clock))
+}
+
+/// Every feature's projections and handlers.
+fn register_features(builder: OpossumBuilder) -> OpossumBuilder {
     let builder = students::register(builder);
     let builder = courses::register(builder);
     let builder = enrollment::register(builder);
@@ -79,6 +90,62 @@ pub async fn build_app(settings: &Settings) -> Result<OpossumApp, opossum::Error
     let builder = course_books::register(builder);
     let builder = announcements::register(builder);
     let builder = course_aggregate::register(builder);
-    let builder = admin::register(builder);
-    builder.build().await
+    admin::register(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use opossum::{MediatorError, OpossumBuilder};
+
+    use super::*;
+
+    fn settings(dir: &tempfile::TempDir) -> Settings {
+        Settings {
+            durability: Durability::Eventual,
+            ..Settings::new(dir.path())
+        }
+    }
+
+    /// Every feature but the enrolment, which handles the one message of its route.
+    fn without_enrollment(builder: OpossumBuilder) -> OpossumBuilder {
+        let builder = students::register(builder);
+        let builder = courses::register(builder);
+        let builder = invoices::register(builder);
+        let builder = exam_tokens::register(builder);
+        let builder = course_books::register(builder);
+        let builder = announcements::register(builder);
+        let builder = course_aggregate::register(builder);
+        admin::register(builder)
+    }
+
+    #[tokio::test]
+    async fn a_route_whose_message_has_no_handler_fails_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = without_enrollment(open(&settings(&dir)));
+        let error = http::require_handlers(builder).build().await.unwrap_err();
+        let opossum::Error::Mediator(MediatorError::MissingHandlers { messages }) = &error else {
+            panic!("not a missing handler: {error}");
+        };
+        assert_eq!(
+            messages,
+            &[std::any::type_name::<enrollment::EnrollStudent>()],
+            "{error}"
+        );
+        // Without the requirement, the same app builds, and fails at the first enrolment.
+        let dir = tempfile::tempdir().unwrap();
+        let unchecked = without_enrollment(open(&settings(&dir)))
+            .build()
+            .await
+            .unwrap();
+        assert!(!unchecked.mediator().handles::<enrollment::EnrollStudent>());
+        unchecked.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_feature_handles_every_message_its_routes_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = build_app(&settings(&dir)).await.unwrap();
+        assert!(app.mediator().handles::<enrollment::EnrollStudent>());
+        app.shutdown().await.unwrap();
+    }
 }

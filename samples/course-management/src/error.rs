@@ -1,9 +1,10 @@
 //! [`AppError`]: the one error type of every command and query in the sample.
 
-use opossum::{ConditionFailure, DecisionError, EventStoreError, MediatorError};
+use opossum::{DecisionError, ErrorKind, EventStoreError, MediatorError, ProjectionError};
 
-/// Why a command or query did not succeed. The HTTP layer turns each variant into one status
-/// code and a problem+json body (see `http::problem`).
+/// Why a command or query did not succeed. The HTTP layer turns each into one status code and
+/// a problem+json body (see `http::problem`): the sample's own variants by their variant, an
+/// Opossum error by its [`kind`](opossum::Error::kind).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The request itself is malformed: a missing or empty field, a negative amount (400).
@@ -26,17 +27,11 @@ pub enum AppError {
     #[error("{0}")]
     Unavailable(String),
 
-    /// The store, a decision, or — when every retry failed — a DCB append condition (409).
+    /// Opossum failed: the store, a decision (a DCB append condition that failed on every
+    /// retry among them), a projection or read model, the mediator. The error is kept whole,
+    /// whichever crate it came from; its kind says what it means for the request.
     #[error(transparent)]
-    Decision(#[from] DecisionError),
-
-    /// The facade: a read model that is behind or failing, an unavailable store.
-    #[error(transparent)]
-    App(#[from] opossum::Error),
-
-    /// The mediator could not deliver the message (a wiring bug).
-    #[error(transparent)]
-    Mediator(#[from] MediatorError),
+    Opossum(#[from] opossum::Error),
 }
 
 impl AppError {
@@ -55,33 +50,49 @@ impl AppError {
         AppError::Invalid(message.into())
     }
 
+    /// What kind of error this is. The sample's own variants have the nearest kind (a broken
+    /// rule, like a malformed request, is [`ErrorKind::InvalidInput`]; an unavailable store is
+    /// [`ErrorKind::Closed`]); an Opossum error has its own.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AppError::Invalid(_) | AppError::Rule(_) => ErrorKind::InvalidInput,
+            AppError::NotFound(_) => ErrorKind::NotFound,
+            AppError::Busy(_) => ErrorKind::Busy,
+            AppError::Unavailable(_) => ErrorKind::Closed,
+            AppError::Opossum(e) => e.kind(),
+        }
+    }
+
     /// True when this is a DCB append condition that failed (after retries, if any).
     #[must_use]
     pub fn is_condition_failed(&self) -> bool {
-        match self {
-            AppError::Decision(e) => e.is_condition_failed(),
-            AppError::App(e) => e.is_condition_failed(),
-            _ => false,
-        }
+        self.kind() == ErrorKind::ConditionFailed
+    }
+}
+
+/// What `decide` needs of a decision's error type; the facade's error keeps it whole.
+impl From<DecisionError> for AppError {
+    fn from(e: DecisionError) -> AppError {
+        AppError::Opossum(e.into())
     }
 }
 
 impl From<EventStoreError> for AppError {
     fn from(e: EventStoreError) -> AppError {
-        AppError::Decision(DecisionError::from(e))
+        AppError::Opossum(e.into())
     }
 }
 
-impl From<opossum::ProjectionError> for AppError {
-    fn from(e: opossum::ProjectionError) -> AppError {
-        AppError::App(opossum::Error::from(e))
+impl From<ProjectionError> for AppError {
+    fn from(e: ProjectionError) -> AppError {
+        AppError::Opossum(e.into())
     }
 }
 
-/// `execute_decision` decides again exactly when the append condition failed.
-impl ConditionFailure for AppError {
-    fn is_condition_failure(&self) -> bool {
-        self.is_condition_failed()
+impl From<MediatorError> for AppError {
+    fn from(e: MediatorError) -> AppError {
+        AppError::Opossum(e.into())
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! | DCB example | here | pattern |
 //! |---|---|---|
-//! | course subscriptions | [`enrollment`] | three decision projections, one read, one condition, `execute_decision` |
+//! | course subscriptions | [`enrollment`] | three decision projections, one read, one condition, `decide` |
 //! | unique username | [`students`] (email) | a plain append condition on the email tag |
 //! | invoice number | [`invoices`] | `read_last` plus a condition after it |
 //! | dynamic product price | [`course_books`] | a clock-reading projection (30-minute grace), N-ary cart decision |

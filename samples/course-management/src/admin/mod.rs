@@ -8,7 +8,7 @@ pub use commands::{
     AdminHandlers, Checkpoints, ProjectionStatusView, RebuildProjections, RebuildSummary,
     StatusView, StoreFigures, StoreView,
 };
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

@@ -14,6 +14,10 @@ use super::{
 use crate::error::{AppError, AppResult};
 use crate::http::{ApiPath, ApiQuery, AppState};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (RebuildProjections, StatusView, Checkpoints, StoreFigures);
+
 /// The admin routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -1,8 +1,7 @@
 //! Posting an announcement once per idempotency token, and retracting it.
 
 use opossum::{
-    DecisionProjection, DomainEvent, EventStore, EventStoreError, Handler, Message,
-    build_decision_model, execute_decision_with,
+    Decision, DecisionProjection, DomainEvent, EventStoreError, Handler, Message, decide_with,
 };
 use uuid::Uuid;
 
@@ -90,83 +89,88 @@ impl Handler<PostAnnouncement> for AnnouncementCommands {
         if title.is_empty() {
             return Err(AppError::invalid("title must not be empty."));
         }
-        let (command, writer) = (&command, &self.0);
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(
-                store,
-                (
-                    course_exists(command.course_id)?,
-                    token_was_used(command.idempotency_token)?,
-                ),
-            )
-            .await?;
-            let (course_exists, token_used) = model.state;
-            if !course_exists {
-                return Err(AppError::not_found(format!(
-                    "Course {} does not exist.",
-                    command.course_id
-                )));
-            }
-            if token_used {
-                return Err(AppError::rule(format!(
-                    "This announcement was already submitted with idempotency token {}; \
-                     retract it first to post with this token again.",
-                    command.idempotency_token
-                )));
-            }
-            let announcement_id = Uuid::new_v4();
-            let event = writer
-                .event(&AnnouncementPosted {
-                    announcement_id,
-                    course_id: command.course_id,
-                    title: title.to_owned(),
-                    body: command.body.trim().to_owned(),
-                    idempotency_token: command.idempotency_token,
-                })
-                .tag(COURSE_ID, command.course_id.to_string())
-                .tag(ANNOUNCEMENT_ID, announcement_id.to_string())
-                .tag(IDEMPOTENCY, command.idempotency_token.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(announcement_id)
-        })
-        .await
+        let writer = &self.0;
+        let facts = (
+            course_exists(command.course_id)?,
+            token_was_used(command.idempotency_token)?,
+        );
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            facts,
+            |(course_exists, token_used)| -> AppResult<Decision<Uuid>> {
+                if !course_exists {
+                    return Err(AppError::not_found(format!(
+                        "Course {} does not exist.",
+                        command.course_id
+                    )));
+                }
+                if token_used {
+                    return Err(AppError::rule(format!(
+                        "This announcement was already submitted with idempotency token {}; \
+                         retract it first to post with this token again.",
+                        command.idempotency_token
+                    )));
+                }
+                let announcement_id = Uuid::new_v4();
+                let event = writer
+                    .event(&AnnouncementPosted {
+                        announcement_id,
+                        course_id: command.course_id,
+                        title: title.to_owned(),
+                        body: command.body.trim().to_owned(),
+                        idempotency_token: command.idempotency_token,
+                    })
+                    .tag(COURSE_ID, command.course_id.to_string())
+                    .tag(ANNOUNCEMENT_ID, announcement_id.to_string())
+                    .tag(IDEMPOTENCY, command.idempotency_token.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]).returning(announcement_id))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 
 impl Handler<RetractAnnouncement> for AnnouncementCommands {
     async fn handle(&self, command: RetractAnnouncement) -> AppResult<()> {
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, announcement(command.announcement_id)?).await?;
-            let posted = match model.state {
-                Some((posted, _)) if posted.course_id != command.course_id => None,
-                other => other,
-            };
-            let Some((posted, retracted)) = posted else {
-                return Err(AppError::not_found(format!(
-                    "Course {} has no announcement {}.",
-                    command.course_id, command.announcement_id
-                )));
-            };
-            if retracted {
-                return Err(AppError::rule("The announcement is already retracted."));
-            }
-            // Carrying the idempotency tag is what frees the token: the token's projection
-            // folds this event to "not used".
-            let event = writer
-                .event(&AnnouncementRetracted {
-                    announcement_id: command.announcement_id,
-                    course_id: command.course_id,
-                    idempotency_token: posted.idempotency_token,
-                })
-                .tag(COURSE_ID, command.course_id.to_string())
-                .tag(ANNOUNCEMENT_ID, command.announcement_id.to_string())
-                .tag(IDEMPOTENCY, posted.idempotency_token.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(())
-        })
-        .await
+        let announcement = announcement(command.announcement_id)?;
+        decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            announcement,
+            |announcement| -> AppResult<Decision> {
+                let posted = match announcement {
+                    Some((posted, _)) if posted.course_id != command.course_id => None,
+                    other => other,
+                };
+                let Some((posted, retracted)) = posted else {
+                    return Err(AppError::not_found(format!(
+                        "Course {} has no announcement {}.",
+                        command.course_id, command.announcement_id
+                    )));
+                };
+                if retracted {
+                    return Err(AppError::rule("The announcement is already retracted."));
+                }
+                // Carrying the idempotency tag is what frees the token: the token's projection
+                // folds this event to "not used".
+                let event = writer
+                    .event(&AnnouncementRetracted {
+                        announcement_id: command.announcement_id,
+                        course_id: command.course_id,
+                        idempotency_token: posted.idempotency_token,
+                    })
+                    .tag(COURSE_ID, command.course_id.to_string())
+                    .tag(ANNOUNCEMENT_ID, command.announcement_id.to_string())
+                    .tag(IDEMPOTENCY, posted.idempotency_token.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]))
+            },
+        )
+        .await?;
+        Ok(())
     }
 }

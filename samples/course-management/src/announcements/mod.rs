@@ -14,7 +14,7 @@ pub use projection::{
     Announcement, AnnouncementQueries, COURSE_ANNOUNCEMENTS, CourseAnnouncementsProjection,
     ListAnnouncements,
 };
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

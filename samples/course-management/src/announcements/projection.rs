@@ -107,7 +107,7 @@ impl AnnouncementQueries {
     /// When the projection is not registered.
     pub fn from_context(app: &AppContext) -> Result<AnnouncementQueries, opossum::Error> {
         Ok(AnnouncementQueries {
-            announcements: app.read_model(COURSE_ANNOUNCEMENTS)?,
+            announcements: app.read_model::<CourseAnnouncementsProjection>()?,
             store: app.store(),
         })
     }

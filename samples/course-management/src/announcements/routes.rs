@@ -11,6 +11,10 @@ use super::{Announcement, ListAnnouncements, PostAnnouncement, RetractAnnounceme
 use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (PostAnnouncement, ListAnnouncements, RetractAnnouncement);
+
 /// The announcements' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

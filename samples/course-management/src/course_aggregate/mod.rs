@@ -17,7 +17,7 @@ pub use commands::{
     GetAggregateCourse, MAX_ATTEMPTS, SubscribeToAggregateCourse,
 };
 pub use repository::CourseRepository;
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

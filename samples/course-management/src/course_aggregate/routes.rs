@@ -14,6 +14,15 @@ use super::{
 use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (
+    CreateAggregateCourse,
+    GetAggregateCourse,
+    ChangeAggregateCapacity,
+    SubscribeToAggregateCourse,
+);
+
 /// The aggregate's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -2,10 +2,7 @@
 
 use std::collections::HashSet;
 
-use opossum::{
-    EventStore, Handler, Message, build_decision_model, build_decision_model_many,
-    execute_decision_with,
-};
+use opossum::{Decision, Handler, Message, build_decision_model, decide_with};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -192,32 +189,37 @@ impl Handler<DefineCourseBook> for BookCommands {
             return Err(AppError::invalid("title must not be empty."));
         }
         let price = positive("price", command.price)?;
-        let (command, writer) = (&command, &self.0);
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, course_exists(command.course_id)?).await?;
-            if !model.state {
-                return Err(AppError::not_found(format!(
-                    "Course {} does not exist.",
-                    command.course_id
-                )));
-            }
-            let book_id = Uuid::new_v4();
-            let event = writer
-                .event(&CourseBookDefined {
-                    book_id,
-                    course_id: command.course_id,
-                    title: title.to_owned(),
-                    author: command.author.trim().to_owned(),
-                    isbn: command.isbn.trim().to_owned(),
-                    price,
-                })
-                .tag(BOOK_ID, book_id.to_string())
-                .tag(COURSE_ID, command.course_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(book_id)
-        })
-        .await
+        let writer = &self.0;
+        let course = course_exists(command.course_id)?;
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            course,
+            |course_exists| -> AppResult<Decision<Uuid>> {
+                if !course_exists {
+                    return Err(AppError::not_found(format!(
+                        "Course {} does not exist.",
+                        command.course_id
+                    )));
+                }
+                let book_id = Uuid::new_v4();
+                let event = writer
+                    .event(&CourseBookDefined {
+                        book_id,
+                        course_id: command.course_id,
+                        title: title.to_owned(),
+                        author: command.author.trim().to_owned(),
+                        isbn: command.isbn.trim().to_owned(),
+                        price,
+                    })
+                    .tag(BOOK_ID, book_id.to_string())
+                    .tag(COURSE_ID, command.course_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]).returning(book_id))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 
@@ -225,67 +227,68 @@ impl Handler<ChangeBookPrice> for BookCommands {
     async fn handle(&self, command: ChangeBookPrice) -> AppResult<()> {
         let new_price = positive("newPrice", command.new_price)?;
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let price = book_price(command.book_id, writer.clock.clone())?;
-            let model = build_decision_model(store, price).await?;
-            if !model.state.exists() {
-                return Err(no_book(command.book_id));
-            }
-            if model.state.current == Some(new_price) {
-                return Ok(());
-            }
-            let event = writer
-                .event(&CourseBookPriceChanged {
-                    book_id: command.book_id,
-                    new_price,
-                })
-                .tag(BOOK_ID, command.book_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(())
-        })
-        .await
+        // The fold reads the clock, so every attempt sees the grace periods as of its own read.
+        let price = book_price(command.book_id, writer.clock.clone())?;
+        decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            price,
+            |price| -> AppResult<Decision> {
+                if !price.exists() {
+                    return Err(no_book(command.book_id));
+                }
+                if price.current == Some(new_price) {
+                    return Ok(Decision::nothing());
+                }
+                let event = writer
+                    .event(&CourseBookPriceChanged {
+                        book_id: command.book_id,
+                        new_price,
+                    })
+                    .tag(BOOK_ID, command.book_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]))
+            },
+        )
+        .await?;
+        Ok(())
     }
 }
 
 impl Handler<PurchaseBook> for BookCommands {
     async fn handle(&self, command: PurchaseBook) -> AppResult<Purchase> {
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(
-                store,
-                (
-                    book_price(command.book_id, writer.clock.clone())?,
-                    registered(command.student_id)?,
-                ),
-            )
-            .await?;
-            let (price, student_exists) = model.state;
-            if !price.exists() {
-                return Err(no_book(command.book_id));
-            }
-            if !student_exists {
-                return Err(no_student(command.student_id));
-            }
-            let course_id = check_price(command.book_id, &price, command.displayed_price)?;
-            let purchase = Purchase {
-                purchase_id: Uuid::new_v4(),
-                book_id: command.book_id,
-                course_id,
-                student_id: command.student_id,
-                price_paid: command.displayed_price,
-            };
-            // A price change after the read fails the append, and the decision runs again
-            // against the new price (and the grace period).
-            store
-                .append(
-                    vec![self.purchase_event(&purchase, None)?],
-                    Some(model.condition),
-                )
-                .await?;
-            Ok(purchase)
-        })
-        .await
+        let facts = (
+            book_price(command.book_id, writer.clock.clone())?,
+            registered(command.student_id)?,
+        );
+        // A price change after the read fails the append, and the decision runs again against
+        // the new price (and the grace period).
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            facts,
+            |(price, student_exists)| -> AppResult<Decision<Purchase>> {
+                if !price.exists() {
+                    return Err(no_book(command.book_id));
+                }
+                if !student_exists {
+                    return Err(no_student(command.student_id));
+                }
+                let course_id = check_price(command.book_id, &price, command.displayed_price)?;
+                let purchase = Purchase {
+                    purchase_id: Uuid::new_v4(),
+                    book_id: command.book_id,
+                    course_id,
+                    student_id: command.student_id,
+                    price_paid: command.displayed_price,
+                };
+                let event = self.purchase_event(&purchase, None)?;
+                Ok(Decision::append(vec![event]).returning(purchase))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 
@@ -312,43 +315,46 @@ impl Handler<OrderBooks> for BookCommands {
         if !student.state {
             return Err(no_student(command.student_id));
         }
-        let command = &command;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let prices = command
-                .items
-                .iter()
-                .map(|item| book_price(item.book_id, writer.clock.clone()))
-                .collect::<Result<Vec<_>, _>>()?;
-            // One read for every book; prices[i] belongs to items[i].
-            let model = build_decision_model_many(store, prices).await?;
-            let order_id = Uuid::new_v4();
-            let mut purchases = Vec::with_capacity(command.items.len());
-            for (item, price) in command.items.iter().zip(&model.state) {
-                let course_id = check_price(item.book_id, price, item.displayed_price)?;
-                purchases.push(Purchase {
-                    purchase_id: Uuid::new_v4(),
-                    book_id: item.book_id,
-                    course_id,
+        // One read for every book; prices[i] belongs to items[i].
+        let prices = command
+            .items
+            .iter()
+            .map(|item| book_price(item.book_id, writer.clock.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            prices,
+            |prices| -> AppResult<Decision<OrderReceipt>> {
+                let order_id = Uuid::new_v4();
+                let mut purchases = Vec::with_capacity(command.items.len());
+                for (item, price) in command.items.iter().zip(&prices) {
+                    let course_id = check_price(item.book_id, price, item.displayed_price)?;
+                    purchases.push(Purchase {
+                        purchase_id: Uuid::new_v4(),
+                        book_id: item.book_id,
+                        course_id,
+                        student_id: command.student_id,
+                        price_paid: item.displayed_price,
+                    });
+                }
+                // All or nothing: one atomic append, guarded over every book in the cart.
+                let events = purchases
+                    .iter()
+                    .map(|p| self.purchase_event(p, Some(order_id)))
+                    .collect::<AppResult<Vec<_>>>()?;
+                let total = purchases
+                    .iter()
+                    .fold(Money::default(), |sum, p| sum.plus(p.price_paid));
+                Ok(Decision::append(events).returning(OrderReceipt {
+                    order_id,
                     student_id: command.student_id,
-                    price_paid: item.displayed_price,
-                });
-            }
-            let events = purchases
-                .iter()
-                .map(|p| self.purchase_event(p, Some(order_id)))
-                .collect::<AppResult<Vec<_>>>()?;
-            // All or nothing: one atomic append, guarded over every book in the cart.
-            store.append(events, Some(model.condition)).await?;
-            let total = purchases
-                .iter()
-                .fold(Money::default(), |sum, p| sum.plus(p.price_paid));
-            Ok(OrderReceipt {
-                order_id,
-                student_id: command.student_id,
-                purchases,
-                total,
-            })
-        })
-        .await
+                    purchases,
+                    total,
+                }))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }

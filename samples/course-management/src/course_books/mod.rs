@@ -22,7 +22,7 @@ pub use projections::{
     StudentBookPurchasesProjection, StudentPurchases,
 };
 pub use queries::{BookQueries, GetBook, GetCourseBuyers, GetStudentPurchases, ListBooks};
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    Book, COURSE_BOOK_BUYERS, COURSE_BOOK_CATALOG, CourseBuyers, STUDENT_BOOK_PURCHASES,
-    StudentPurchases,
+    Book, BookCatalogProjection, CourseBookBuyersProjection, CourseBuyers,
+    StudentBookPurchasesProjection, StudentPurchases,
 };
 use crate::courses::course_exists;
 use crate::error::{AppError, AppResult};
@@ -75,9 +75,9 @@ impl BookQueries {
     /// When a projection is not registered.
     pub fn from_context(app: &AppContext) -> Result<BookQueries, opossum::Error> {
         Ok(BookQueries {
-            catalog: app.read_model(COURSE_BOOK_CATALOG)?,
-            purchases: app.read_model(STUDENT_BOOK_PURCHASES)?,
-            buyers: app.read_model(COURSE_BOOK_BUYERS)?,
+            catalog: app.read_model::<BookCatalogProjection>()?,
+            purchases: app.read_model::<StudentBookPurchasesProjection>()?,
+            buyers: app.read_model::<CourseBookBuyersProjection>()?,
             store: app.store(),
         })
     }

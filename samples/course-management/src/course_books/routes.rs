@@ -15,6 +15,19 @@ use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
 use crate::money::Money;
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (
+    DefineCourseBook,
+    ListBooks,
+    GetBook,
+    ChangeBookPrice,
+    PurchaseBook,
+    OrderBooks,
+    GetStudentPurchases,
+    GetCourseBuyers,
+);
+
 /// The books' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

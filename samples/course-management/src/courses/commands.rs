@@ -1,6 +1,6 @@
 //! Creating a course and changing its student limit.
 
-use opossum::{EventStore, Handler, Message, build_decision_model, execute_decision_with};
+use opossum::{Decision, EventStore, Handler, Message, decide_with};
 use uuid::Uuid;
 
 use super::{CourseCreated, CourseStudentLimitModified, course_capacity};
@@ -84,34 +84,39 @@ impl Handler<CreateCourse> for CourseCommands {
 impl Handler<ChangeCourseLimit> for CourseCommands {
     async fn handle(&self, command: ChangeCourseLimit) -> AppResult<()> {
         let limit = valid_limit(command.max_student_count)?;
-        let (command, writer) = (&command, &self.0);
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, course_capacity(command.course_id)?).await?;
-            let Some(capacity) = model.state else {
-                return Err(AppError::not_found(format!(
-                    "Course {} does not exist.",
-                    command.course_id
-                )));
-            };
-            if limit < capacity.enrolled {
-                return Err(AppError::rule(format!(
-                    "The course has {} enrolled; its limit cannot drop to {limit}.",
-                    students(capacity.enrolled)
-                )));
-            }
-            if limit == capacity.max_students {
-                return Ok(());
-            }
-            let event = writer
-                .event(&CourseStudentLimitModified {
-                    course_id: command.course_id,
-                    new_max_student_count: limit,
-                })
-                .tag(COURSE_ID, command.course_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(())
-        })
-        .await
+        let writer = &self.0;
+        let capacity = course_capacity(command.course_id)?;
+        decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            capacity,
+            |capacity| -> AppResult<Decision> {
+                let Some(capacity) = capacity else {
+                    return Err(AppError::not_found(format!(
+                        "Course {} does not exist.",
+                        command.course_id
+                    )));
+                };
+                if limit < capacity.enrolled {
+                    return Err(AppError::rule(format!(
+                        "The course has {} enrolled; its limit cannot drop to {limit}.",
+                        students(capacity.enrolled)
+                    )));
+                }
+                if limit == capacity.max_students {
+                    return Ok(Decision::nothing());
+                }
+                let event = writer
+                    .event(&CourseStudentLimitModified {
+                        course_id: command.course_id,
+                        new_max_student_count: limit,
+                    })
+                    .tag(COURSE_ID, command.course_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]))
+            },
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ pub use projections::{
     CourseShortInfoProjection, EnrolledStudent,
 };
 pub use queries::{CourseQueries, GetCourse, ListCourses};
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

@@ -3,7 +3,7 @@
 use opossum::{AppContext, Handler, Message, ReadModel};
 use uuid::Uuid;
 
-use super::{COURSE_DETAILS, COURSE_SHORT_INFO, CourseDetails, CourseShortInfo};
+use super::{CourseDetails, CourseDetailsProjection, CourseShortInfo, CourseShortInfoProjection};
 use crate::error::{AppError, AppResult};
 use crate::store::state_tags;
 
@@ -43,8 +43,8 @@ impl CourseQueries {
     /// When a projection is not registered.
     pub fn from_context(app: &AppContext) -> Result<CourseQueries, opossum::Error> {
         Ok(CourseQueries {
-            short: app.read_model(COURSE_SHORT_INFO)?,
-            details: app.read_model(COURSE_DETAILS)?,
+            short: app.read_model::<CourseShortInfoProjection>()?,
+            details: app.read_model::<CourseDetailsProjection>()?,
         })
     }
 }

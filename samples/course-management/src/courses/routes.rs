@@ -13,6 +13,10 @@ use super::{
 use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (CreateCourse, ListCourses, GetCourse, ChangeCourseLimit);
+
 /// The courses' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

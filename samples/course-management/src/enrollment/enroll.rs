@@ -1,6 +1,6 @@
 //! Enrolling a student in a course.
 
-use opossum::{EventStore, Handler, Message, build_decision_model, execute_decision_with};
+use opossum::{Decision, Handler, Message, decide_with};
 use uuid::Uuid;
 
 use super::{StudentEnrolledToCourse, already_enrolled, student_limit};
@@ -35,59 +35,59 @@ impl Handler<EnrollStudent> for EnrollmentCommands {
             student_id,
         } = command;
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            // One read for three rules; the condition spans all three queries, so a concurrent
-            // enrolment in this course, or of this student anywhere, makes the append fail and
-            // the whole decision run again.
-            let model = build_decision_model(
-                store,
-                (
-                    course_capacity(course_id)?,
-                    student_limit(student_id)?,
-                    already_enrolled(course_id, student_id)?,
-                ),
-            )
-            .await?;
-            let (capacity, limit, enrolled) = model.state;
-            let Some(capacity) = capacity else {
-                return Err(AppError::not_found(format!(
-                    "Course {course_id} does not exist."
-                )));
-            };
-            let Some(limit) = limit else {
-                return Err(AppError::not_found(format!(
-                    "Student {student_id} does not exist."
-                )));
-            };
-            if enrolled {
-                return Err(AppError::rule(
-                    "The student is already enrolled in this course.",
-                ));
-            }
-            if capacity.is_full() {
-                return Err(AppError::rule(format!(
-                    "The course is at its maximum capacity ({}).",
-                    students(capacity.max_students)
-                )));
-            }
-            if limit.is_at_limit() {
-                return Err(AppError::rule(format!(
-                    "The student has reached their enrolment limit ({} courses for the {} tier).",
-                    limit.tier.max_courses(),
-                    limit.tier
-                )));
-            }
-            let event = writer
-                .event(&StudentEnrolledToCourse {
-                    course_id,
-                    student_id,
-                })
-                .tag(COURSE_ID, course_id.to_string())
-                .tag(STUDENT_ID, student_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(())
-        })
-        .await
+        // One read for three rules; the condition spans all three queries, so a concurrent
+        // enrolment in this course, or of this student anywhere, makes the append fail and
+        // the whole decision run again.
+        let rules = (
+            course_capacity(course_id)?,
+            student_limit(student_id)?,
+            already_enrolled(course_id, student_id)?,
+        );
+        decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            rules,
+            |(capacity, limit, enrolled)| -> AppResult<Decision> {
+                let Some(capacity) = capacity else {
+                    return Err(AppError::not_found(format!(
+                        "Course {course_id} does not exist."
+                    )));
+                };
+                let Some(limit) = limit else {
+                    return Err(AppError::not_found(format!(
+                        "Student {student_id} does not exist."
+                    )));
+                };
+                if enrolled {
+                    return Err(AppError::rule(
+                        "The student is already enrolled in this course.",
+                    ));
+                }
+                if capacity.is_full() {
+                    return Err(AppError::rule(format!(
+                        "The course is at its maximum capacity ({}).",
+                        students(capacity.max_students)
+                    )));
+                }
+                if limit.is_at_limit() {
+                    return Err(AppError::rule(format!(
+                        "The student has reached their enrolment limit ({} courses for the {} tier).",
+                        limit.tier.max_courses(),
+                        limit.tier
+                    )));
+                }
+                let event = writer
+                    .event(&StudentEnrolledToCourse {
+                        course_id,
+                        student_id,
+                    })
+                    .tag(COURSE_ID, course_id.to_string())
+                    .tag(STUDENT_ID, student_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]))
+            },
+        )
+        .await?;
+        Ok(())
     }
 }

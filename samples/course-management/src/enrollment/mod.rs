@@ -1,6 +1,6 @@
 //! Enrolment: the "course subscriptions" example. One decision over three projections — the
 //! course's capacity, the student's tier limit, and whether this pair is already enrolled — is
-//! read at once and guarded by one append condition, run with `execute_decision`.
+//! read at once and guarded by one append condition, decided with `decide`.
 
 mod decisions;
 mod enroll;
@@ -10,7 +10,7 @@ mod routes;
 pub use decisions::{StudentLimit, already_enrolled, student_limit};
 pub use enroll::{EnrollStudent, EnrollmentCommands};
 pub use events::StudentEnrolledToCourse;
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

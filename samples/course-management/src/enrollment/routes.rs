@@ -11,6 +11,10 @@ use super::EnrollStudent;
 use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (EnrollStudent,);
+
 /// The enrolment route.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/courses/{course_id}/enrollments", post(enroll))

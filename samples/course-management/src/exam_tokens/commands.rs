@@ -1,6 +1,6 @@
 //! Issuing, redeeming and revoking tokens, and reading one.
 
-use opossum::{EventStore, Handler, Message, build_decision_model, execute_decision_with};
+use opossum::{Decision, Handler, Message, build_decision_model, decide_with};
 use uuid::Uuid;
 
 use super::{
@@ -71,34 +71,39 @@ fn unknown(token_id: Uuid) -> AppError {
 impl Handler<IssueExamToken> for ExamTokenCommands {
     async fn handle(&self, command: IssueExamToken) -> AppResult<ExamToken> {
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, registered(command.student_id)?).await?;
-            if !model.state {
-                return Err(AppError::not_found(format!(
-                    "Student {} does not exist.",
-                    command.student_id
-                )));
-            }
-            let token_id = Uuid::new_v4();
-            let event = writer
-                .event(&ExamRegistrationTokenIssued {
+        let student = registered(command.student_id)?;
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            student,
+            |registered| -> AppResult<Decision<ExamToken>> {
+                if !registered {
+                    return Err(AppError::not_found(format!(
+                        "Student {} does not exist.",
+                        command.student_id
+                    )));
+                }
+                let token_id = Uuid::new_v4();
+                let event = writer
+                    .event(&ExamRegistrationTokenIssued {
+                        token_id,
+                        exam_id: command.exam_id,
+                        student_id: command.student_id,
+                    })
+                    .tag(EXAM_TOKEN, token_id.to_string())
+                    .tag(EXAM_ID, command.exam_id.to_string())
+                    .tag(STUDENT_ID, command.student_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]).returning(ExamToken {
                     token_id,
+                    status: TokenStatus::Issued,
                     exam_id: command.exam_id,
                     student_id: command.student_id,
-                })
-                .tag(EXAM_TOKEN, token_id.to_string())
-                .tag(EXAM_ID, command.exam_id.to_string())
-                .tag(STUDENT_ID, command.student_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(ExamToken {
-                token_id,
-                status: TokenStatus::Issued,
-                exam_id: command.exam_id,
-                student_id: command.student_id,
-            })
-        })
-        .await
+                }))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 
@@ -107,75 +112,83 @@ impl Handler<RedeemExamToken> for ExamTokenCommands {
         let writer = &self.0;
         // Two redemptions of one token race: one appends; the other's condition fails, it
         // decides again, and finds the token redeemed.
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, token_status(command.token_id)?).await?;
-            let token = model.state;
-            match token.status {
-                TokenStatus::NotIssued => return Err(unknown(command.token_id)),
-                TokenStatus::Revoked => {
-                    return Err(AppError::rule("The token has been revoked."));
+        let status = token_status(command.token_id)?;
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            status,
+            |token| -> AppResult<Decision<ExamToken>> {
+                match token.status {
+                    TokenStatus::NotIssued => return Err(unknown(command.token_id)),
+                    TokenStatus::Revoked => {
+                        return Err(AppError::rule("The token has been revoked."));
+                    }
+                    TokenStatus::Redeemed => {
+                        return Err(AppError::rule("The token has already been used."));
+                    }
+                    TokenStatus::Issued if token.student_id != command.student_id => {
+                        return Err(AppError::rule("The token was issued to another student."));
+                    }
+                    TokenStatus::Issued => {}
                 }
-                TokenStatus::Redeemed => {
-                    return Err(AppError::rule("The token has already been used."));
-                }
-                TokenStatus::Issued if token.student_id != command.student_id => {
-                    return Err(AppError::rule("The token was issued to another student."));
-                }
-                TokenStatus::Issued => {}
-            }
-            let event = writer
-                .event(&ExamRegistrationTokenRedeemed {
-                    token_id: command.token_id,
-                    exam_id: token.exam_id,
-                    student_id: command.student_id,
-                })
-                .tag(EXAM_TOKEN, command.token_id.to_string())
-                .tag(EXAM_ID, token.exam_id.to_string())
-                .tag(STUDENT_ID, command.student_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(ExamToken {
-                status: TokenStatus::Redeemed,
-                ..token
-            })
-        })
-        .await
+                let event = writer
+                    .event(&ExamRegistrationTokenRedeemed {
+                        token_id: command.token_id,
+                        exam_id: token.exam_id,
+                        student_id: command.student_id,
+                    })
+                    .tag(EXAM_TOKEN, command.token_id.to_string())
+                    .tag(EXAM_ID, token.exam_id.to_string())
+                    .tag(STUDENT_ID, command.student_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]).returning(ExamToken {
+                    status: TokenStatus::Redeemed,
+                    ..token
+                }))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 
 impl Handler<RevokeExamToken> for ExamTokenCommands {
     async fn handle(&self, command: RevokeExamToken) -> AppResult<ExamToken> {
         let writer = &self.0;
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, token_status(command.token_id)?).await?;
-            let token = model.state;
-            match token.status {
-                TokenStatus::NotIssued => return Err(unknown(command.token_id)),
-                TokenStatus::Revoked => {
-                    return Err(AppError::rule("The token is already revoked."));
+        let status = token_status(command.token_id)?;
+        let decided = decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            status,
+            |token| -> AppResult<Decision<ExamToken>> {
+                match token.status {
+                    TokenStatus::NotIssued => return Err(unknown(command.token_id)),
+                    TokenStatus::Revoked => {
+                        return Err(AppError::rule("The token is already revoked."));
+                    }
+                    TokenStatus::Redeemed => {
+                        return Err(AppError::rule(
+                            "The token has already been used; it can no longer be revoked.",
+                        ));
+                    }
+                    TokenStatus::Issued => {}
                 }
-                TokenStatus::Redeemed => {
-                    return Err(AppError::rule(
-                        "The token has already been used; it can no longer be revoked.",
-                    ));
-                }
-                TokenStatus::Issued => {}
-            }
-            let event = writer
-                .event(&ExamRegistrationTokenRevoked {
-                    token_id: command.token_id,
-                    exam_id: token.exam_id,
-                })
-                .tag(EXAM_TOKEN, command.token_id.to_string())
-                .tag(EXAM_ID, token.exam_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(ExamToken {
-                status: TokenStatus::Revoked,
-                ..token
-            })
-        })
-        .await
+                let event = writer
+                    .event(&ExamRegistrationTokenRevoked {
+                        token_id: command.token_id,
+                        exam_id: token.exam_id,
+                    })
+                    .tag(EXAM_TOKEN, command.token_id.to_string())
+                    .tag(EXAM_ID, token.exam_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]).returning(ExamToken {
+                    status: TokenStatus::Revoked,
+                    ..token
+                }))
+            },
+        )
+        .await?;
+        Ok(decided.outcome)
     }
 }
 

@@ -13,7 +13,7 @@ pub use commands::{
 pub use events::{
     ExamRegistrationTokenIssued, ExamRegistrationTokenRedeemed, ExamRegistrationTokenRevoked,
 };
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 pub use status::{ExamToken, TokenStatus, token_status};
 
 use opossum::OpossumBuilder;

@@ -11,6 +11,15 @@ use super::{ExamToken, GetExamToken, IssueExamToken, RedeemExamToken, RevokeExam
 use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (
+    IssueExamToken,
+    GetExamToken,
+    RedeemExamToken,
+    RevokeExamToken,
+);
+
 /// The tokens' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -11,5 +11,5 @@ mod state;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use openapi::openapi_document;
 pub use problem::PROBLEM_JSON;
-pub use router::{created, router};
+pub use router::{created, require_handlers, router};
 pub use state::AppState;

@@ -2,87 +2,80 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opossum::opossum_fs::Error as FileStoreError;
-use opossum::{DecisionError, EventStoreError, ProjectionError};
+use opossum::ErrorKind;
 
 use crate::error::AppError;
 
 /// The media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The file store's own error inside `error`, if that is what it carries.
-fn file_store_error(error: &AppError) -> Option<&FileStoreError> {
-    let core = match error {
-        AppError::Decision(DecisionError::Store(core))
-        | AppError::App(opossum::Error::EventStore(core)) => core,
-        AppError::App(opossum::Error::Store(file)) => return Some(file),
-        _ => return None,
-    };
-    match core {
-        EventStoreError::Storage(source) => source.downcast_ref::<FileStoreError>(),
-        _ => None,
-    }
-}
+/// A status, the problem type's last segment, and the title.
+type Problem = (StatusCode, &'static str, &'static str);
 
-/// The status, the problem type's last segment, and the title of an error.
-fn classify(error: &AppError) -> (StatusCode, &'static str, &'static str) {
-    if let Some(FileStoreError::DiskFull { .. }) = file_store_error(error) {
-        return (
+const INVALID: Problem = (
+    StatusCode::BAD_REQUEST,
+    "invalid-request",
+    "The request is invalid",
+);
+const NOT_FOUND: Problem = (StatusCode::NOT_FOUND, "not-found", "Not found");
+const BUSY: Problem = (
+    StatusCode::CONFLICT,
+    "busy",
+    "Conflicts with work in progress",
+);
+const UNAVAILABLE: Problem = (
+    StatusCode::SERVICE_UNAVAILABLE,
+    "unavailable",
+    "The store is not available",
+);
+const CONFLICT: &str = "concurrency-conflict";
+
+/// The problem of an error: the sample's own errors by their variant, Opossum's by their
+/// kind, whichever crate they came through.
+fn classify(error: &AppError) -> Problem {
+    let opossum = match error {
+        AppError::Invalid(_) => return INVALID,
+        AppError::Rule(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "rule-violated",
+                "A business rule forbids this",
+            );
+        }
+        AppError::NotFound(_) => return NOT_FOUND,
+        AppError::Busy(_) => return BUSY,
+        AppError::Unavailable(_) => return UNAVAILABLE,
+        AppError::Opossum(e) => e,
+    };
+    match opossum.kind() {
+        ErrorKind::ConditionFailed => (StatusCode::CONFLICT, CONFLICT, "Concurrent updates"),
+        ErrorKind::InvalidInput => INVALID,
+        ErrorKind::NotFound => NOT_FOUND,
+        ErrorKind::DiskFull => (
             StatusCode::INSUFFICIENT_STORAGE,
             "disk-full",
             "The disk holding the store is full",
-        );
-    }
-    match error {
-        AppError::Invalid(_) => (
-            StatusCode::BAD_REQUEST,
-            "invalid-request",
-            "The request is invalid",
         ),
-        AppError::Rule(_) => (
-            StatusCode::BAD_REQUEST,
-            "rule-violated",
-            "A business rule forbids this",
-        ),
-        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-        AppError::Busy(_) => (
-            StatusCode::CONFLICT,
-            "busy",
-            "Conflicts with work in progress",
-        ),
-        AppError::Unavailable(_) => (
+        ErrorKind::ReadOnly => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The store is not available",
+            "read-only",
+            "The store cannot be written",
         ),
-        e if e.is_condition_failed() => (
-            StatusCode::CONFLICT,
-            "concurrency-conflict",
-            "Concurrent updates",
+        ErrorKind::LockTimeout => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-locked",
+            "Another process holds the store's lock",
         ),
-        AppError::App(opossum::Error::ReadModelBehind { .. }) => (
+        // Another process maintains the projections, a rebuild is running, the store is in use.
+        ErrorKind::Busy => BUSY,
+        // The sample sets no mediator timeout: what times out is a read model that has not
+        // applied this process's writes yet.
+        ErrorKind::Timeout => (
             StatusCode::SERVICE_UNAVAILABLE,
             "read-model-behind",
             "The read model is not up to date yet",
         ),
-        AppError::App(opossum::Error::Projections(ProjectionError::UnknownProjection {
-            ..
-        })) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-        AppError::App(opossum::Error::Projections(ProjectionError::RebuildInProgress {
-            ..
-        })) => (
-            StatusCode::CONFLICT,
-            "busy",
-            "Conflicts with work in progress",
-        ),
-        AppError::App(
-            opossum::Error::Projections(ProjectionError::NotMaintainer { .. })
-            | opossum::Error::OpenElsewhere { .. },
-        ) => (
-            StatusCode::CONFLICT,
-            "other-process",
-            "Another process maintains this store's projections",
-        ),
+        ErrorKind::Closed => UNAVAILABLE,
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -110,7 +103,7 @@ pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: &str)
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, kind, title) = classify(&self);
-        let detail = if kind == "concurrency-conflict" {
+        let detail = if kind == CONFLICT {
             "Other requests changed the same data while this one was being decided, and every \
              retry met another change; nothing was written. Send the request again."
                 .to_owned()
@@ -126,7 +119,14 @@ impl IntoResponse for AppError {
 
 #[cfg(test)]
 mod tests {
+    use opossum::opossum_fs::Error as FileStoreError;
+    use opossum::{DecisionError, EventStoreError, ProjectionError};
+
     use super::*;
+
+    fn status(error: impl Into<AppError>) -> StatusCode {
+        error.into().into_response().status()
+    }
 
     #[test]
     fn a_full_disk_is_507_wherever_the_store_error_surfaces() {
@@ -134,20 +134,82 @@ mod tests {
             action: "append to",
             path: "events/00000000000000000001.jsonl".into(),
         };
-        let through_a_decision = AppError::Decision(DecisionError::Store(
-            EventStoreError::Storage(Box::new(full())),
-        ));
-        let through_the_facade = AppError::App(opossum::Error::Store(full()));
-        for error in [through_a_decision, through_the_facade] {
-            let response = error.into_response();
-            assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        // An append through the `EventStore` trait, as a decision and the app's store make it.
+        let appended = || EventStoreError::from(full());
+        let through_a_decision = AppError::from(DecisionError::Store(appended()));
+        let through_the_facade = AppError::from(opossum::Error::EventStore(appended()));
+        let opening_the_store = AppError::from(opossum::Error::Store(full()));
+        for error in [through_a_decision, through_the_facade, opening_the_store] {
+            assert_eq!(status(error), StatusCode::INSUFFICIENT_STORAGE);
         }
-        let other = AppError::Decision(DecisionError::Store(EventStoreError::Storage(Box::new(
-            FileStoreError::Closed,
-        ))));
+        let closed = DecisionError::Store(EventStoreError::from(FileStoreError::Closed));
+        assert_eq!(status(closed), StatusCode::SERVICE_UNAVAILABLE);
+        let crashed = opossum::Error::Task {
+            reason: "it panicked".to_owned(),
+        };
+        assert_eq!(status(crashed), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn opossum_errors_map_by_kind() {
+        let conflict = AppError::from(DecisionError::Store(EventStoreError::ConditionFailed {
+            after: None,
+        }));
+        assert!(conflict.is_condition_failed());
+        assert_eq!(status(conflict), StatusCode::CONFLICT);
         assert_eq!(
-            other.into_response().status(),
-            StatusCode::INTERNAL_SERVER_ERROR
+            status(EventStoreError::EmptyAppend),
+            StatusCode::BAD_REQUEST
+        );
+        let unknown = ProjectionError::UnknownProjection {
+            name: "Nope".to_owned(),
+            registered: Vec::new(),
+        };
+        assert_eq!(status(unknown), StatusCode::NOT_FOUND);
+        let rebuilding = ProjectionError::RebuildInProgress {
+            name: "Courses".to_owned(),
+        };
+        assert_eq!(status(rebuilding), StatusCode::CONFLICT);
+        let elsewhere = opossum::Error::OpenElsewhere {
+            path: "data/course-management".into(),
+        };
+        assert_eq!(status(elsewhere), StatusCode::CONFLICT);
+        let behind = opossum::Error::ReadModelBehind {
+            projection: "Courses".to_owned(),
+            position: opossum::Position::FIRST,
+            waited: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(status(behind), StatusCode::SERVICE_UNAVAILABLE);
+        let locked = FileStoreError::LockTimeout {
+            path: "data/course-management".into(),
+            waited: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            status(opossum::Error::Store(locked)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_a_problem_that_says_to_send_again() {
+        let conflict = AppError::from(EventStoreError::ConditionFailed { after: None });
+        let response = conflict.into_response();
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE),
+            Some(&header::HeaderValue::from_static(PROBLEM_JSON))
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "/problems/concurrency-conflict");
+        assert_eq!(body["status"], 409);
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Send the request again")
         );
     }
 }

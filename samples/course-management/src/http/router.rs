@@ -5,6 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use opossum::OpossumBuilder;
 use serde::Serialize;
 
 use super::AppState;
@@ -31,6 +32,21 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Requires a handler for every message the routes of [`router`] send, so that a forgotten
+/// handler fails the app's build at start-up rather than its first request.
+pub fn require_handlers(builder: OpossumBuilder) -> OpossumBuilder {
+    builder
+        .require_all::<students::RouteMessages>()
+        .require_all::<courses::RouteMessages>()
+        .require_all::<enrollment::RouteMessages>()
+        .require_all::<invoices::RouteMessages>()
+        .require_all::<exam_tokens::RouteMessages>()
+        .require_all::<course_books::RouteMessages>()
+        .require_all::<announcements::RouteMessages>()
+        .require_all::<course_aggregate::RouteMessages>()
+        .require_all::<admin::RouteMessages>()
 }
 
 /// A 201 Created response with a `Location` header and a JSON body.

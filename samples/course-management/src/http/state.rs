@@ -49,7 +49,8 @@ impl AppState {
     /// Sends a command or query through the mediator.
     ///
     /// # Errors
-    /// The handler's error; [`AppError::Mediator`] when no handler is registered.
+    /// The handler's error; the mediator's when the send fails (every message the routes send
+    /// has a handler, or the app would not have been built).
     pub async fn send<M, T>(&self, message: M) -> AppResult<T>
     where
         M: Message<Output = AppResult<T>>,

@@ -12,7 +12,7 @@ pub use events::InvoiceCreated;
 pub use projection::{
     GetInvoice, INVOICES, Invoice, InvoiceQueries, InvoicesProjection, ListInvoices,
 };
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

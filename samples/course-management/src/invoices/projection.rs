@@ -104,7 +104,7 @@ impl InvoiceQueries {
     /// When the projection is not registered.
     pub fn from_context(app: &AppContext) -> Result<InvoiceQueries, opossum::Error> {
         Ok(InvoiceQueries {
-            invoices: app.read_model(INVOICES)?,
+            invoices: app.read_model::<InvoicesProjection>()?,
         })
     }
 }

@@ -13,6 +13,10 @@ use crate::error::AppResult;
 use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
 use crate::money::Money;
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (CreateInvoice, ListInvoices, GetInvoice);
+
 /// The invoices' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -1,9 +1,6 @@
 //! Registering a student (unique email) and changing a student's tier.
 
-use opossum::{
-    AppendCondition, EventStore, Handler, Message, Query, build_decision_model,
-    execute_decision_with,
-};
+use opossum::{AppendCondition, Decision, EventStore, Handler, Message, Query, decide_with};
 use uuid::Uuid;
 
 use super::{StudentRegistered, StudentSubscriptionUpdated, Tier, current_tier};
@@ -77,29 +74,34 @@ impl Handler<RegisterStudent> for StudentCommands {
 
 impl Handler<UpdateSubscription> for StudentCommands {
     async fn handle(&self, command: UpdateSubscription) -> AppResult<()> {
-        let (command, writer) = (&command, &self.0);
-        execute_decision_with(writer.store.as_ref(), retry_policy(), |store| async move {
-            let model = build_decision_model(store, current_tier(command.student_id)?).await?;
-            let Some(tier) = model.state else {
-                return Err(AppError::not_found(format!(
-                    "Student {} does not exist.",
-                    command.student_id
-                )));
-            };
-            if tier == command.tier {
-                return Ok(());
-            }
-            let event = writer
-                .event(&StudentSubscriptionUpdated {
-                    student_id: command.student_id,
-                    enrollment_tier: command.tier,
-                })
-                .tag(STUDENT_ID, command.student_id.to_string())
-                .build()?;
-            store.append(vec![event], Some(model.condition)).await?;
-            Ok(())
-        })
-        .await
+        let writer = &self.0;
+        let tier = current_tier(command.student_id)?;
+        decide_with(
+            writer.store.as_ref(),
+            retry_policy(),
+            tier,
+            |tier| -> AppResult<Decision> {
+                let Some(tier) = tier else {
+                    return Err(AppError::not_found(format!(
+                        "Student {} does not exist.",
+                        command.student_id
+                    )));
+                };
+                if tier == command.tier {
+                    return Ok(Decision::nothing());
+                }
+                let event = writer
+                    .event(&StudentSubscriptionUpdated {
+                        student_id: command.student_id,
+                        enrollment_tier: command.tier,
+                    })
+                    .tag(STUDENT_ID, command.student_id.to_string())
+                    .build()?;
+                Ok(Decision::append(vec![event]))
+            },
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ pub use projections::{
     StudentShortInfo, StudentShortInfoProjection,
 };
 pub use queries::{GetStudent, ListStudents, StudentQueries};
-pub use routes::routes;
+pub use routes::{RouteMessages, routes};
 pub use tier::{Tier, students};
 
 use opossum::OpossumBuilder;

@@ -3,7 +3,9 @@
 use opossum::{AppContext, Handler, Message, ReadModel};
 use uuid::Uuid;
 
-use super::{STUDENT_DETAILS, STUDENT_SHORT_INFO, StudentDetails, StudentShortInfo, Tier};
+use super::{
+    StudentDetails, StudentDetailsProjection, StudentShortInfo, StudentShortInfoProjection, Tier,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::state_tags;
 
@@ -45,8 +47,8 @@ impl StudentQueries {
     /// When a projection is not registered.
     pub fn from_context(app: &AppContext) -> Result<StudentQueries, opossum::Error> {
         Ok(StudentQueries {
-            short: app.read_model(STUDENT_SHORT_INFO)?,
-            details: app.read_model(STUDENT_DETAILS)?,
+            short: app.read_model::<StudentShortInfoProjection>()?,
+            details: app.read_model::<StudentDetailsProjection>()?,
         })
     }
 }

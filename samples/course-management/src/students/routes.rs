@@ -14,6 +14,15 @@ use super::{
 use crate::error::{AppError, AppResult};
 use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
 
+/// Every message these routes send; `http::require_handlers` makes the app's build fail when
+/// one of them has no handler.
+pub type RouteMessages = (
+    RegisterStudent,
+    ListStudents,
+    GetStudent,
+    UpdateSubscription,
+);
+
 /// The students' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
