@@ -80,17 +80,33 @@ fn open(settings: &Settings) -> OpossumBuilder {
         .clock(Arc::clone(&settings.clock))
 }
 
+/// Registers a feature's projections and handlers.
+type Register = fn(OpossumBuilder) -> OpossumBuilder;
+
+/// Every feature, by the module that registers it.
+const FEATURES: &[(&str, Register)] = &[
+    ("students", students::register),
+    ("courses", courses::register),
+    ("enrollment", enrollment::register),
+    ("invoices", invoices::register),
+    ("exam_tokens", exam_tokens::register),
+    ("course_books", course_books::register),
+    ("announcements", announcements::register),
+    ("course_aggregate", course_aggregate::register),
+    ("admin", admin::register),
+];
+
+/// Every feature's projections and handlers but those of the features named in `skip`.
+fn register_features_except(builder: OpossumBuilder, skip: &[&str]) -> OpossumBuilder {
+    FEATURES
+        .iter()
+        .filter(|(name, _)| !skip.contains(name))
+        .fold(builder, |builder, (_, register)| register(builder))
+}
+
 /// Every feature's projections and handlers.
 fn register_features(builder: OpossumBuilder) -> OpossumBuilder {
-    let builder = students::register(builder);
-    let builder = courses::register(builder);
-    let builder = enrollment::register(builder);
-    let builder = invoices::register(builder);
-    let builder = exam_tokens::register(builder);
-    let builder = course_books::register(builder);
-    let builder = announcements::register(builder);
-    let builder = course_aggregate::register(builder);
-    admin::register(builder)
+    register_features_except(builder, &[])
 }
 
 #[cfg(test)]
@@ -108,14 +124,7 @@ mod tests {
 
     /// Every feature but the enrolment, which handles the one message of its route.
     fn without_enrollment(builder: OpossumBuilder) -> OpossumBuilder {
-        let builder = students::register(builder);
-        let builder = courses::register(builder);
-        let builder = invoices::register(builder);
-        let builder = exam_tokens::register(builder);
-        let builder = course_books::register(builder);
-        let builder = announcements::register(builder);
-        let builder = course_aggregate::register(builder);
-        admin::register(builder)
+        register_features_except(builder, &["enrollment"])
     }
 
     #[tokio::test]
