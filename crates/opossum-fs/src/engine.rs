@@ -1,6 +1,7 @@
 //! The engine state behind a [`FileEventStore`](crate::FileEventStore) handle: the index, the
 //! anchor and the file system, shared by the handle's readers and its writer thread.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
@@ -12,7 +13,7 @@ use crate::index::Index;
 use crate::layout::Layout;
 use crate::recovery;
 use crate::snapshot;
-use crate::vfs::Vfs;
+use crate::vfs::{Vfs, VfsFile};
 use crate::{Error, StoreOptions};
 
 /// Reads fetch events in runs of at most this many, releasing the index lock in between.
@@ -88,7 +89,7 @@ impl Engine {
     }
 
     /// Reads the events at `positions` (all indexed, in one direction), keeping those `query`
-    /// matches.
+    /// matches. The caller holds the index lock throughout: only the writer, which owns it.
     fn fetch(
         &self,
         index: &Index,
@@ -96,6 +97,15 @@ impl Engine {
         query: &Query,
         out: &mut Vec<SequencedEvent>,
     ) -> Result<(), Error> {
+        let runs = self.plan(index, positions)?;
+        read_runs(runs, query, out)
+    }
+
+    /// Where the lines of `positions` are, grouped into reads. What it returns holds its own
+    /// handles on the segment files, so the reads happen after the index lock is released: a
+    /// reader never holds the lock across file I/O that the writer (and, through it, every
+    /// other process's appender) would wait for.
+    fn plan(&self, index: &Index, positions: &[u64]) -> Result<Vec<Run>, Error> {
         let mut runs: Vec<Run> = Vec::new();
         for p in positions {
             let Some((seg, start, end)) = index.locate(*p) else {
@@ -118,41 +128,20 @@ impl Engine {
                     run.end = run.end.max(end);
                     run.lines.push((*p, start, end));
                 }
-                None => runs.push(Run {
-                    segment: seg,
-                    start,
-                    end,
-                    lines: vec![(*p, start, end)],
-                }),
-            }
-        }
-        let mut buf = Vec::new();
-        for run in runs {
-            let segment = &index.segments[run.segment];
-            buf.resize(usize::try_from(run.end - run.start).unwrap_or(0), 0);
-            segment
-                .file
-                .read_exact_at(&mut buf, run.start)
-                .map_err(|e| Error::io("read", &segment.path, e))?;
-            for (position, start, end) in run.lines {
-                let from = (start - run.start) as usize;
-                let to = (end - run.start) as usize;
-                let line = buf[from..to].strip_suffix(b"\n").unwrap_or(&buf[from..to]);
-                let event = crate::record::decode_event(line)
-                    .map_err(|reason| Error::corrupt(&segment.path, start, reason))?;
-                if event.position.get() != position {
-                    return Err(Error::corrupt(
-                        &segment.path,
+                None => {
+                    let segment = &index.segments[seg];
+                    runs.push(Run {
+                        segment: seg,
+                        file: Arc::clone(&segment.file),
+                        path: segment.path.clone(),
                         start,
-                        format!("expected position {position}, found {}", event.position),
-                    ));
-                }
-                if query.matches(&event.event) {
-                    out.push(event);
+                        end,
+                        lines: vec![(*p, start, end)],
+                    });
                 }
             }
         }
-        Ok(())
+        Ok(runs)
     }
 
     pub(crate) fn read(
@@ -183,8 +172,9 @@ impl Engine {
             let Some(last) = positions.last().copied() else {
                 break;
             };
-            self.fetch(&index, &positions, query, &mut out)?;
+            let runs = self.plan(&index, &positions)?;
             drop(index);
+            read_runs(runs, query, &mut out)?;
             if out.len() >= limit || positions.len() < wanted {
                 break;
             }
@@ -204,17 +194,19 @@ impl Engine {
 
     pub(crate) fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
         self.refresh()?;
-        let index = self.read_index();
-        let mut before = index.head() + 1;
+        let mut before = self.read_index().head() + 1;
         loop {
+            let index = self.read_index();
             let Some(p) = index
                 .candidates(query, 0, before, Direction::Descending)
                 .next()
             else {
                 return Ok(None);
             };
+            let runs = self.plan(&index, &[p])?;
+            drop(index);
             let mut found = Vec::with_capacity(1);
-            self.fetch(&index, &[p], query, &mut found)?;
+            read_runs(runs, query, &mut found)?;
             if let Some(event) = found.pop() {
                 return Ok(Some(event));
             }
@@ -278,23 +270,61 @@ impl Engine {
             tracing::debug!("the store was deleted; its index snapshot is not saved");
             return Ok(());
         }
-        let index = self.read_index();
+        // Held through the write, so that two saves of this process never interleave.
         let mut saved = self
             .snapshot_head
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if index.head() == *saved {
-            return Ok(());
-        }
-        snapshot::save(&*self.vfs, &self.layout, &index)?;
-        *saved = index.head();
+        // Encoded under the index lock, written without it: the writer never waits for the
+        // snapshot's file I/O.
+        let (head, bytes) = {
+            let index = self.read_index();
+            if index.head() == *saved {
+                return Ok(());
+            }
+            (index.head(), snapshot::encode(&index))
+        };
+        snapshot::save_encoded(&*self.vfs, &self.layout, &bytes, false)?;
+        *saved = head;
         Ok(())
     }
 }
 
+/// One read of a segment file, and the lines it holds as (position, start, end).
 struct Run {
     segment: usize,
+    file: Arc<dyn VfsFile>,
+    path: PathBuf,
     start: u64,
     end: u64,
     lines: Vec<(u64, u64, u64)>,
+}
+
+/// Reads `runs` and decodes their lines, keeping the events `query` matches.
+fn read_runs(runs: Vec<Run>, query: &Query, out: &mut Vec<SequencedEvent>) -> Result<(), Error> {
+    let mut buf = Vec::new();
+    for run in runs {
+        buf.resize(usize::try_from(run.end - run.start).unwrap_or(0), 0);
+        run.file
+            .read_exact_at(&mut buf, run.start)
+            .map_err(|e| Error::io("read", &run.path, e))?;
+        for (position, start, end) in run.lines {
+            let from = (start - run.start) as usize;
+            let to = (end - run.start) as usize;
+            let line = buf[from..to].strip_suffix(b"\n").unwrap_or(&buf[from..to]);
+            let event = crate::record::decode_event(line)
+                .map_err(|reason| Error::corrupt(&run.path, start, reason))?;
+            if event.position.get() != position {
+                return Err(Error::corrupt(
+                    &run.path,
+                    start,
+                    format!("expected position {position}, found {}", event.position),
+                ));
+            }
+            if query.matches(&event.event) {
+                out.push(event);
+            }
+        }
+    }
+    Ok(())
 }

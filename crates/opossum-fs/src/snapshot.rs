@@ -191,16 +191,24 @@ impl<'a> Reader<'a> {
 /// Writes the snapshot atomically: a temporary file, renamed over the old one, and the folder
 /// synced so the new name is durable. The data itself is not synced: a snapshot torn by a power
 /// cut fails its checksum and is rebuilt.
-pub(crate) fn save(vfs: &dyn Vfs, layout: &Layout, index: &Index) -> Result<(), Error> {
-    save_as(vfs, layout, index, false)
-}
-
-/// [`save`], syncing the snapshot before it replaces the old one when `durable` (a backup's
-/// must survive a power cut; the store's own is rebuilt if lost).
+///
+/// The snapshot is synced before it replaces the old one only when `durable` (a backup's must
+/// survive a power cut; the store's own is rebuilt if lost).
 pub(crate) fn save_as(
     vfs: &dyn Vfs,
     layout: &Layout,
     index: &Index,
+    durable: bool,
+) -> Result<(), Error> {
+    save_encoded(vfs, layout, &encode(index), durable)
+}
+
+/// [`save_as`] of a snapshot already encoded, so the caller need not hold the index's lock
+/// while it is written.
+pub(crate) fn save_encoded(
+    vfs: &dyn Vfs,
+    layout: &Layout,
+    bytes: &[u8],
     durable: bool,
 ) -> Result<(), Error> {
     let folder = layout.index_dir();
@@ -217,12 +225,11 @@ pub(crate) fn save_as(
         "{SNAPSHOT_FILE}.{}-{unique}.tmp",
         std::process::id()
     ));
-    let bytes = encode(index);
     let target = layout.snapshot();
     let result = vfs
         .open(&tmp, OpenMode::CreateNew)
         .and_then(|file| {
-            file.write_all_at(&bytes, 0)?;
+            file.write_all_at(bytes, 0)?;
             if durable { file.sync_all() } else { Ok(()) }
         })
         .map_err(|e| Error::io("write", &tmp, e))

@@ -39,11 +39,13 @@ const SNAPSHOT_AFTER_SCANNING: u64 = 10_000;
 /// queued up as one group: one lock acquisition and one sync for the lot, each append still
 /// checked in order against everything before it.
 ///
-/// Reads run on the calling thread, also through the async trait: they never wait for a lock
-/// held by an appender, and they touch only the in-memory index and the operating system's page
-/// cache (microseconds for a query that returns a few events). A read of many thousands of events
-/// in async code is best paged with [`ReadOptions::limit`] and `after`, or moved to
-/// `tokio::task::spawn_blocking`.
+/// Reads never wait for a lock held by an appender, and no appender waits for a read: the index
+/// lock is released before any file is read. The blocking twins read on the calling thread; the
+/// async [`EventStore::read`] and [`EventStore::read_last`] run on tokio's blocking pool when
+/// called inside a tokio runtime, so a read (and the catch-up with commits of other processes
+/// it may start with) never holds up a runtime worker. Outside a tokio runtime they read on the
+/// calling thread. A read of many thousands of events is still best paged with
+/// [`ReadOptions::limit`] and `after`.
 ///
 /// Reads check that each line is a well-formed event at the expected position, but do not
 /// recompute hashes: detecting an edit made to the files behind the store's back is the job of
@@ -407,13 +409,18 @@ impl FileEventStore {
     /// [`Error::Io`] when the folder cannot be listed.
     pub fn stats(&self) -> Result<StoreStats, Error> {
         self.shared.refresh()?;
-        let index = self.shared.read_index();
+        let (head, segments, index_memory_bytes) = {
+            let index = self.shared.read_index();
+            let segments = index.segments.iter().filter(|s| s.end > 0).count();
+            (index.head(), segments, index.heap_bytes())
+        };
+        // The folder is walked without the index lock: the writer never waits for a walk.
         Ok(StoreStats {
-            event_count: index.head(),
-            head: Position::new(index.head()).ok(),
+            event_count: head,
+            head: Position::new(head).ok(),
             size_on_disk: folder_size(&*self.shared.vfs, self.shared.layout.dir())?,
-            segments: index.segments.iter().filter(|s| s.end > 0).count(),
-            index_memory_bytes: index.heap_bytes(),
+            segments,
+            index_memory_bytes,
             appends_committed: self.shared.appends_committed.load(Ordering::Relaxed),
             group_commits: self.shared.group_commits.load(Ordering::Relaxed),
         })
@@ -623,14 +630,49 @@ impl EventStore for FileEventStore {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
-        self.read_blocking(query, options)
+        let shared = Arc::clone(&self.shared);
+        let query = query.clone();
+        off_the_runtime(move || {
+            let span = tracing::debug_span!("read");
+            let _enter = span.enter();
+            shared.read(&query, options)
+        })
+        .await
     }
 
     async fn read_last(
         &self,
         query: &Query,
     ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
-        self.read_last_blocking(query)
+        let shared = Arc::clone(&self.shared);
+        let query = query.clone();
+        off_the_runtime(move || {
+            let span = tracing::debug_span!("read_last");
+            let _enter = span.enter();
+            shared.read_last(&query)
+        })
+        .await
+    }
+}
+
+/// Runs a read on tokio's blocking pool when called inside a tokio runtime, so that file I/O
+/// (and the catch-up with other processes' commits) never holds up a runtime worker; on the
+/// calling thread otherwise (another executor, or none).
+async fn off_the_runtime<T, F>(read: F) -> Result<T, opossum_core::Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Ok(read()?);
+    };
+    let span = tracing::Span::current();
+    match runtime.spawn_blocking(move || span.in_scope(read)).await {
+        Ok(result) => Ok(result?),
+        // The read panicked (a bug): hand the panic on to the caller, as the inline read would.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down and dropped the task before it ran.
+        Err(_) => Err(Error::Closed.into()),
     }
 }
 
@@ -656,6 +698,58 @@ mod tests {
         );
         // The store folder itself gone is an error.
         assert!(folder_size(&vfs, &dir.path().join("no store")).is_err());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    use opossum_core::{EventStore, NewEvent, Payload, Query, ReadOptions};
+
+    use super::FileEventStore;
+
+    /// An async read that has to wait (here for the index lock, as it would for a slow disk)
+    /// waits on the blocking pool: the runtime's only worker goes on running other tasks.
+    #[test]
+    fn an_async_read_that_waits_does_not_hold_up_the_runtime_worker()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = std::sync::Arc::new(FileEventStore::open(dir.path().join("s"))?);
+        let event = NewEvent::builder("Checked", Payload::from_json("{}")?).build()?;
+        store.append_blocking(vec![event], None)?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let (other_ran, other_ran_rx) = std_mpsc::channel();
+        let (read_done, read_done_rx) = std_mpsc::channel();
+        let guard = store.shared.write_index();
+        std::thread::scope(|scope| {
+            let store = std::sync::Arc::clone(&store);
+            scope.spawn(move || {
+                runtime.block_on(async move {
+                    let read = tokio::spawn(async move {
+                        let events = store.read(&Query::all(), ReadOptions::default()).await;
+                        let _ = read_done.send(events.map(|e| e.len()).map_err(|e| e.to_string()));
+                    });
+                    // Runs only if the read does not occupy the single worker.
+                    tokio::spawn(async move {
+                        let _ = other_ran.send(());
+                    });
+                    let _ = read.await;
+                });
+            });
+            let ran = other_ran_rx.recv_timeout(Duration::from_secs(30));
+            assert!(
+                read_done_rx.try_recv().is_err(),
+                "the read finished while the index was locked"
+            );
+            drop(guard);
+            assert!(ran.is_ok(), "the other task never ran while the read waited");
+            let read = read_done_rx.recv_timeout(Duration::from_secs(30));
+            assert_eq!(read, Ok(Ok(1)));
+        });
         Ok(())
     }
 }

@@ -134,6 +134,9 @@ impl Writer {
                 // The caller may have stopped waiting; its append still happened (or not).
                 let _ = request.reply.send(result);
             }
+            // After the answers and outside the cross-process lock: neither this process's
+            // appenders nor another process wait for the snapshot's file I/O.
+            self.committer.maybe_snapshot();
         }
     }
 
@@ -373,7 +376,6 @@ impl Committer {
                 }
             }
         }
-        self.maybe_snapshot();
         results
     }
 
