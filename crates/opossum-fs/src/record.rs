@@ -39,10 +39,17 @@ impl ChainHash {
 
     /// The lowercase hex form.
     pub(crate) fn to_hex(self) -> String {
-        let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push(hex_digit(b >> 4));
-            out.push(hex_digit(b & 0x0f));
+        self.hex_bytes().iter().map(|b| char::from(*b)).collect()
+    }
+
+    /// The lowercase hex form as ASCII bytes, without allocating: what every event line ends
+    /// with, written straight into the line's buffer.
+    pub(crate) fn hex_bytes(self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
         }
         out
     }
@@ -72,10 +79,6 @@ impl fmt::Debug for ChainHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
     }
-}
-
-fn hex_digit(n: u8) -> char {
-    char::from(b"0123456789abcdef"[usize::from(n & 0x0f)])
 }
 
 fn hex_value(c: u8) -> Option<u8> {
@@ -126,7 +129,7 @@ pub(crate) fn encode(
     buf.pop();
     let hash = ChainHash::chain(prev, &buf[start..]);
     buf.extend_from_slice(HASH_FIELD);
-    buf.extend_from_slice(hash.to_hex().as_bytes());
+    buf.extend_from_slice(&hash.hex_bytes());
     buf.extend_from_slice(b"\"}\n");
     Ok(hash)
 }
