@@ -79,20 +79,37 @@ pub fn type_query(event_type: &str) -> Result<Query, Error> {
     Query::from_event_types([event_type])
 }
 
-/// The event of the append scenarios: one `SensorReading` with a `sensor` tag and about 200 bytes
-/// of payload, like the ~200-byte records of the raw fsync baseline.
-///
-/// # Errors
-/// Never for these fixed names; the `Result` is the builder's.
-pub fn sample_event(i: u64) -> Result<NewEvent, Error> {
-    let payload = Payload::from_json(&format!(
+/// The event type of [`sample_event`].
+pub const SAMPLE_TYPE: &str = "SensorReading";
+
+/// The JSON payload text of [`sample_event`] `i`: the bytes a store that takes opaque payloads
+/// is given for the same event.
+#[must_use]
+pub fn sample_payload(i: u64) -> String {
+    format!(
         r#"{{"reading":{i},"sensor":"S-{:04}","celsius":{}.{},"operator":"line-3","note":"durable append benchmark payload, about two hundred bytes of JSON text in all, like a raw fsync record"}}"#,
         i % 64,
         18 + i % 7,
         i % 10
-    ))?;
-    NewEvent::builder("SensorReading", payload)
-        .tag("sensor", format!("S-{:04}", i % 64))
+    )
+}
+
+/// The one tag of [`sample_event`] `i`, as key and value.
+#[must_use]
+pub fn sample_tag(i: u64) -> (&'static str, String) {
+    ("sensor", format!("S-{:04}", i % 64))
+}
+
+/// The event of the append scenarios: one [`SAMPLE_TYPE`] with a `sensor` tag and about 200 bytes
+/// of payload ([`sample_payload`]), like the ~200-byte records of the raw fsync baseline.
+///
+/// # Errors
+/// Never for these fixed names; the `Result` is the builder's.
+pub fn sample_event(i: u64) -> Result<NewEvent, Error> {
+    let payload = Payload::from_json(&sample_payload(i))?;
+    let (key, value) = sample_tag(i);
+    NewEvent::builder(SAMPLE_TYPE, payload)
+        .tag(key, value)
         .build()
 }
 
@@ -171,6 +188,7 @@ mod tests {
     fn sample_events_are_about_two_hundred_bytes() -> Result<(), Error> {
         let len = sample_event(12_345)?.payload().as_json().len();
         assert!((180..=230).contains(&len), "{len}");
+        assert_eq!(sample_event(7)?.payload().as_json(), sample_payload(7));
         Ok(())
     }
 

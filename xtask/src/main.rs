@@ -3,7 +3,8 @@
 //!
 //! - `cargo xtask bench [--quick] [--json FILE] [--dir DIR] [--only TEXT]` measures what the file store does on
 //!   this disk, beside its baselines measured in the same run: the disk's raw
-//!   `write + fdatasync` rate and the same DCB store on SQLite. See `docs/benchmarks.md`.
+//!   `write + fdatasync` rates, the same DCB store on SQLite, and the peer embedded DCB stores
+//!   tephra and UmaDB (with the `peers` feature, on in the alias). See `docs/benchmarks.md`.
 
 // Printing is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -23,7 +24,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure append throughput and query latency on this disk, each beside its baselines
-    /// (raw write + fdatasync, and an equivalent DCB store on SQLite) measured in the same run.
+    /// (raw write + fdatasync, an equivalent DCB store on SQLite, and tephra and UmaDB with the
+    /// `peers` feature) measured in the same run.
     Bench(bench::BenchArgs),
     /// One child process of `bench`, which starts it by running this binary again.
     #[command(subcommand, hide = true)]

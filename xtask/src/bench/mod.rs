@@ -4,11 +4,13 @@
 //! Scenario groups, one module each:
 //!
 //! - [`paired`]: durable appends measured in rounds with their baselines — the disk's raw
-//!   `write + fdatasync` rate ([`raw`]) and the same DCB store on SQLite ([`sqlite`]) — driving
-//!   the file store's append workloads of [`fs_append`];
+//!   `write + fdatasync` rates, growing a file and over written space ([`raw`]), the same DCB
+//!   store on SQLite ([`sqlite`]) and the peer embedded DCB stores tephra and UmaDB ([`peers`],
+//!   with the `peers` feature) — driving the file store's append workloads of [`fs_append`];
 //! - [`fs_append`]: also the append without a baseline (flush off);
 //! - [`processes`]: several processes on one store, and opening a big store in a fresh process;
-//! - [`paired`] again for queries, on the catalog stores of [`fs_query`] and [`sqlite`];
+//! - [`paired`] again for queries, on the catalog stores of [`fs_query`], [`sqlite`] and
+//!   [`peers`];
 //! - [`projections`]: rebuilding a projection from the log, and one incremental update.
 //!
 //! [`measure`] holds the timing helpers and [`report`] prints the table and writes the JSON.
@@ -17,11 +19,16 @@ mod fs_append;
 mod fs_query;
 mod measure;
 mod paired;
+mod peers;
 mod processes;
 mod projections;
 mod raw;
 mod report;
 mod sqlite;
+#[cfg(feature = "peers")]
+mod tephra_peer;
+#[cfg(feature = "peers")]
+mod umadb_peer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,7 +40,7 @@ pub(crate) use processes::{ChildRole, run_child};
 use report::Figures;
 
 /// Writers in the concurrent scenarios: tokio tasks for the file store, threads with a
-/// connection each for SQLite.
+/// connection each for SQLite, threads with a handle each for tephra and UmaDB.
 const CONCURRENT_WRITERS: usize = 16;
 
 /// Processes in the multi-process scenario.
@@ -166,12 +173,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let mut figures = Figures::default();
     let groups: [(&str, Group); 6] = [
         (
-            "durable appends, in rounds: raw file, file store, SQLite",
+            "durable appends, in rounds: raw file, file store, SQLite, tephra, UmaDB",
             paired::durable_appends,
         ),
         ("file store: no flush", fs_append::no_flush),
         ("file store: 4 processes", processes::multiprocess),
-        ("queries, in turns: file store, SQLite", paired::queries),
+        (
+            "queries, in turns: file store, SQLite, tephra, UmaDB",
+            paired::queries,
+        ),
         ("file store: open", processes::open),
         ("projections", projections::projections),
     ];

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::peers;
+
 /// The figures of a run, in the order they were measured. Keys say their unit: `_per_s` is
 /// events/s, `_us` microseconds, `_ms` milliseconds, and `bytes_` / `_bytes_` bytes.
 #[derive(Debug, Default)]
@@ -71,16 +73,24 @@ use Baseline::{Dotnet, Measured};
 
 const LINES: &[Line] = &[
     Line {
-        scenario: "raw write + fdatasync (200 B)",
+        scenario: "raw write + fdatasync (200 B), growing file",
         key: "raw_fsync_per_s",
         baselines: &[],
+    },
+    Line {
+        scenario: "raw pwrite + fdatasync (200 B), written space",
+        key: "raw_overwrite_fsync_per_s",
+        baselines: &[Measured("raw fsync, growing file", "raw_fsync_per_s")],
     },
     Line {
         scenario: "single append, durable",
         key: "single_append_per_s",
         baselines: &[
             Measured("raw fsync", "raw_fsync_per_s"),
+            Measured("raw overwrite fsync", "raw_overwrite_fsync_per_s"),
             Measured("SQLite single", "sqlite_single_append_per_s"),
+            Measured("tephra single", "tephra_single_append_per_s"),
+            Measured("UmaDB single", "umadb_single_append_per_s"),
             Dotnet(".NET durable single", 55.0),
         ],
     },
@@ -92,23 +102,30 @@ const LINES: &[Line] = &[
     Line {
         scenario: "batches of 1,000, durable",
         key: "batch1000_append_per_s",
-        baselines: &[Measured("single append", "single_append_per_s")],
+        baselines: &[
+            Measured("single append", "single_append_per_s"),
+            Measured("tephra batches", "tephra_batch1000_append_per_s"),
+            Measured("UmaDB batches", "umadb_batch1000_append_per_s"),
+        ],
     },
     Line {
-        scenario: "16 concurrent tasks, durable",
+        scenario: "16 concurrent writers, durable",
         key: "concurrent16_append_per_s",
         baselines: &[
             Measured("single append", "single_append_per_s"),
             Measured("SQLite 16 connections", "sqlite_concurrent16_append_per_s"),
+            Measured("tephra 16 threads", "tephra_concurrent16_append_per_s"),
+            Measured("UmaDB 16 threads", "umadb_concurrent16_append_per_s"),
         ],
     },
     Line {
         scenario: "conditional append (invoices)",
         key: "conditional_append_per_s",
-        baselines: &[Measured(
-            "SQLite conditional",
-            "sqlite_conditional_append_per_s",
-        )],
+        baselines: &[
+            Measured("SQLite conditional", "sqlite_conditional_append_per_s"),
+            Measured("tephra conditional", "tephra_conditional_append_per_s"),
+            Measured("UmaDB conditional", "umadb_conditional_append_per_s"),
+        ],
     },
     Line {
         scenario: "4 processes, durable",
@@ -121,10 +138,22 @@ const LINES: &[Line] = &[
         baselines: &[Measured("raw fsync", "raw_fsync_per_s")],
     },
     Line {
+        scenario: "tephra single append",
+        key: "tephra_single_append_per_s",
+        baselines: &[Measured("raw overwrite fsync", "raw_overwrite_fsync_per_s")],
+    },
+    Line {
+        scenario: "UmaDB single append",
+        key: "umadb_single_append_per_s",
+        baselines: &[Measured("raw overwrite fsync", "raw_overwrite_fsync_per_s")],
+    },
+    Line {
         scenario: "tag query, 10 of 100k events",
         key: "tag_query_100k_us",
         baselines: &[
             Measured("SQLite tag query", "sqlite_tag_query_100k_us"),
+            Measured("tephra tag query", "tephra_tag_query_100k_us"),
+            Measured("UmaDB tag query", "umadb_tag_query_100k_us"),
             Dotnet(".NET tag query (10k store)", 524.0),
         ],
     },
@@ -133,13 +162,19 @@ const LINES: &[Line] = &[
         key: "type_query_10k_us",
         baselines: &[
             Measured("SQLite type query", "sqlite_type_query_10k_us"),
+            Measured("tephra type query", "tephra_type_query_10k_us"),
+            Measured("UmaDB type query", "umadb_type_query_10k_us"),
             Dotnet(".NET read by type 10k", 206_000.0),
         ],
     },
     Line {
         scenario: "read_last by type, 100k store",
         key: "read_last_us",
-        baselines: &[Measured("SQLite read_last", "sqlite_read_last_us")],
+        baselines: &[
+            Measured("SQLite read_last", "sqlite_read_last_us"),
+            Measured("tephra read_last", "tephra_read_last_us"),
+            Measured("UmaDB read_last", "umadb_read_last_us"),
+        ],
     },
     Line {
         scenario: "open a closed store",
@@ -178,50 +213,193 @@ const LINES: &[Line] = &[
     },
 ];
 
-/// A performance goal of `PRODUCT.md`, checked against the figures.
+/// Whether `key` is a figure of a peer store, measured only with the `peers` feature.
+fn is_peer(key: &str) -> bool {
+    key.starts_with("tephra_") || key.starts_with("umadb_")
+}
+
+/// What the report says of a figure that is absent.
+fn not_measured(key: &str) -> &'static str {
+    if is_peer(key) && !peers::BUILT {
+        peers::NOT_BUILT
+    } else {
+        "not measured"
+    }
+}
+
+/// Whether a goal was reached.
+#[derive(Clone, Debug, PartialEq)]
+enum Verdict {
+    /// Every figure it needs was measured and it was reached.
+    Met,
+    /// It was not reached; the text says where.
+    Missed(String),
+    /// A figure it needs was not measured; the text says why.
+    NotMeasured(&'static str),
+}
+
+/// A performance goal, checked against the figures.
 struct Goal {
     text: &'static str,
-    met: fn(&Figures) -> Option<bool>,
+    check: fn(&Figures) -> Verdict,
+}
+
+/// Every file-store append and query figure and the peer scenario it is compared with; a goal
+/// ahead of a peer must beat each that was measured (SQLite has no batch scenario).
+const AHEAD_OF: &[(&str, &str)] = &[
+    ("single", "single_append_per_s"),
+    ("16 writers", "concurrent16_append_per_s"),
+    ("batch", "batch1000_append_per_s"),
+    ("conditional", "conditional_append_per_s"),
+    ("tag query", "tag_query_100k_us"),
+    ("type query", "type_query_10k_us"),
+    ("read_last", "read_last_us"),
+];
+
+/// The figure under `key`, or why it is absent.
+fn need(f: &Figures, key: &str) -> Result<f64, Verdict> {
+    f.get(key)
+        .ok_or_else(|| Verdict::NotMeasured(not_measured(key)))
+}
+
+/// `ours` at least `factor` times as fast as `base`: for rates `ours >= factor * base`, for
+/// times `ours * factor <= base`.
+fn times_as_fast(f: &Figures, ours: &str, factor: f64, base: &str) -> Verdict {
+    let (value, baseline) = match (need(f, ours), need(f, base)) {
+        (Ok(v), Ok(b)) => (v, b),
+        (Err(v), _) | (_, Err(v)) => return v,
+    };
+    let speedup = if is_time(ours) {
+        baseline / value
+    } else {
+        value / baseline
+    };
+    if speedup >= factor {
+        Verdict::Met
+    } else {
+        Verdict::Missed(format!("{speedup:.2}×"))
+    }
+}
+
+/// `key` at least (rates) or at most (times) `limit`.
+fn within(f: &Figures, key: &str, limit: f64) -> Verdict {
+    match need(f, key) {
+        Ok(v) if (is_time(key) && v <= limit) || (!is_time(key) && v >= limit) => Verdict::Met,
+        Ok(v) => Verdict::Missed(format_value(key, v)),
+        Err(v) => v,
+    }
+}
+
+/// Every scenario of [`AHEAD_OF`] faster than the peer whose keys start with `prefix`.
+fn ahead_of(f: &Figures, prefix: &str) -> Verdict {
+    let mut behind = Vec::new();
+    let mut absent = None;
+    for (name, key) in AHEAD_OF {
+        let base = format!("{prefix}{key}");
+        if prefix == "sqlite_" && *key == "batch1000_append_per_s" {
+            continue;
+        }
+        match times_as_fast(f, key, 1.0, &base) {
+            Verdict::Met => {}
+            Verdict::Missed(ratio) => behind.push(format!("{name} {ratio}")),
+            Verdict::NotMeasured(why) => absent = absent.or(Some(why)),
+        }
+    }
+    match (behind.is_empty(), absent) {
+        (false, _) => Verdict::Missed(behind.join(", ")),
+        (true, Some(why)) => Verdict::NotMeasured(why),
+        (true, None) => Verdict::Met,
+    }
 }
 
 const GOALS: &[Goal] = &[
     Goal {
-        text: "durable single append >= 0.5 x raw fsync",
-        met: |f| Some(f.get("single_append_per_s")? >= 0.5 * f.get("raw_fsync_per_s")?),
+        text: "single durable append >= 1.1 x tephra",
+        check: |f| times_as_fast(f, "single_append_per_s", 1.1, "tephra_single_append_per_s"),
     },
     Goal {
-        text: "16 concurrent tasks >= 10 x single append",
-        met: |f| Some(f.get("concurrent16_append_per_s")? >= 10.0 * f.get("single_append_per_s")?),
+        text: "single durable append >= 0.85 x raw overwrite fsync",
+        check: |f| times_as_fast(f, "single_append_per_s", 0.85, "raw_overwrite_fsync_per_s"),
     },
     Goal {
-        text: "16 concurrent tasks ahead of SQLite",
-        met: |f| {
-            Some(f.get("concurrent16_append_per_s")? > f.get("sqlite_concurrent16_append_per_s")?)
+        text: "16 writers >= 1.1 x tephra",
+        check: |f| {
+            times_as_fast(
+                f,
+                "concurrent16_append_per_s",
+                1.1,
+                "tephra_concurrent16_append_per_s",
+            )
         },
     },
     Goal {
-        text: "durable batch of 1,000 >= 100,000 events/s",
-        met: |f| Some(f.get("batch1000_append_per_s")? >= 100_000.0),
+        text: "16 writers >= 10 x single append",
+        check: |f| times_as_fast(f, "concurrent16_append_per_s", 10.0, "single_append_per_s"),
     },
     Goal {
-        text: "tag query (<= 10 of 100k) <= 50 us",
-        met: |f| Some(f.get("tag_query_100k_us")? <= 50.0),
+        text: "batch of 1,000 >= 1.1 x tephra",
+        check: |f| {
+            times_as_fast(
+                f,
+                "batch1000_append_per_s",
+                1.1,
+                "tephra_batch1000_append_per_s",
+            )
+        },
     },
     Goal {
-        text: "read_last <= 20 us",
-        met: |f| Some(f.get("read_last_us")? <= 20.0),
+        text: "batch of 1,000 >= 1,000,000 events/s",
+        check: |f| within(f, "batch1000_append_per_s", 1_000_000.0),
     },
     Goal {
-        text: "open a 1,000,000-event store <= 1 s",
-        met: |f| Some(f.get("open_1m_ms")? <= 1_000.0),
+        text: "conditional append >= 1.1 x tephra",
+        check: |f| {
+            times_as_fast(
+                f,
+                "conditional_append_per_s",
+                1.1,
+                "tephra_conditional_append_per_s",
+            )
+        },
     },
     Goal {
-        text: "projection rebuild >= 200,000 events/s",
-        met: |f| Some(f.get("rebuild_per_s")? >= 200_000.0),
+        text: "tag query (10 of 100k) <= tephra's time",
+        check: |f| times_as_fast(f, "tag_query_100k_us", 1.0, "tephra_tag_query_100k_us"),
+    },
+    Goal {
+        text: "read_last <= 5 us",
+        check: |f| within(f, "read_last_us", 5.0),
+    },
+    Goal {
+        text: "type query (10,000 of 100k) <= 5 ms",
+        check: |f| within(f, "type_query_10k_us", 5_000.0),
+    },
+    Goal {
+        text: "open a 1,000,000-event store <= 50 ms",
+        check: |f| within(f, "open_1m_ms", 50.0),
     },
     Goal {
         text: "index memory <= 100 bytes per event",
-        met: |f| Some(f.get("bytes_per_event_in_memory")? <= 100.0),
+        check: |f| {
+            // Fewer bytes is better, like a time.
+            match need(f, "bytes_per_event_in_memory") {
+                Ok(v) if v <= 100.0 => Verdict::Met,
+                Ok(v) => Verdict::Missed(format_value("bytes_per_event_in_memory", v)),
+                Err(v) => v,
+            }
+        },
+    },
+    Goal {
+        text: "every append and query scenario ahead of UmaDB",
+        check: |f| ahead_of(f, "umadb_"),
+    },
+    Goal {
+        text: "every append and query scenario ahead of SQLite",
+        check: |f| ahead_of(f, "sqlite_"),
+    },
+    Goal {
+        text: "projection rebuild >= 200,000 events/s",
+        check: |f| within(f, "rebuild_per_s", 200_000.0),
     },
 ];
 
@@ -256,7 +434,10 @@ pub(crate) fn render(figures: &Figures) -> String {
                     format!("{label} {}", format_value(line.key, base)),
                     format_ratio(line.key, value, base),
                 ),
-                None => (format!("{label}: not measured"), String::new()),
+                None => (
+                    format!("{label}: {}", not_measured(key_of(baseline))),
+                    String::new(),
+                ),
             };
             let (scenario, figure) = if i == 0 {
                 (line.scenario.to_owned(), figure.clone())
@@ -292,17 +473,26 @@ pub(crate) fn render(figures: &Figures) -> String {
     }
     out.push_str(
         "ratio: above 1 means faster than the baseline (figure / baseline for rates,\n\
-         baseline / figure for times).\n\ngoals (docs/PRODUCT.md):\n",
+         baseline / figure for times).\n\ngoals:\n",
     );
+    let width = GOALS.iter().map(|g| g.text.len()).max().unwrap_or(0);
     for goal in GOALS {
-        let verdict = match (goal.met)(figures) {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "not measured",
+        let verdict = match (goal.check)(figures) {
+            Verdict::Met => "met".to_owned(),
+            Verdict::Missed(detail) => format!("MISSED ({detail})"),
+            Verdict::NotMeasured(why) => why.to_owned(),
         };
-        let _ = writeln!(out, "  {:<44} {verdict}", goal.text);
+        let _ = writeln!(out, "  {:<width$} {verdict}", goal.text);
     }
     out
+}
+
+/// The key of a measured baseline (empty for a published one).
+fn key_of(baseline: &Baseline) -> &'static str {
+    match *baseline {
+        Measured(_, key) => key,
+        Dotnet(..) => "",
+    }
 }
 
 /// True for keys whose figure is a time (smaller is better).
@@ -408,5 +598,48 @@ mod tests {
         assert!(table.contains("SQLite single: not measured"), "{table}");
         assert!(table.contains("14.55×"), "{table}");
         assert!(!table.contains("open a closed store"), "{table}");
+    }
+
+    #[test]
+    fn goals_say_met_missed_or_why_not_measured() {
+        let mut f = Figures::default();
+        f.record("single_append_per_s", 1_200.0);
+        f.record("tephra_single_append_per_s", 1_000.0);
+        f.record("umadb_single_append_per_s", 1_300.0);
+        f.record("read_last_us", 4.0);
+        f.record("umadb_read_last_us", 40.0);
+        let table = render(&f);
+        let goal = |text: &str| {
+            table
+                .lines()
+                .find(|l| l.trim_start().starts_with(text))
+                .map(|l| l[2 + text.len()..].trim().to_owned())
+        };
+        assert_eq!(
+            goal("single durable append >= 1.1 x tephra").as_deref(),
+            Some("met")
+        );
+        assert_eq!(goal("read_last <= 5 us").as_deref(), Some("met"));
+        assert_eq!(
+            goal("every append and query scenario ahead of UmaDB").as_deref(),
+            Some("MISSED (single 0.92×)")
+        );
+        assert_eq!(
+            goal("type query (10,000 of 100k) <= 5 ms").as_deref(),
+            Some("not measured")
+        );
+    }
+
+    #[test]
+    fn peer_baselines_say_when_the_build_leaves_them_out() {
+        let mut f = Figures::default();
+        f.record("single_append_per_s", 800.0);
+        let table = render(&f);
+        assert!(table.contains("tephra single: not measured"), "{table}");
+        assert_eq!(
+            table.contains(&format!("tephra single: {}", peers::NOT_BUILT)),
+            !peers::BUILT,
+            "{table}"
+        );
     }
 }

@@ -88,10 +88,10 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(condition) = condition {
-            if violates(&tx, condition)? {
-                return Ok(Appended::ConditionFailed); // Dropping `tx` rolls back.
-            }
+        if let Some(condition) = condition
+            && violates(&tx, condition)?
+        {
+            return Ok(Appended::ConditionFailed); // Dropping `tx` rolls back.
         }
         let head: i64 = tx.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
             r.get(0)
