@@ -368,7 +368,7 @@ pub(crate) fn reconcile_locked(
             && (a.synced || !sync)
             && !read.legacy
             && !index.tail_unchecked
-            && last_segment_len(index)? == index.segments.last().map_or(0, |s| s.end)
+            && nothing_after_end(index)?
             && next_segment_absent(index, vfs, layout)
         {
             if a.synced {
@@ -410,7 +410,19 @@ pub(crate) fn reconcile_locked(
             void_removed = true;
         }
     }
-    match extend(index, vfs, layout, Trust::Verify, None, false)? {
+    // Past the anchored end, only what a crashed process may have left. It starts right at the
+    // end (a process's write reaches the page cache in order), so when nothing but reserved
+    // zeros is there, the rest need not be read. At open everything is read: a power cut may
+    // have kept a later page of a write and lost an earlier one.
+    let quiet = !at_open
+        && nothing_after_end(index)?
+        && !crate::vfs::exists(vfs, &layout.segment(index.head() + 1));
+    let beyond = if quiet {
+        Tail::Clean
+    } else {
+        extend(index, vfs, layout, Trust::Verify, None, false)?
+    };
+    match beyond {
         Tail::Clean => {}
         Tail::Incomplete {
             offset,
@@ -434,6 +446,9 @@ pub(crate) fn reconcile_locked(
             repairs.push(restore_newline(index, vfs)?);
         }
         index.tail_unchecked = false;
+    }
+    if at_open {
+        give_back_reserved(index, vfs);
     }
     if index.head() > anchored_head {
         if let (Some(from), Some(to)) = (
@@ -569,7 +584,7 @@ fn with_later_segments(
             continue;
         }
         let file = segment::open_read(vfs, &path)?;
-        let len = file.len().map_err(|e| Error::io("inspect", &path, e))?;
+        let len = segment::data_len(&*file, &path)?;
         if len == 0 {
             continue;
         }
@@ -673,10 +688,37 @@ pub(crate) fn saved_anchors(vfs: &dyn Vfs, layout: &Layout) -> Result<Vec<SavedA
     Ok(saved)
 }
 
-fn last_segment_len(index: &Index) -> Result<u64, Error> {
+/// At open: cuts the zeros that a writer (of any process, perhaps one that crashed) reserved
+/// after the end of the log, so that the files hold event lines only until the next append
+/// reserves space again. Not a repair (the zeros are free space, not damage); best effort.
+fn give_back_reserved(index: &Index, vfs: &dyn Vfs) {
+    let Some(last) = index.segments.last() else {
+        return;
+    };
+    let cut = || -> io::Result<()> {
+        if last.file.len()? <= last.end {
+            return Ok(());
+        }
+        let file = vfs.open(&last.path, OpenMode::ReadWrite)?;
+        file.set_len(last.end)?;
+        file.sync_data()
+    };
+    match segment::data_len(&*last.file, &last.path) {
+        Ok(data) if data <= last.end => {
+            if let Err(e) = cut() {
+                tracing::debug!(file = %last.path.display(), error = %e, "the space reserved after the log stays");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// True when the last segment holds nothing after the indexed end: it ends there, or only the
+/// zeros a writer reserved follow (see [`segment::zeros_after`]).
+fn nothing_after_end(index: &Index) -> Result<bool, Error> {
     match index.segments.last() {
-        None => Ok(0),
-        Some(s) => s.file.len().map_err(|e| Error::io("inspect", &s.path, e)),
+        None => Ok(true),
+        Some(s) => segment::zeros_after(&*s.file, &s.path, s.end),
     }
 }
 
@@ -872,10 +914,7 @@ fn remove_void(
     // (when it started a new one, or the store was empty) in the segment named after it.
     let mut in_last = None;
     if let Some(segment) = index.segments.last() {
-        let len = segment
-            .file
-            .len()
-            .map_err(|e| Error::io("inspect", &segment.path, e))?;
+        let len = segment::data_len(&*segment.file, &segment.path)?;
         if segment.end < len {
             in_last = Some((
                 segment.path.clone(),
@@ -895,7 +934,7 @@ fn remove_void(
             }
         }
     };
-    let file_len = file.len().map_err(|e| Error::io("inspect", &path, e))?;
+    let file_len = segment::data_len(&*file, &path)?;
     let probe = (file_len - offset.min(file_len)).min(1 << 20);
     let mut bytes = vec![0u8; usize::try_from(probe).unwrap_or(0)];
     file.read_exact_at(&mut bytes, offset)

@@ -140,7 +140,72 @@ struct Pending {
     hash: ChainHash,
 }
 
+/// A scan reads at most this much at once …
 const CHUNK: usize = 1 << 20;
+/// … starting with this much, so that catching up with a few new lines reads little.
+const FIRST_CHUNK: usize = 64 << 10;
+/// [`data_len`] reads a file's end backwards in steps of this much.
+const ZERO_TAIL_STEP: u64 = 64 << 10;
+/// [`zeros_after`] looks at most this far past the end of the log.
+const ZERO_PROBE: u64 = 512;
+
+/// True when every byte is zero.
+pub(crate) fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| *b == 0)
+}
+
+/// `bytes` without its trailing zero bytes: what was written of a segment whose end is
+/// reserved space (see [`data_len`]).
+pub(crate) fn without_zero_tail(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+/// The length of `file` without the zero bytes at its end: the space a writer reserved past the
+/// end of the log, which holds no data. No line contains a zero byte (JSON escapes control
+/// characters), so the data of a segment always ends with a non-zero byte.
+pub(crate) fn data_len(file: &dyn VfsFile, path: &Path) -> Result<u64, Error> {
+    let mut end = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    let mut buf = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(ZERO_TAIL_STEP);
+        buf.resize(usize::try_from(end - start).unwrap_or(0), 0);
+        match file.read_exact_at(&mut buf, start) {
+            Ok(()) => {}
+            // Cut meanwhile (a writer gave back its reserved space): start again from the end.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                end = file
+                    .len()
+                    .map_err(|e| Error::io("inspect", path, e))?
+                    .min(end);
+                continue;
+            }
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+        if let Some(i) = buf.iter().rposition(|b| *b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// True when nothing follows `end` in `file`: it ends there, or only zero bytes (reserved
+/// space) follow. Looks at the first bytes after `end` only: what a crashed process leaves
+/// starts right at `end` (its write reached the page cache in order); what a power cut may
+/// leave further on is looked for in full at the next open.
+pub(crate) fn zeros_after(file: &dyn VfsFile, path: &Path, end: u64) -> Result<bool, Error> {
+    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    if len <= end {
+        return Ok(len == end);
+    }
+    let mut probe = vec![0u8; usize::try_from((len - end).min(ZERO_PROBE)).unwrap_or(0)];
+    match file.read_exact_at(&mut probe, end) {
+        Ok(()) => Ok(all_zero(&probe)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
 
 /// Reads lines of `file` from `start` and hands every event of every *complete* batch to
 /// `apply`, in order, stopping after the batch that ends at `stop_after` (if given) or at the
@@ -154,7 +219,13 @@ pub(crate) fn scan(
     stop_after: Option<u64>,
     mut apply: impl FnMut(&IndexEntry<'_>),
 ) -> Result<Scanned, Error> {
-    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    // A scan that stops at a known position never reaches the reserved zeros past the end of
+    // the log; one that reads to the end stops where the data does.
+    let mut len = match stop_after {
+        Some(_) => file.len().map_err(|e| Error::io("inspect", path, e))?,
+        None => data_len(file, path)?,
+    };
+    let mut chunk = FIRST_CHUNK;
     let mut out = Scanned {
         end: start.offset,
         last_position: start.next_position - 1,
@@ -183,11 +254,24 @@ pub(crate) fn scan(
                 let read_to = buf_offset + buf.len() as u64;
                 buf.drain(..rel);
                 buf_offset = cursor;
-                let want = CHUNK.min((len - read_to) as usize);
+                let want = chunk.min((len - read_to) as usize);
+                chunk = (chunk * 2).min(CHUNK);
                 let old = buf.len();
                 buf.resize(old + want, 0);
-                file.read_exact_at(&mut buf[old..], read_to)
-                    .map_err(|e| Error::io("read", path, e))?;
+                match file.read_exact_at(&mut buf[old..], read_to) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        // Cut meanwhile: a writer gave back the space it had reserved past the
+                        // end of the log. Read on to the new end (never below the data).
+                        buf.truncate(old);
+                        let now = data_len(file, path)?;
+                        if now >= len {
+                            return Err(Error::io("read", path, e));
+                        }
+                        len = now;
+                    }
+                    Err(e) => return Err(Error::io("read", path, e)),
+                }
                 continue;
             }
             // The file ends without a newline: the rest may still be one whole event line.

@@ -746,7 +746,10 @@ mod runtime_tests {
                 "the read finished while the index was locked"
             );
             drop(guard);
-            assert!(ran.is_ok(), "the other task never ran while the read waited");
+            assert!(
+                ran.is_ok(),
+                "the other task never ran while the read waited"
+            );
             let read = read_done_rx.recv_timeout(Duration::from_secs(30));
             assert_eq!(read, Ok(Ok(1)));
         });

@@ -125,7 +125,9 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
     let mut last_file = events_dir.clone();
     let mut last_len = 0;
     for (i, (first, path)) in segments.iter().enumerate() {
-        let bytes = crate::vfs::read_all(&**vfs, path).map_err(|e| Error::io("read", path, e))?;
+        let all = crate::vfs::read_all(&**vfs, path).map_err(|e| Error::io("read", path, e))?;
+        // Zeros at the end are space a writer reserved, not data.
+        let bytes = segment::without_zero_tail(&all);
         last_file.clone_from(path);
         last_len = bytes.len() as u64;
         if bytes.is_empty() && *first == walk.expected && i + 1 == segments.len() {
@@ -152,7 +154,7 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
         let last_segment = i + 1 == segments.len();
         let later = later_evidence(&**vfs, &segments[i + 1..])?;
         if let Some(problem) =
-            walk_segment(&mut walk, &mut report, path, &bytes, last_segment, later)
+            walk_segment(&mut walk, &mut report, path, bytes, last_segment, later)
         {
             report.problem = Some(problem);
             break;
@@ -262,7 +264,8 @@ fn check_saved_anchors(
 fn later_evidence(vfs: &dyn Vfs, later: &[(u64, PathBuf)]) -> Result<Evidence, Error> {
     let mut evidence = Evidence::default();
     for (_, path) in later {
-        let bytes = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
+        let all = crate::vfs::read_all(vfs, path).map_err(|e| Error::io("read", path, e))?;
+        let bytes = segment::without_zero_tail(&all);
         if bytes.is_empty() {
             continue;
         }

@@ -6,8 +6,12 @@
 //! 1. take the cross-process lock and reconcile with what other processes committed;
 //! 2. check each request's condition **in order**, against the log and against the requests of
 //!    this group accepted before it, and encode the accepted ones with their positions and hashes;
-//! 3. write all accepted lines with one write and make them durable with one `fdatasync`;
-//! 4. add them to the in-memory index, rewrite the anchor, release the lock, answer every request.
+//! 3. write all accepted lines with one write (into space reserved ahead, ADR 0012) and make
+//!    them durable with one `fdatasync`;
+//! 4. add them to the in-memory index, rewrite the anchor, answer every request.
+//!
+//! The lock is kept for the next group when it arrives within moments of the answer, for a short
+//! session at most (ADR 0012), and released after it.
 //!
 //! A request whose condition fails is answered with `ConditionFailed` and appends nothing; the
 //! others in its group are unaffected. If the write or sync fails, every request of the group
@@ -46,6 +50,19 @@ const GROUP_MAX_REQUESTS: usize = 4096;
 const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 /// Save an index snapshot from the writer after this many events since the last one.
 const SNAPSHOT_EVERY: u64 = 250_000;
+/// The last segment is made longer in steps of this much, ahead of the appends that fill it
+/// (ADR 0012): a write into space already allocated changes neither the file's length nor its
+/// allocation, so its `fdatasync` has only the data to write.
+const RESERVE_STEP: u64 = 1 << 20;
+/// After answering a group, the writer keeps the lock this long for the next append (a serial
+/// appender's round trip is well under it) …
+const HOLD_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+/// … but holds it no longer than this in a row, so that other processes get their turn.
+const MAX_HOLD: std::time::Duration = std::time::Duration::from_millis(5);
+/// After a session of [`MAX_HOLD`], the writer waits this long before taking the lock again.
+const TURN_GAP: std::time::Duration = std::time::Duration::from_micros(200);
+/// At close, the writer waits at most this long for the lock to give back the reserved space.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One append waiting for the writer.
 pub(crate) struct Request {
@@ -90,6 +107,8 @@ struct Committer {
     buf: Vec<u8>,
     /// The anchor as read (or written) last under the lock: where the next anchor goes.
     head: Option<HeadRead>,
+    /// This writer reserved space past the end of the log (given back at close).
+    reserved: bool,
 }
 
 impl Writer {
@@ -101,6 +120,7 @@ impl Writer {
                 file: None,
                 buf: Vec::new(),
                 head: None,
+                reserved: false,
             },
         }
     }
@@ -110,60 +130,134 @@ impl Writer {
         // How many appenders the last group served: the concurrency to wait for next time.
         let mut last_group = 1;
         while let Ok(first) = requests.recv() {
-            let mut bytes = first.estimated_bytes();
-            let mut group = vec![first];
-            // With several appenders at work, the ones answered by the last commit are about to
-            // send their next append; waiting a moment for them lets one sync serve them all.
-            // A lone appender never waits.
-            let deadline = (last_group > 1).then(|| Instant::now() + LINGER);
-            while group.len() < GROUP_MAX_REQUESTS && bytes < GROUP_MAX_BYTES {
-                let next = match deadline {
-                    Some(deadline) if group.len() < last_group => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        requests.recv_timeout(left).ok()
-                    }
-                    _ => requests.try_recv().ok(),
-                };
-                let Some(next) = next else { break };
-                bytes += next.estimated_bytes();
-                group.push(next);
-            }
-            last_group = group.len();
-            let results = self.commit_group(&group);
-            for (request, result) in group.into_iter().zip(results) {
-                // The caller may have stopped waiting; its append still happened (or not).
-                let _ = request.reply.send(result);
+            let group = gather(first, &requests, &mut last_group);
+            if self.session(group, &requests, &mut last_group) {
+                // Held for the longest allowed: leave a gap in which a process polling for the
+                // lock can take it, before taking it again.
+                std::thread::sleep(TURN_GAP);
             }
             // After the answers and outside the cross-process lock: neither this process's
             // appenders nor another process wait for the snapshot's file I/O.
             self.committer.maybe_snapshot();
         }
+        self.release_reserved();
     }
 
-    fn commit_group(&mut self, group: &[Request]) -> Vec<Result<Position, Error>> {
+    /// Commits `group`, then, while the lock is still held, every group that follows within
+    /// [`HOLD_LINGER`] of the last answer, for at most [`MAX_HOLD`] in all (ADR 0012): an
+    /// appender that appends again as soon as it is answered finds the lock already taken,
+    /// and pays for taking it (the advisory lock and the lease file) once per session instead
+    /// of once per append. Every group is answered as soon as it is committed. Returns true
+    /// when the session ended because it reached [`MAX_HOLD`].
+    fn session(
+        &mut self,
+        group: Vec<Request>,
+        requests: &Receiver<Request>,
+        last_group: &mut usize,
+    ) -> bool {
         let started = Instant::now();
         let shared = Arc::clone(&self.committer.shared);
         let span = tracing::debug_span!("append", requests = group.len());
         let _enter = span.enter();
         let timeout = shared.options.get_lock_timeout();
         let committer = &mut self.committer;
-        let results = match self.lock.with(timeout, || {
-            if let Some(poison) = shared.poisoned() {
-                if let Err(reason) = committer.retry_fence(&poison) {
-                    return fail_all(group.len(), &Error::Poisoned { reason });
+        let mut waiting = Some(group);
+        let mut groups = 0_u32;
+        let mut full = false;
+        let held = self.lock.with(timeout, || {
+            let Some(mut group) = waiting.take() else {
+                return;
+            };
+            loop {
+                let results = match shared.poisoned() {
+                    Some(poison) => match committer.retry_fence(&poison) {
+                        Ok(()) => committer.commit_locked(&group),
+                        Err(reason) => fail_all(group.len(), &Error::Poisoned { reason }),
+                    },
+                    None => committer.commit_locked(&group),
+                };
+                groups += 1;
+                answer(group, results);
+                if started.elapsed() >= MAX_HOLD {
+                    full = true;
+                    return;
+                }
+                match requests.recv_timeout(HOLD_LINGER) {
+                    Ok(next) => group = gather(next, requests, last_group),
+                    Err(_) => return,
                 }
             }
-            committer.commit_locked(group)
-        }) {
-            Ok(results) => results,
-            Err(e) => fail_all(group.len(), &e),
-        };
+        });
+        if let Err(e) = held {
+            if let Some(group) = waiting.take() {
+                let failures = fail_all(group.len(), &e);
+                answer(group, failures);
+            }
+        }
         tracing::debug!(
-            requests = group.len(),
+            groups,
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "group committed"
+            "lock session ended"
         );
-        results
+        full
+    }
+
+    /// At close: cuts the zeros reserved past the end of the log, so that a closed store's
+    /// files hold nothing but event lines. Under the lock and after a reconcile, so the end is
+    /// the log's (another process may have appended since). Best effort: when the lock is busy
+    /// the zeros stay, and every reader and the next writer treat them as free space.
+    fn release_reserved(&mut self) {
+        if !self.committer.reserved {
+            return;
+        }
+        let timeout = self
+            .committer
+            .shared
+            .options
+            .get_lock_timeout()
+            .min(RELEASE_WAIT);
+        let committer = &mut self.committer;
+        let released = self
+            .lock
+            .with(timeout, || committer.release_reserved_locked());
+        match released {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => {
+                tracing::debug!(error = %e, "the space reserved at the end of the log stays");
+            }
+        }
+    }
+}
+
+/// Takes `first` and whatever else is already queued (up to the group limits) as one group.
+/// With several appenders at work, the ones answered by the last commit are about to send
+/// their next append; waiting a moment for them lets one sync serve them all. A lone appender
+/// never waits.
+fn gather(first: Request, requests: &Receiver<Request>, last_group: &mut usize) -> Vec<Request> {
+    let mut bytes = first.estimated_bytes();
+    let mut group = vec![first];
+    let deadline = (*last_group > 1).then(|| Instant::now() + LINGER);
+    while group.len() < GROUP_MAX_REQUESTS && bytes < GROUP_MAX_BYTES {
+        let next = match deadline {
+            Some(deadline) if group.len() < *last_group => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                requests.recv_timeout(left).ok()
+            }
+            _ => requests.try_recv().ok(),
+        };
+        let Some(next) = next else { break };
+        bytes += next.estimated_bytes();
+        group.push(next);
+    }
+    *last_group = group.len();
+    group
+}
+
+/// Sends each request its result.
+fn answer(group: Vec<Request>, results: Vec<Result<Position, Error>>) {
+    for (request, result) in group.into_iter().zip(results) {
+        // The caller may have stopped waiting; its append still happened (or not).
+        let _ = request.reply.send(result);
     }
 }
 
@@ -178,24 +272,8 @@ impl Committer {
         let shared = Arc::clone(&self.shared);
         let sync = shared.options.syncs();
         // 1. Catch up with other processes and repair a torn tail left by a crashed one.
-        {
-            let mut index = shared.write_index();
-            match recovery::reconcile_locked(
-                &mut index,
-                &*shared.vfs,
-                &shared.layout,
-                &shared.head,
-                sync,
-                false,
-            ) {
-                Ok(reconciled) => {
-                    for r in reconciled.repairs {
-                        tracing::warn!(repair = ?r, "repaired the log before appending");
-                    }
-                    self.head = Some(reconciled.head);
-                }
-                Err(e) => return fail_all(group.len(), &e),
-            }
+        if let Err(e) = self.reconcile() {
+            return fail_all(group.len(), &e);
         }
 
         // 2. Check conditions in order and encode the accepted requests.
@@ -379,6 +457,96 @@ impl Committer {
         results
     }
 
+    /// Catches up with other processes under the lock, repairing what a crashed one left.
+    fn reconcile(&mut self) -> Result<(), Error> {
+        let shared = Arc::clone(&self.shared);
+        let mut index = shared.write_index();
+        let reconciled = recovery::reconcile_locked(
+            &mut index,
+            &*shared.vfs,
+            &shared.layout,
+            &shared.head,
+            shared.options.syncs(),
+            false,
+        )?;
+        for r in reconciled.repairs {
+            tracing::warn!(repair = ?r, "repaired the log before appending");
+        }
+        self.head = Some(reconciled.head);
+        Ok(())
+    }
+
+    /// [`Writer::release_reserved`] under the lock. Only when the log is as this writer left
+    /// it (the anchor names this index's head, nothing is void, appends are accepted):
+    /// otherwise repairs or another process's commits are due, which the next open or append
+    /// deals with and reports, and the zeros stay until then.
+    fn release_reserved_locked(&mut self) -> Result<(), Error> {
+        let shared = Arc::clone(&self.shared);
+        if shared.poisoned().is_some() {
+            return Ok(());
+        }
+        let read = if shared.revalidate {
+            shared.head.read_fresh()?
+        } else {
+            shared.head.read()?
+        };
+        let index = shared.read_index();
+        let as_left = read.anchor().is_some_and(|a| {
+            a.position == index.head() && a.hash == index.head_hash && a.void.is_none()
+        });
+        let Some(last) = index.segments.last().filter(|_| as_left) else {
+            return Ok(());
+        };
+        let (first, end, path) = (last.first, last.end, last.path.clone());
+        drop(index);
+        let Some((_, file)) = self.file.as_ref().filter(|(f, _)| *f == first) else {
+            return Ok(());
+        };
+        give_back(&**file, &path, end)?;
+        self.reserved = false;
+        Ok(())
+    }
+
+    /// Makes sure the last segment is at least `want` bytes long, reserving space in
+    /// [`RESERVE_STEP`]s (never past the segment's target size by more than the group). A
+    /// failure is only logged: the write then extends the file itself, as without reserving.
+    fn reserve(&mut self, file: &dyn VfsFile, path: &std::path::Path, want: u64) {
+        let len = match file.len() {
+            Ok(len) if len >= want => return,
+            Ok(len) => len,
+            Err(_) => return,
+        };
+        let target = want
+            .next_multiple_of(RESERVE_STEP)
+            .min(want.max(self.shared.options.segment_bytes()));
+        if target <= len {
+            return;
+        }
+        match file.allocate(target) {
+            Ok(()) => self.reserved = true,
+            Err(e) => {
+                tracing::debug!(file = %path.display(), error = %e, "could not reserve space ahead of the appends");
+            }
+        }
+    }
+
+    /// When a new segment starts, cuts the reserved zeros off the one before it, so that a
+    /// sealed segment ends with its last line. Best effort (readers skip such zeros anyway).
+    fn seal_previous(&self) {
+        let index = self.shared.read_index();
+        let Some(last) = index.segments.last() else {
+            return;
+        };
+        let (first, end, path) = (last.first, last.end, last.path.clone());
+        drop(index);
+        let Some((_, file)) = self.file.as_ref().filter(|(f, _)| *f == first) else {
+            return;
+        };
+        if let Err(e) = give_back(&**file, &path, end) {
+            tracing::debug!(file = %path.display(), error = %e, "could not cut the reserved space off a sealed segment");
+        }
+    }
+
     /// Writes the group's bytes at the end of the log (in a new segment when `roll`), syncing
     /// when `sync`. Returns the segment's first position and the offset the bytes start at.
     /// On failure the bytes are made impossible to adopt (see the module docs).
@@ -400,6 +568,9 @@ impl Committer {
             }
         };
         let path = shared.layout.segment(first);
+        if roll {
+            self.seal_previous();
+        }
         if self.file.as_ref().is_none_or(|(f, _)| *f != first) {
             let file = shared
                 .vfs
@@ -420,6 +591,11 @@ impl Committer {
             return Err(Error::Closed);
         };
         let file = Arc::clone(file);
+        // Where clients may cache (a network share), the file's length is what tells them what
+        // is new: nothing is reserved there.
+        if !shared.revalidate {
+            self.reserve(&*file, &path, end + self.buf.len() as u64);
+        }
         let written = file
             .write_all_at(&self.buf, end)
             .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
@@ -511,9 +687,11 @@ impl Committer {
         };
         file.refresh().map_err(|e| Error::io("inspect", path, e))?;
         let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
-        if len != end {
+        // Only zeros may follow: space a process on the server's own disk reserved.
+        if len < end || !segment::zeros_after(&**file, path, end)? {
             return Ok(Some(format!(
-                "{} is {len} bytes long after the append, which ended it at byte {end}",
+                "{} is {len} bytes long after the append, which ended it at byte {end}, and \
+                 holds other data after it",
                 path.display()
             )));
         }
@@ -611,4 +789,15 @@ fn group_violates(group: &[Request], accepted: &[Accepted], condition: &AppendCo
             .enumerate()
             .any(|(k, e)| a.first + k as u64 > after && condition.fail_if_events_match.matches(e))
     })
+}
+
+/// Cuts `file` back to `end` and syncs it, when only zeros (reserved space) follow `end`.
+fn give_back(file: &dyn VfsFile, path: &std::path::Path, end: u64) -> Result<(), Error> {
+    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    if len <= end || segment::data_len(file, path)? > end {
+        return Ok(());
+    }
+    file.set_len(end)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io("cut the reserved space of", path, e))
 }

@@ -663,7 +663,8 @@ fn holds_ack(events: &[SequencedEvent], ack: &Ack) -> Result<(), String> {
     Ok(())
 }
 
-/// The segment files of a store folder, by name, with their bytes.
+/// The segment files of `store` with their data: without the zero bytes a writer reserved at
+/// the end of a segment (the format's free space, never data).
 fn read_segments(store: &Path) -> Vec<(String, Vec<u8>)> {
     let events = store.join("events");
     let mut segments: Vec<(String, Vec<u8>)> = fs::read_dir(&events)
@@ -676,7 +677,10 @@ fn read_segments(store: &Path) -> Vec<(String, Vec<u8>)> {
                 .expect("a name")
                 .to_string_lossy()
                 .into_owned();
-            (name, fs::read(&path).expect("read a segment file"))
+            let mut bytes = fs::read(&path).expect("read a segment file");
+            let data = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            bytes.truncate(data);
+            (name, bytes)
         })
         .collect();
     segments.sort();

@@ -54,6 +54,9 @@ impl VfsFile for IntrudedFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)
     }
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        self.inner.allocate(len)
+    }
     fn sync_data(&self) -> io::Result<()> {
         self.inner.sync_data()?;
         if !self.segment {

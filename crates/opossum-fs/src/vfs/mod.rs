@@ -57,6 +57,10 @@ pub(crate) trait VfsFile: Send + Sync + fmt::Debug {
     fn len(&self) -> io::Result<u64>;
     /// Truncates or extends the file to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the file at least `len` bytes long, the new bytes zero, reserving their disk
+    /// space where the platform can (`fallocate` on Linux; elsewhere the file is extended with
+    /// [`VfsFile::set_len`]). Never shortens the file.
+    fn allocate(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data (and its length) durable: `fdatasync`.
     fn sync_data(&self) -> io::Result<()>;
     /// Makes the file's data and metadata durable: `fsync`.
@@ -171,6 +175,34 @@ impl VfsFile for OsFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let current = self.len()?;
+        if len <= current {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // Real blocks rather than a hole: a later write into them changes no allocation
+            // and no length, so its `fdatasync` writes the data alone.
+            match rustix::fs::fallocate(
+                &self.0,
+                rustix::fs::FallocateFlags::empty(),
+                current,
+                len - current,
+            ) {
+                Ok(()) => Ok(()),
+                // A file system without `fallocate` (some FUSE and network ones).
+                Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => self.0.set_len(len),
+                Err(e) => Err(e.into()),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            // Windows (`SetEndOfFile`) and the other platforms: the new bytes read as zeros.
+            self.0.set_len(len)
+        }
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -1196,6 +1196,14 @@ impl VfsFile for SimFile {
         Ok(())
     }
 
+    /// [`SimFile::set_len`] when `len` is longer than the file; nothing otherwise.
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        if len <= self.len()? {
+            return Ok(());
+        }
+        self.set_len(len)
+    }
+
     /// Makes the content and length durable. When it fails by injection, the pending changes are
     /// either made durable anyway or left pending (a coin from the seed); a later successful sync
     /// makes everything durable either way.
