@@ -5,4 +5,5 @@
 mod findings;
 mod intruder;
 mod power_loss;
+mod reserved;
 pub(crate) mod support;
