@@ -109,6 +109,9 @@ struct Committer {
     head: Option<HeadRead>,
     /// This writer reserved space past the end of the log (given back at close).
     reserved: bool,
+    /// The index and `head` are the log exactly as this writer's last commit left it, and the
+    /// lock has been held ever since (within one session): the next group need not reconcile.
+    current: bool,
 }
 
 impl Writer {
@@ -121,6 +124,7 @@ impl Writer {
                 buf: Vec::new(),
                 head: None,
                 reserved: false,
+                current: false,
             },
         }
     }
@@ -168,10 +172,15 @@ impl Writer {
             let Some(mut group) = waiting.take() else {
                 return;
             };
+            // Newly taken: another process may have written since.
+            committer.current = false;
             loop {
                 let results = match shared.poisoned() {
                     Some(poison) => match committer.retry_fence(&poison) {
-                        Ok(()) => committer.commit_locked(&group),
+                        Ok(()) => {
+                            committer.current = false;
+                            committer.commit_locked(&group)
+                        }
                         Err(reason) => fail_all(group.len(), &Error::Poisoned { reason }),
                     },
                     None => committer.commit_locked(&group),
@@ -271,10 +280,18 @@ impl Committer {
     fn commit_locked(&mut self, group: &[Request]) -> Vec<Result<Position, Error>> {
         let shared = Arc::clone(&self.shared);
         let sync = shared.options.syncs();
-        // 1. Catch up with other processes and repair a torn tail left by a crashed one.
-        if let Err(e) = self.reconcile() {
-            return fail_all(group.len(), &e);
+        // 1. Catch up with other processes and repair a torn tail left by a crashed one;
+        //    unless this writer's own last commit, under the lock held since, left the log as
+        //    the index knows it (on a local disk: where clients may cache, every group checks
+        //    the server again).
+        if !self.current || self.shared.revalidate {
+            if let Err(e) = self.reconcile() {
+                self.current = false;
+                return fail_all(group.len(), &e);
+            }
         }
+        // Only a commit that completes (or writes nothing) leaves the log as known.
+        self.current = false;
 
         // 2. Check conditions in order and encode the accepted requests.
         let index = shared.read_index();
@@ -347,6 +364,7 @@ impl Committer {
             results.push(Ok(last_pos));
         }
         if accepted.is_empty() {
+            self.current = true;
             return results;
         }
 
@@ -444,7 +462,10 @@ impl Committer {
             // Where clients may cache, the anchor reaches the server before the lock is
             // released (close-to-open: the next holder re-reads it there).
             match shared.head.write(anchor, &seen, shared.revalidate) {
-                Ok(now) => self.head = Some(now),
+                Ok(now) => {
+                    self.head = Some(now);
+                    self.current = true;
+                }
                 Err(e) => {
                     // The events are durable and indexed here; other processes adopt them at
                     // their next append or open. A torn slot is ignored by every reader, and
