@@ -108,10 +108,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Index, Vec<SavedSegment>), String>
     if r.remaining() < head_len.saturating_mul(12) {
         return Err("truncated position table".into());
     }
-    index.offsets = (0..head_len).map(|_| r.u64()).collect::<Result<_, _>>()?;
-    index.type_of = (0..head_len)
-        .map(|_| r.u32_raw())
-        .collect::<Result<_, _>>()?;
+    index.offsets = r.u64s(head_len)?;
+    index.type_of = r.u32s(head_len)?;
     let type_count = r.u32()?;
     for _ in 0..type_count {
         let len = r.u32()?;
@@ -136,7 +134,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Index, Vec<SavedSegment>), String>
         if r.remaining() < n.saturating_mul(8) {
             return Err("truncated tag postings".into());
         }
-        let list: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Result<_, _>>()?;
+        let list = r.u64s(n)?;
         if list.iter().any(|p| *p == 0 || *p > head) || !list.is_sorted() {
             return Err("tag postings out of range".into());
         }
@@ -176,6 +174,32 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, String> {
         let b = self.take(8)?;
         Ok(u64::from_le_bytes(b.try_into().map_err(|_| "u64")?))
+    }
+
+    /// `n` little-endian `u64`s, parsed in one pass over one slice.
+    fn u64s(&mut self, n: usize) -> Result<Vec<u64>, String> {
+        let bytes = self.take(n.checked_mul(8).ok_or("count too large")?)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(c);
+                u64::from_le_bytes(word)
+            })
+            .collect())
+    }
+
+    /// `n` little-endian `u32`s, parsed in one pass over one slice.
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, String> {
+        let bytes = self.take(n.checked_mul(4).ok_or("count too large")?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| {
+                let mut word = [0u8; 4];
+                word.copy_from_slice(c);
+                u32::from_le_bytes(word)
+            })
+            .collect())
     }
 
     fn u32_raw(&mut self) -> Result<u32, String> {
