@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use opossum_core::{NewEvent, SequencedEvent};
 
-use super::support::{assert_contiguous, event, open, open_with, options, read_all};
+use super::support::{
+    assert_contiguous, event, open, open_with, options, read_all, torn_tail_cuts,
+};
 use crate::head::{self, Anchor, SLOT_LEN};
 use crate::record::{ChainHash, decode_header, split_hash};
 use crate::segment::without_zero_tail;
@@ -228,20 +230,7 @@ fn finding_1_by_hand_zeroed_first_page_of_the_last_group_is_cut() {
     let store = FileEventStore::open(root.join("store"))
         .unwrap_or_else(|e| panic!("a torn unacknowledged group made the store refuse: {e}"));
     assert_holds_exactly(&store, &acked, "after the cut");
-    let cuts: Vec<_> = store
-        .recovery()
-        .repairs
-        .iter()
-        .filter_map(|r| match r {
-            Repair::TornTailCut {
-                offset,
-                bytes,
-                saved_to,
-                ..
-            } => Some((*offset, *bytes, saved_to.clone())),
-            _ => None,
-        })
-        .collect();
+    let cuts = torn_tail_cuts(store.recovery());
     assert_eq!(cuts.len(), 1, "{:?}", store.recovery());
     let (offset, len, saved_to) = &cuts[0];
     assert_eq!(*offset, group_start);

@@ -3,7 +3,7 @@
 
 use opossum_core::{Query, ReadOptions};
 
-use super::support::{event, open, open_with, options, read_all};
+use super::support::{event, open, open_with, options, read_all, torn_tail_cuts};
 use crate::Repair;
 use crate::segment::without_zero_tail;
 use crate::vfs::sim::{Cut, SimFs};
@@ -94,19 +94,9 @@ fn a_torn_line_followed_by_reserved_zeros_is_cut_and_saved_without_them() {
     fs.write(SEGMENT, &bytes).unwrap();
 
     let reopened = open(&fs).unwrap();
-    let cut = reopened
-        .recovery()
-        .repairs
-        .iter()
-        .find_map(|r| match r {
-            Repair::TornTailCut {
-                offset,
-                bytes,
-                saved_to,
-                ..
-            } => Some((*offset, *bytes, saved_to.clone())),
-            _ => None,
-        })
+    let cut = torn_tail_cuts(reopened.recovery())
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no cut: {:?}", reopened.recovery()));
     assert_eq!(cut.0, end as u64);
     assert_eq!(cut.1, 32, "only the torn bytes, not the zeros");

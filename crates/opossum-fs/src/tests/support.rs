@@ -7,7 +7,7 @@ use opossum_core::{NewEvent, Payload, Position, Query, ReadOptions, SequencedEve
 
 use crate::vfs::Vfs;
 use crate::vfs::sim::SimFs;
-use crate::{Error, FileEventStore, StoreOptions};
+use crate::{Error, FileEventStore, RecoveryReport, Repair, StoreOptions};
 
 /// The test store's folder on a simulated file system.
 pub(crate) const STORE: &str = "/sim/store";
@@ -69,4 +69,21 @@ pub(crate) fn assert_contiguous(events: &[SequencedEvent]) {
             Position::new(i as u64 + 1).unwrap_or(Position::FIRST)
         );
     }
+}
+
+/// The torn tails an open cut, as (offset, bytes, where they were saved).
+pub(crate) fn torn_tail_cuts(report: &RecoveryReport) -> Vec<(u64, u64, std::path::PathBuf)> {
+    report
+        .repairs
+        .iter()
+        .filter_map(|r| match r {
+            Repair::TornTailCut {
+                offset,
+                bytes,
+                saved_to,
+                ..
+            } => Some((*offset, *bytes, saved_to.clone())),
+            _ => None,
+        })
+        .collect()
 }
