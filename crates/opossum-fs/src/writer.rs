@@ -112,6 +112,11 @@ struct Committer {
     /// The index and `head` are the log exactly as this writer's last commit left it, and the
     /// lock has been held ever since (within one session): the next group need not reconcile.
     current: bool,
+    /// The length of the segment (by its first position) as this writer last learnt or made
+    /// it, within the current session. Asking the file system again before every group would
+    /// cost more than the call: where timestamps are multigrain (Linux 6.13 and later), a
+    /// `statx` makes the next write update the inode, so each `fdatasync` writes it too.
+    known_len: Option<(u64, u64)>,
 }
 
 impl Writer {
@@ -125,6 +130,7 @@ impl Writer {
                 head: None,
                 reserved: false,
                 current: false,
+                known_len: None,
             },
         }
     }
@@ -172,8 +178,9 @@ impl Writer {
             let Some(mut group) = waiting.take() else {
                 return;
             };
-            // Newly taken: another process may have written since.
+            // Newly taken: another process may have written (or cut) since.
             committer.current = false;
+            committer.known_len = None;
             loop {
                 let results = match shared.poisoned() {
                     Some(poison) => match committer.retry_fence(&poison) {
@@ -531,20 +538,26 @@ impl Committer {
     /// Makes sure the last segment is at least `want` bytes long, reserving space in
     /// [`RESERVE_STEP`]s (never past the segment's target size by more than the group). A
     /// failure is only logged: the write then extends the file itself, as without reserving.
-    fn reserve(&mut self, file: &dyn VfsFile, path: &std::path::Path, want: u64) {
-        let len = match file.len() {
-            Ok(len) if len >= want => return,
-            Ok(len) => len,
-            Err(_) => return,
+    fn reserve(&mut self, first: u64, file: &dyn VfsFile, path: &std::path::Path, want: u64) {
+        let len = match self.known_len {
+            Some((segment, len)) if segment == first => len,
+            _ => match file.len() {
+                Ok(len) => len,
+                Err(_) => return,
+            },
         };
+        self.known_len = Some((first, len.max(want)));
+        if len >= want {
+            return;
+        }
         let target = want
             .next_multiple_of(RESERVE_STEP)
             .min(want.max(self.shared.options.segment_bytes()));
-        if target <= len {
-            return;
-        }
         match file.allocate(target) {
-            Ok(()) => self.reserved = true,
+            Ok(()) => {
+                self.reserved = true;
+                self.known_len = Some((first, target));
+            }
             Err(e) => {
                 tracing::debug!(file = %path.display(), error = %e, "could not reserve space ahead of the appends");
             }
@@ -615,7 +628,7 @@ impl Committer {
         // Where clients may cache (a network share), the file's length is what tells them what
         // is new: nothing is reserved there.
         if !shared.revalidate {
-            self.reserve(&*file, &path, end + self.buf.len() as u64);
+            self.reserve(first, &*file, &path, end + self.buf.len() as u64);
         }
         let written = file
             .write_all_at(&self.buf, end)
@@ -639,6 +652,7 @@ impl Committer {
             return;
         };
         let file = Arc::clone(file);
+        self.known_len = None;
         let undone = file.set_len(end).and_then(|()| file.sync_data());
         if let Err(undo) = undone {
             self.fence(
