@@ -695,21 +695,12 @@ fn give_back_reserved(index: &Index, vfs: &dyn Vfs) {
     let Some(last) = index.segments.last() else {
         return;
     };
-    let cut = || -> io::Result<()> {
-        if last.file.len()? <= last.end {
-            return Ok(());
-        }
-        let file = vfs.open(&last.path, OpenMode::ReadWrite)?;
-        file.set_len(last.end)?;
-        file.sync_data()
-    };
-    match segment::data_len(&*last.file, &last.path) {
-        Ok(data) if data <= last.end => {
-            if let Err(e) = cut() {
-                tracing::debug!(file = %last.path.display(), error = %e, "the space reserved after the log stays");
-            }
-        }
-        _ => {}
+    let cut = vfs
+        .open(&last.path, OpenMode::ReadWrite)
+        .map_err(|e| Error::io("open", &last.path, e))
+        .and_then(|file| segment::give_back(&*file, &last.path, last.end));
+    if let Err(e) = cut {
+        tracing::debug!(file = %last.path.display(), error = %e, "the space reserved after the log stays");
     }
 }
 

@@ -190,6 +190,18 @@ pub(crate) fn data_len(file: &dyn VfsFile, path: &Path) -> Result<u64, Error> {
     Ok(0)
 }
 
+/// Cuts `file` (a writable handle) back to `end` and syncs it, when only zeros (space a writer
+/// reserved) follow `end`; leaves it alone when anything else does.
+pub(crate) fn give_back(file: &dyn VfsFile, path: &Path, end: u64) -> Result<(), Error> {
+    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
+    if len <= end || data_len(file, path)? > end {
+        return Ok(());
+    }
+    file.set_len(end)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io("cut the reserved space of", path, e))
+}
+
 /// True when nothing follows `end` in `file`: it ends there, or only zero bytes (reserved
 /// space) follow. Looks at the first bytes after `end` only: what a crashed process leaves
 /// starts right at `end` (its write reached the page cache in order); what a power cut may

@@ -219,9 +219,10 @@ impl Writer {
     }
 
     /// At close: cuts the zeros reserved past the end of the log, so that a closed store's
-    /// files hold nothing but event lines. Under the lock and after a reconcile, so the end is
-    /// the log's (another process may have appended since). Best effort: when the lock is busy
-    /// the zeros stay, and every reader and the next writer treat them as free space.
+    /// files hold nothing but event lines. Under the lock, and only when the anchor shows the
+    /// log as this writer left it (another process may have appended since). Best effort: when
+    /// the lock is busy the zeros stay, and every reader and the next writer treat them as free
+    /// space.
     fn release_reserved(&mut self) {
         if !self.committer.reserved {
             return;
@@ -522,17 +523,27 @@ impl Committer {
         let as_left = read.anchor().is_some_and(|a| {
             a.position == index.head() && a.hash == index.head_hash && a.void.is_none()
         });
-        let Some(last) = index.segments.last().filter(|_| as_left) else {
+        drop(index);
+        if as_left {
+            self.give_back_last()?;
+            self.reserved = false;
+        }
+        Ok(())
+    }
+
+    /// Cuts the reserved zeros off the index's last segment, through this writer's handle on
+    /// it (nothing when the writer has none: it reserved nothing there).
+    fn give_back_last(&self) -> Result<(), Error> {
+        let index = self.shared.read_index();
+        let Some(last) = index.segments.last() else {
             return Ok(());
         };
         let (first, end, path) = (last.first, last.end, last.path.clone());
         drop(index);
-        let Some((_, file)) = self.file.as_ref().filter(|(f, _)| *f == first) else {
-            return Ok(());
-        };
-        give_back(&**file, &path, end)?;
-        self.reserved = false;
-        Ok(())
+        match self.file.as_ref().filter(|(f, _)| *f == first) {
+            Some((_, file)) => segment::give_back(&**file, &path, end),
+            None => Ok(()),
+        }
     }
 
     /// Makes sure the last segment is at least `want` bytes long, reserving space in
@@ -567,17 +578,8 @@ impl Committer {
     /// When a new segment starts, cuts the reserved zeros off the one before it, so that a
     /// sealed segment ends with its last line. Best effort (readers skip such zeros anyway).
     fn seal_previous(&self) {
-        let index = self.shared.read_index();
-        let Some(last) = index.segments.last() else {
-            return;
-        };
-        let (first, end, path) = (last.first, last.end, last.path.clone());
-        drop(index);
-        let Some((_, file)) = self.file.as_ref().filter(|(f, _)| *f == first) else {
-            return;
-        };
-        if let Err(e) = give_back(&**file, &path, end) {
-            tracing::debug!(file = %path.display(), error = %e, "could not cut the reserved space off a sealed segment");
+        if let Err(e) = self.give_back_last() {
+            tracing::debug!(error = %e, "could not cut the reserved space off a sealed segment");
         }
     }
 
@@ -824,15 +826,4 @@ fn group_violates(group: &[Request], accepted: &[Accepted], condition: &AppendCo
             .enumerate()
             .any(|(k, e)| a.first + k as u64 > after && condition.fail_if_events_match.matches(e))
     })
-}
-
-/// Cuts `file` back to `end` and syncs it, when only zeros (reserved space) follow `end`.
-fn give_back(file: &dyn VfsFile, path: &std::path::Path, end: u64) -> Result<(), Error> {
-    let len = file.len().map_err(|e| Error::io("inspect", path, e))?;
-    if len <= end || segment::data_len(file, path)? > end {
-        return Ok(());
-    }
-    file.set_len(end)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| Error::io("cut the reserved space of", path, e))
 }

@@ -688,15 +688,7 @@ fn finding_5_a_blank_line_after_the_last_event_is_cut() {
 
     {
         let store = FileEventStore::open(root.join("store")).unwrap();
-        let cut = store.recovery().repairs.iter().find_map(|r| match r {
-            Repair::TornTailCut {
-                offset,
-                bytes,
-                saved_to,
-                ..
-            } => Some((*offset, *bytes, saved_to.clone())),
-            _ => None,
-        });
+        let cut = torn_tail_cuts(store.recovery()).into_iter().next();
         let (offset, len, saved_to) = cut.unwrap_or_else(|| panic!("{:?}", store.recovery()));
         assert_eq!((offset, len), (clean_len, 1));
         assert!(saved_to.starts_with(store_dir.join("recovered")));
