@@ -72,7 +72,8 @@ use crate::BoxError;
 /// }
 /// ```
 pub trait Projection: Send + Sync + 'static {
-    /// The state of one instance. It is stored as pretty-printed JSON, one file per instance.
+    /// The state of one instance. It is stored as JSON, one line per version of an instance in
+    /// the projection's generation file.
     type State: Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// The projection's name: unique among the registered projections (case is ignored), and

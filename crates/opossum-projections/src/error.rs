@@ -186,8 +186,15 @@ pub enum Error {
     },
 
     /// `query_by_tags` was given no tags.
-    #[error("query_by_tags needs at least one tag; use get_all() for every instance")]
+    #[error("query_by_tags needs at least one tag; use list() or get_all() for every instance")]
     EmptyTagQuery,
+
+    /// A page request was invalid: a limit of 0, or a cursor that is not one a page returned.
+    #[error("invalid page: {problem}")]
+    InvalidPage {
+        /// What is wrong with it.
+        problem: String,
+    },
 
     /// A rebuild of this projection is already running or queued.
     #[error("projection {name:?} is already being rebuilt; wait for that rebuild to finish")]
@@ -226,7 +233,8 @@ impl Error {
             | Error::DuplicateProjection { .. }
             | Error::AmbiguousProjection { .. }
             | Error::StateTypeMismatch { .. }
-            | Error::EmptyTagQuery => ErrorKind::InvalidInput,
+            | Error::EmptyTagQuery
+            | Error::InvalidPage { .. } => ErrorKind::InvalidInput,
             Error::UnknownProjection { .. } => ErrorKind::NotFound,
             Error::Locked { .. }
             | Error::NotMaintainer { .. }

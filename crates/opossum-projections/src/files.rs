@@ -1,15 +1,9 @@
-//! File primitives: atomic replacement (temp file + rename), JSON files, and durability
-//! barriers.
-//!
-//! A *barrier* makes everything written before it durable before anything written after it.
-//! With syncing on, it is one `syncfs` of the projection's file system on Linux (one call for a
-//! whole batch of files, however many), and an `fsync` of every file and folder written
-//! elsewhere. With syncing off it does nothing: writes stay atomic, and a process crash still
-//! loses nothing because the operating system keeps what was written.
+//! File primitives: atomic replacement of small JSON files (temp file + rename), folder syncs
+//! and listings.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use opossum_core::Durability;
 use serde::Serialize;
@@ -17,87 +11,12 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 
-/// With [`Durability::Immediate`], makes `files` and the entries of `dirs` durable; with
-/// [`Durability::Eventual`], does nothing. `anchor` is a folder on the same file system. A few
-/// files are synced one by one; more (on Linux) with one `syncfs` of the whole file system,
-/// which costs about as much as one `fsync` however many files it covers.
-pub(crate) fn barrier(
-    durability: Durability,
-    anchor: &Path,
-    files: &[PathBuf],
-    dirs: &[PathBuf],
-) -> Result<(), Error> {
-    if !durability.is_immediate() || (files.is_empty() && dirs.is_empty()) {
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    if files.len() + dirs.len() > SYNC_ONE_BY_ONE {
-        let dir = File::open(anchor).map_err(|e| Error::io("open", anchor, e))?;
-        return rustix::fs::syncfs(&dir)
-            .map_err(|e| Error::io("sync the file system of", anchor, e.into()));
-    }
-    let _ = anchor;
-    for file in files {
-        File::open(file)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| Error::io("sync", file, e))?;
-    }
-    for dir in dirs {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// Up to this many files and folders, a barrier syncs them one by one (cheaper than syncing a
-/// file system that may hold other programs' unwritten data).
-#[cfg(target_os = "linux")]
-const SYNC_ONE_BY_ONE: usize = 1;
-
-/// A small file written to a temporary name, to be renamed into place after the barrier that
-/// makes its bytes durable.
-#[derive(Debug)]
-pub(crate) struct Staged {
-    pub(crate) tmp: PathBuf,
-    pub(crate) target: PathBuf,
-}
-
-impl Staged {
-    /// Renames the file into place.
-    pub(crate) fn install(&self) -> Result<(), Error> {
-        rename(&self.tmp, &self.target)
-    }
-}
-
-/// Writes `value` as pretty JSON to `tmp`, for [`Staged::install`] over `target` later.
-pub(crate) fn stage_json<T: Serialize>(
-    target: &Path,
-    tmp: &Path,
-    value: &T,
-) -> Result<Staged, Error> {
-    write_file(tmp, &to_pretty_json(value, target)?)?;
-    Ok(Staged {
-        tmp: tmp.to_path_buf(),
-        target: target.to_path_buf(),
-    })
-}
-
 /// Writes `bytes` to `path`, replacing it, without syncing.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(path)
-        .map_err(|e| Error::io("create", path, e))?;
-    file.write_all(bytes)
-        .map_err(|e| Error::io("write", path, e))
-}
-
-/// Creates the file `path`, which must not exist yet, holding `bytes`, without syncing.
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
     file.write_all(bytes)
@@ -212,4 +131,33 @@ pub(crate) fn remove_dir_all(dir: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", dir, e)),
     }
+}
+
+/// How many files the folder `dir` holds, over its subfolders, and their bytes (none when it
+/// does not exist).
+pub(crate) fn folder_size(dir: &Path) -> Result<(usize, u64), Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let (mut files, mut bytes) = (0, 0);
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let path = entry.path();
+        // A file deleted between the listing and the look (a replaced generation) is not
+        // counted.
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            let (f, b) = folder_size(&path)?;
+            files += f;
+            bytes += b;
+        } else {
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    Ok((files, bytes))
 }

@@ -1,5 +1,6 @@
 //! Read models for Opossum: projections kept current by a daemon, rebuilt from the log without
-//! ever showing a half-built result, and stored as human-readable JSON files with a tag index.
+//! ever showing a half-built result, and stored as one human-readable JSON-lines file per
+//! projection with an in-memory tag index.
 //!
 //! - A [`Projection`] says which event types it consumes, which instance each event belongs to
 //!   (its key), and how an instance's state folds over its events; returning `None` deletes the
@@ -9,7 +10,9 @@
 //! - The [`ProjectionManager`] opens the projections' folder and registers the projections; its
 //!   [`ProjectionStore`]s read them (`get`, `get_all`, `query`, `query_by_tag(s)`). A store is
 //!   asked for by the projection's type — `manager.store::<Courses>()` — so the compiler checks
-//!   its state type; the projection's name is the name of its folder on disk.
+//!   its state type; the projection's name is the name of its folder on disk. Reads come in
+//!   [`Page`]s with a stable [`Cursor`] (`list`, `query_by_tags`), or stream every instance in
+//!   bounded memory (`iter`).
 //! - The [`ProjectionDaemon`] keeps them current: woken at once by
 //!   [`notify_appended`](ProjectionDaemon::notify_appended) for appends in this process, and by
 //!   polling for appends from other processes. It works in bounded batches, and a projection
@@ -26,7 +29,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use opossum_core::{DomainEvent, EventStore, InMemoryEventStore, NewEvent, SequencedEvent, Tag};
-//! use opossum_projections::{BoxError, Projection, ProjectionManager};
+//! use opossum_projections::{BoxError, Page, Projection, ProjectionManager};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -89,9 +92,10 @@
 //!
 //! let courses = manager.store::<Courses>()?; // a ProjectionStore<Course>
 //! assert_eq!(courses.get("c-1")?.map(|c| c.enrolled), Some(1));
-//! // Tag values match in any case; the index is on disk and survives restarts.
-//! let full = courses.query_by_tag(&Tag::new("IsFull", "true")?)?;
-//! assert_eq!(full.len(), 1);
+//! // Tag values match in any case; pages come with the cursor of the next one.
+//! let full = courses.query_by_tag(&Tag::new("IsFull", "true")?, &Page::first(20))?;
+//! assert_eq!(full.items.len(), 1);
+//! assert!(full.next.is_none());
 //!
 //! // Rebuild from the log; readers see the old generation until the new one is committed.
 //! let rebuilt = manager.rebuilder().rebuild("Courses").await?;
@@ -105,39 +109,46 @@
 //! # The folder
 //!
 //! Each projection has a folder named after it inside the root given to
-//! [`ProjectionManager::builder`] (conventionally `<store folder>/projections/`):
+//! [`ProjectionManager::builder`] (conventionally `<store folder>/projections/`), holding a
+//! constant number of files whatever the number of instances or tags:
 //!
 //! ```text
-//! <root>/.lock                       held by the one process that maintains the projections (below)
-//! <root>/<name>/current.json         {"generation": 2}: the live generation
-//! <root>/<name>/rebuild.json         the journal of a rebuild in progress
-//! <root>/<name>/gen-000002/checkpoint.json   every event up to "position" is applied
-//! <root>/<name>/gen-000002/state/<key>.json  one instance: key, position, tags, state
-//! <root>/<name>/gen-000002/tags/<tag key>/<value>/<key>   the tag index (empty files)
-//! <root>/<name>/.trash-gen-000001-…   a replaced generation, moved aside while it is deleted
+//! <root>/.lock                        held by the one process that maintains the projections (below)
+//! <root>/<name>/current.json          {"generation": 2}: the live generation
+//! <root>/<name>/gen-000002.jsonl      the live generation: instance records and commits
+//! <root>/<name>/gen-000003.jsonl      a rebuild's or a compaction's generation, while it runs
+//! <root>/<name>/rebuild.json          the journal of a rebuild in progress
 //! ```
 //!
-//! Keys and tag values are encoded into file names injectively and portably: `a`–`z`, `0`–`9`,
-//! `_` and `-` stay as they are, an upper-case letter becomes `^` and the letter (`Course` →
-//! `^course`), any other byte becomes `%XX`; so any UTF-8 key works, and two keys never differ
-//! only in case on disk (Windows and macOS compare names without case). Very long keys are
-//! shortened with their SHA-256.
+//! A generation file is JSON lines, appended to and never rewritten: a header line, then for
+//! each committed batch the records of the instances it changed (key, position of the last
+//! event applied, tags, state — or `"deleted": true`) and a commit line with the checkpoint and
+//! the SHA-256 of the batch's records. `grep` finds an instance; the newest record of a key is
+//! its state. [`ProjectionStore::export`] writes a projection as one JSON document.
+//!
+//! On open the file is read once into an index in memory (where each instance's newest record
+//! is, and the instances of each tag); a read is a lookup and one positional read. When dead
+//! records (replaced or deleted instances) outweigh live ones the file is **compacted**: the
+//! live records are copied into a new generation that replaces the old one like a rebuild's.
+//! Folders in the one-file-per-instance layout of earlier versions are cleared and rebuilt
+//! from the event log on first open (a log line says so).
 //!
 //! # Guarantees
 //!
-//! - **Atomic writes.** Every file is written to a temporary file and renamed into place.
-//!   With [`Durability::Immediate`](opossum_core::Durability) (the default
-//!   [`durability`](ProjectionOptions::durability)) the files of a batch are synced before the checkpoint that covers them is
-//!   written — one `syncfs` per batch on Linux rather than one `fsync` per file.
-//! - **No event applied twice, none skipped, after a crash.** Each instance file records the
-//!   position of the last event applied to it; deleted instances stay as tombstones until the
-//!   checkpoint covers them. After a crash the events after the checkpoint are replayed and an
-//!   event at or below its instance's position is skipped.
+//! - **Atomic batches.** A batch of changed instances and its checkpoint are one commit: one
+//!   write and, with [`Durability::Immediate`](opossum_core::Durability) (the default
+//!   [`durability`](ProjectionOptions::durability)), one `fdatasync`. A commit line counts only
+//!   when it is complete and its hash matches the records before it.
+//! - **No event applied twice, none skipped, after a crash.** Whatever a crash left after the
+//!   last complete commit is cut off when the maintainer opens the file; the events after the
+//!   checkpoint are applied again. Each record also carries the position of the last event
+//!   applied to it, and an event at or below it is skipped.
 //! - **Atomic rebuilds.** A rebuild writes a new generation and commits by replacing
-//!   `current.json` in one rename; the old generation is deleted only afterwards.
+//!   `current.json` in one rename; the old generation is deleted only afterwards, once its last
+//!   reader lets go. A read sees one generation as of one commit, never a mix.
 //! - **Bounded memory.** The daemon holds one batch; a rebuild holds one read batch plus at
-//!   most about twice the flush interval of states, whatever the number of instances. No lock
-//!   or map grows with the number of keys.
+//!   most about twice the flush interval of states. The index holds a few dozen bytes per
+//!   instance and tag, never states.
 //! - **Isolated failures.** A projection whose code fails or panics stops at that event
 //!   (reported in [`ProjectionManager::status`]); the others go on.
 //!
@@ -149,8 +160,10 @@
 //! [`ProjectionManagerBuilder::open_or_follow`] and become *followers* ([`Role::Follower`]): they
 //! read the same files, so they see what the maintainer applied, including events they appended
 //! themselves once the maintainer's polling finds them ([`ProjectionManager::wait_for`] waits for
-//! that). A read that a rebuild's generation swap overtakes is read again from the new generation,
-//! so a follower never sees a mix of two generations. Followers apply nothing and refuse to rebuild
+//! that). A follower builds its own index from the file and reads the commits appended since its
+//! last read at every read (one `fstat` when nothing changed); a read that a rebuild's generation
+//! swap overtakes finishes on the generation it started on, so a follower never sees a mix of two
+//! generations. Followers apply nothing and refuse to rebuild
 //! ([`Error::NotMaintainer`]); a follower's daemon tries the lock at every poll and takes over —
 //! tidying the folder, resuming an interrupted rebuild — as soon as the maintainer exits or is
 //! killed.
@@ -165,6 +178,8 @@ mod lock;
 mod manager;
 mod naming;
 mod options;
+mod packed;
+mod page;
 mod read;
 mod rebuild;
 mod report;
@@ -178,9 +193,10 @@ pub use definition::Projection;
 pub use error::{BoxError, Error};
 pub use manager::{ProjectionManager, ProjectionManagerBuilder, Role};
 pub use options::{AutoRebuild, ProjectionOptions};
+pub use page::{Cursor, Page, Paged};
 pub use rebuild::Rebuilder;
 pub use report::{
-    CatchUpReport, ProjectionFailure, ProjectionStatus, RebuildProgress, RebuildReport,
-    RebuildStatus, RebuiltProjection,
+    CatchUpReport, ProjectionFailure, ProjectionStats, ProjectionStatus, RebuildProgress,
+    RebuildReport, RebuildStatus, RebuiltProjection,
 };
-pub use store::ProjectionStore;
+pub use store::{Instances, ProjectionStore};

@@ -17,7 +17,7 @@ use crate::files;
 use crate::generation::{self, Generation, Journal};
 use crate::lock::FolderLock;
 use crate::rebuild::{Board, Rebuilder};
-use crate::report::{self, CatchUpReport, ProjectionFailure, ProjectionStatus};
+use crate::report::{self, CatchUpReport, ProjectionFailure, ProjectionStats, ProjectionStatus};
 use crate::runner::{Registered, Runner};
 use crate::store::ProjectionStore;
 use crate::{Error, Projection, ProjectionOptions, update};
@@ -356,6 +356,42 @@ impl ProjectionManager {
             .collect()
     }
 
+    /// Every projection's size: instances, bytes on disk and files. In a follower, as the
+    /// maintainer last committed them.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a projection folder cannot be listed; in a follower, as
+    /// [`checkpoint`](Self::checkpoint).
+    pub fn stats(&self) -> Result<Vec<ProjectionStats>, Error> {
+        self.inner
+            .projections
+            .iter()
+            .map(|tracked| {
+                let live = tracked.refresh()?;
+                let (instances, live_bytes) = live
+                    .as_ref()
+                    .map_or((0, 0), |g| (g.table().len(), g.table().live_bytes()));
+                let (files, size_on_disk) = files::folder_size(&tracked.dir)?;
+                Ok(ProjectionStats {
+                    name: tracked.name().to_owned(),
+                    instances,
+                    size_on_disk,
+                    live_bytes,
+                    files,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes projection `name` as one JSON document to `out`, whatever its state type: see
+    /// [`ProjectionStore::export`]. Returns the number of instances written.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProjection`]; [`Error::Io`] when `out` or the projection's file fails.
+    pub fn export(&self, name: &str, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+        self.inner.find(name)?.export(out)
+    }
+
     /// Brings every projection that is not being rebuilt up to the store's head, in batches of
     /// [`batch_size`](ProjectionOptions::batch_size) events, one batch per projection in turn.
     ///
@@ -524,7 +560,7 @@ impl Inner {
         for tracked in &self.projections {
             let recovered = generation::recover(&tracked.dir)?;
             let current = match recovered.current {
-                Some(number) => Some(Generation::open(&tracked.dir, number)?),
+                Some(number) => Some(Generation::open(&tracked.dir, number, self.durability)?),
                 None => None,
             };
             if let Some(journal) = &recovered.journal {
@@ -546,7 +582,8 @@ impl Inner {
 /// How often a follower looks at the maintainer's checkpoint while it waits for a position.
 const FOLLOWER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Attempts at a consistent read of a follower's projection before the last result is taken.
+/// Attempts at opening the live generation a follower finds in `current.json`, which the
+/// maintainer may replace and delete in between.
 const FOLLOWER_READ_ATTEMPTS: u32 = 5;
 
 /// One registered projection: its runner, its folder and its live generation.
@@ -563,6 +600,9 @@ pub(crate) struct Tracked {
     failure: Mutex<Option<ProjectionFailure>>,
     /// The manager's flag: true while another process maintains the folder.
     following: Arc<AtomicBool>,
+    /// Set once this process maintains the projection: its generations are opened for writing,
+    /// and a follower's read-only view must no longer replace them.
+    adopted: AtomicBool,
 }
 
 impl Tracked {
@@ -579,6 +619,7 @@ impl Tracked {
             rebuilding: AtomicBool::new(false),
             failure: Mutex::new(None),
             following,
+            adopted: AtomicBool::new(false),
         }
     }
 
@@ -594,7 +635,11 @@ impl Tracked {
         next_generation: u64,
         journal: Option<Journal>,
     ) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = current;
+        let mut live = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        *live = current;
+        // Under the same lock a follower's read installs its views with: none replaces this.
+        self.adopted.store(true, Ordering::Release);
+        drop(live);
         self.next_generation
             .store(next_generation, Ordering::Relaxed);
         *lock(&self.interrupted) = journal;
@@ -604,55 +649,109 @@ impl Tracked {
     /// last wrote them; returns the live generation. In the maintainer, just returns it (this
     /// process writes them).
     pub(crate) fn refresh(&self) -> Result<Option<Arc<Generation>>, Error> {
-        self.load_live(true)
+        self.load_live()
     }
 
-    /// [`refresh`](Self::refresh), reading the checkpoint again only when `checkpoint` (a state
-    /// read does not need it).
-    fn load_live(&self, checkpoint: bool) -> Result<Option<Arc<Generation>>, Error> {
+    /// [`refresh`](Self::refresh): in a follower, reads `current.json` and the commits appended
+    /// to the live generation since the last look.
+    fn load_live(&self) -> Result<Option<Arc<Generation>>, Error> {
+        self.load_live_attempt(1)
+    }
+
+    fn load_live_attempt(&self, attempt: u32) -> Result<Option<Arc<Generation>>, Error> {
         if !self.following.load(Ordering::Acquire) {
             return Ok(self.current());
         }
         let Some(number) = generation::read_current(&self.dir)? else {
-            *self.current.write().unwrap_or_else(PoisonError::into_inner) = None;
-            return Ok(None);
+            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+            if !self.adopted.load(Ordering::Acquire) {
+                *current = None;
+            }
+            return Ok(current.clone());
         };
         if let Some(current) = self.current().filter(|g| g.number() == number) {
-            if checkpoint {
-                current.reload_checkpoint()?;
-            }
+            current.refresh()?;
             return Ok(Some(current));
         }
-        // Should this process take the folder over between the check above and this write, the
-        // view replaces the generation it just opened; that is harmless: opening tidied the
-        // folder already, and a view of a generation works for writing like an opened one (its
-        // folders exist, its checkpoint was read, and neither deletes anything when dropped).
-        let observed = Generation::observe(&self.dir, number)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&observed));
-        Ok(Some(observed))
+        let observed = match Generation::observe(&self.dir, number) {
+            Ok(observed) => observed,
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && attempt < FOLLOWER_READ_ATTEMPTS =>
+            {
+                // Replaced and deleted between reading `current.json` and opening the file:
+                // read the pointer again.
+                return self.load_live_attempt(attempt + 1);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        // Should this process have taken the folder over meanwhile, its start-up installed a
+        // generation opened for writing, which a read-only view must not replace.
+        if !self.adopted.load(Ordering::Acquire) {
+            *current = Some(Arc::clone(&observed));
+        }
+        Ok(current.clone())
     }
 
     /// Runs `read` over the live generation (`None`: the projection was never built). A
-    /// follower first loads the live generation from disk, and reads again if the maintaining
-    /// process replaced it meanwhile (a rebuild deletes the replaced generation's files, so the
-    /// read may have missed some).
+    /// follower first loads the live generation from disk and the commits appended to it.
+    /// The read sees one generation, as of one commit: a generation's file is only ever
+    /// appended to, and a replaced one stays readable through the handle this process holds
+    /// (on Windows too: files are opened with sharing for deletion), so a swap in the middle
+    /// of a read cannot mix two generations.
     pub(crate) fn read_live<T>(
         &self,
-        mut read: impl FnMut(Option<&Generation>) -> Result<T, Error>,
+        read: impl FnOnce(Option<&Generation>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut attempts = 1;
-        loop {
-            let following = self.following.load(Ordering::Acquire);
-            let live = self.load_live(false)?;
-            let result = read(live.as_deref());
-            if !following || attempts >= FOLLOWER_READ_ATTEMPTS {
-                return result;
+        let live = self.load_live()?;
+        read(live.as_deref())
+    }
+
+    /// Writes the live generation as one JSON document (see [`ProjectionStore::export`]).
+    pub(crate) fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+        let io = |e: std::io::Error| Error::io("write the export of", &self.dir, e);
+        let live = self.load_live()?;
+        let (generation, checkpoint) = live
+            .as_ref()
+            .map_or((None, None), |g| (Some(g.number()), g.checkpoint()));
+        let head = serde_json::json!({
+            "projection": self.name(),
+            "generation": generation,
+            "checkpoint": checkpoint,
+        });
+        let head = head.to_string();
+        // The header object, left open for the instances.
+        let open = head.strip_suffix('}').unwrap_or(&head);
+        write!(out, "{open},\"instances\":[").map_err(io)?;
+        let mut written = 0_u64;
+        if let Some(generation) = live {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, last): (Vec<(u64, u32)>, Option<String>) = {
+                    let table = generation.table();
+                    let picked: Vec<(&String, (u64, u32))> = table
+                        .after(after.as_deref())
+                        .take(512)
+                        .map(|(k, l)| (k, (l.offset, l.len)))
+                        .collect();
+                    let last = picked.last().map(|(k, _)| (*k).clone());
+                    (picked.into_iter().map(|(_, l)| l).collect(), last)
+                };
+                if page.is_empty() {
+                    break;
+                }
+                after = last;
+                for line in generation.read_lines(&page)? {
+                    let separator = if written == 0 { "\n" } else { ",\n" };
+                    out.write_all(separator.as_bytes()).map_err(io)?;
+                    out.write_all(&line).map_err(io)?;
+                    written += 1;
+                }
             }
-            if generation::read_current(&self.dir)? == live.as_ref().map(|g| g.number()) {
-                return result;
-            }
-            attempts += 1;
         }
+        out.write_all(b"\n]}\n").map_err(io)?;
+        Ok(written)
     }
 
     /// The live generation, if there is one.
@@ -669,7 +768,7 @@ impl Tracked {
             return Ok(current);
         }
         let number = self.allocate_generation();
-        let generation = Generation::open(&self.dir, number)?;
+        let generation = Generation::open(&self.dir, number, durability)?;
         generation::write_current(&self.dir, number, durability)?;
         let _ = self.replace_current(Arc::clone(&generation));
         Ok(generation)

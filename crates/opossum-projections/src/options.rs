@@ -51,6 +51,7 @@ pub enum AutoRebuild {
 /// | [`max_concurrent_rebuilds`](Self::max_concurrent_rebuilds) | 4 | 1 – 64 |
 /// | [`auto_rebuild`](Self::auto_rebuild) | [`AutoRebuild::MissingCheckpointsOnly`] | |
 /// | [`durability`](Self::durability) | [`Durability::Immediate`] | |
+/// | [`compaction_min_garbage`](Self::compaction_min_garbage) | 4 MiB | any |
 ///
 /// Options are checked when the [`ProjectionManager`](crate::ProjectionManager) opens, and
 /// every problem is reported at once in [`Error::InvalidOptions`].
@@ -75,6 +76,7 @@ pub struct ProjectionOptions {
     max_concurrent_rebuilds: usize,
     auto_rebuild: AutoRebuild,
     durability: Durability,
+    compaction_min_garbage: u64,
 }
 
 impl Default for ProjectionOptions {
@@ -95,6 +97,7 @@ impl ProjectionOptions {
             max_concurrent_rebuilds: 4,
             auto_rebuild: AutoRebuild::MissingCheckpointsOnly,
             durability: Durability::Immediate,
+            compaction_min_garbage: 4 << 20,
         }
     }
 
@@ -149,14 +152,32 @@ impl ProjectionOptions {
         self
     }
 
-    /// When projection files count as written. Default [`Durability::Immediate`]: they are
-    /// synced to stable storage before a checkpoint (or a rebuild's flush point) that covers
-    /// them is written. With [`Durability::Eventual`], writes are still atomic and a process
-    /// crash loses nothing, but after a power loss a projection may have to be rebuilt.
+    /// When projection writes count as done. Default [`Durability::Immediate`]: every commit
+    /// (a batch of changed instances with its checkpoint, or a rebuild's flush point) is
+    /// synced to stable storage with one `fdatasync`. With [`Durability::Eventual`], commits
+    /// are still atomic and a process crash loses nothing, but after a power loss a projection
+    /// may go back to an earlier checkpoint and apply the events after it again.
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> ProjectionOptions {
         self.durability = durability;
         self
+    }
+
+    /// A projection's file is compacted — its live instances copied into a fresh generation
+    /// that replaces it — once the records of replaced and deleted instances take more room
+    /// than the live ones and at least this many bytes. Default 4 MiB. Lower values keep the
+    /// file smaller at the cost of more copying; `0` compacts whenever dead records outweigh
+    /// live ones.
+    #[must_use]
+    pub fn compaction_min_garbage(mut self, bytes: u64) -> ProjectionOptions {
+        self.compaction_min_garbage = bytes;
+        self
+    }
+
+    /// See [`ProjectionOptions::compaction_min_garbage`].
+    #[must_use]
+    pub fn get_compaction_min_garbage(&self) -> u64 {
+        self.compaction_min_garbage
     }
 
     /// See [`ProjectionOptions::polling_interval`].

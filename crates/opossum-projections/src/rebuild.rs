@@ -22,11 +22,11 @@ use tracing::Instrument;
 use crate::Error;
 use crate::generation::{self, Generation, Journal};
 use crate::manager::{Inner, Tracked};
-use crate::read;
 use crate::report::{
     self, ProjectionFailure, RebuildProgress, RebuildReport, RebuildStatus, RebuiltProjection,
 };
-use crate::runner::{self, WriteMode};
+use crate::runner;
+use crate::{read, update};
 use opossum_core::Durability;
 
 /// A long rebuild logs its progress this often.
@@ -361,7 +361,7 @@ fn begin(
     let interrupted = tracked.take_interrupted();
     if start == Start::Resume {
         if let Some(mut journal) = interrupted {
-            let generation = Generation::open(&tracked.dir, journal.generation)?;
+            let generation = Generation::open(&tracked.dir, journal.generation, durability)?;
             let from = generation.checkpoint().unwrap_or(0);
             journal.resumed += 1;
             journal.flushed_position = from;
@@ -386,7 +386,7 @@ fn begin(
     };
     // The journal first: a crash right after it leaves a generation the next start resumes.
     generation::write_journal(&tracked.dir, &journal, durability)?;
-    let generation = Generation::open(&tracked.dir, number)?;
+    let generation = Generation::open(&tracked.dir, number, durability)?;
     Ok((generation, journal, None))
 }
 
@@ -403,8 +403,7 @@ async fn build(
     let started = Instant::now();
     let durability = inner.durability;
     let flush_every = inner.options.get_rebuild_flush_interval();
-    let mut session =
-        Arc::clone(&tracked.runner).session(Arc::clone(generation), durability, WriteMode::Direct);
+    let mut session = Arc::clone(&tracked.runner).session(Arc::clone(generation));
     let (mut applied, mut since_flush) = (0_u64, 0_u64);
     let mut from = resumed_from.unwrap_or(0);
     let mut last_log = Instant::now();
@@ -521,20 +520,29 @@ async fn commit(
     // commit. A crash before it resumes (and finds nothing left to do); after it, the next
     // start finds the journal naming the live generation and removes it.
     generation::write_current(&tracked.dir, generation.number(), durability)?;
+    let live = Arc::clone(&generation);
     let replaced = tracked.replace_current(generation);
     generation::remove_journal(&tracked.dir)?;
     tracked.clear_failure();
-    drop(_writer);
-    // The replaced generation's folder is deleted when its last handle goes, which may take a
-    // while for many instances: not on an async worker.
-    if let Some(replaced) = replaced {
-        let _ = tokio::task::spawn_blocking(move || {
+    // A rebuild rewrites an instance at every flush point it was touched in: compact the result
+    // when that left more dead records than live ones. Deleting the replaced generation's file
+    // is not for an async worker either.
+    let min_garbage = inner.options.get_compaction_min_garbage();
+    let compacting = Arc::clone(tracked);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(replaced) = replaced {
             if let Ok(replaced) = Arc::try_unwrap(replaced) {
                 replaced.delete_now();
             }
-        })
-        .await;
-    }
+        }
+        if live.wants_compaction(min_garbage) {
+            if let Err(e) = update::compact(&compacting, &live, durability) {
+                tracing::warn!(error = %e, "could not compact the rebuilt projection; the daemon tries again after its next batch");
+            }
+        }
+    })
+    .await;
+    drop(_writer);
     inner.bump();
     inner.wake.notify_one();
     Ok(())

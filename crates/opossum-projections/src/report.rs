@@ -33,6 +33,22 @@ impl CatchUpReport {
     }
 }
 
+/// One projection's size, from [`ProjectionManager::stats`](crate::ProjectionManager::stats).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectionStats {
+    /// The projection's name.
+    pub name: String,
+    /// How many instances its live generation holds.
+    pub instances: usize,
+    /// Bytes of every file in its folder: the live generation, and a rebuild's or a
+    /// compaction's while one runs.
+    pub size_on_disk: u64,
+    /// Bytes of the live generation's newest records: what a compaction would keep.
+    pub live_bytes: u64,
+    /// How many files its folder holds (a small constant, whatever the number of instances).
+    pub files: usize,
+}
+
 /// One projection's state, from [`ProjectionManager::status`](crate::ProjectionManager::status).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectionStatus {

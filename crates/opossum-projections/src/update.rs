@@ -13,7 +13,7 @@ use crate::generation::Generation;
 use crate::manager::{Inner, Tracked};
 use crate::read::{self, Batch};
 use crate::report::{CatchUpReport, ProjectionFailure};
-use crate::runner::{self, Failed, Runner, WriteMode};
+use crate::runner::{self, Failed, Runner};
 use opossum_core::Durability;
 
 /// Brings every projection that is not being rebuilt up to the head, one batch per projection
@@ -118,9 +118,19 @@ async fn step(
         let (events, checkpoint) = (batch.events.len(), batch.checkpoint);
         let runner = Arc::clone(&tracked.runner);
         let durability = inner.durability;
-        let committed =
-            tokio::task::spawn_blocking(move || commit(runner, &generation, durability, batch))
-                .await
+        let min_garbage = inner.options.get_compaction_min_garbage();
+        let compacting = Arc::clone(tracked);
+        let committed = tokio::task::spawn_blocking(move || {
+            let applied = commit(runner, &generation, durability, batch)?;
+            if generation.wants_compaction(min_garbage) {
+                // A failed compaction loses nothing: the live generation stays as it is.
+                if let Err(e) = compact(&compacting, &generation, durability) {
+                    tracing::warn!(error = %e, "could not compact the projection; it is tried again after the next batch");
+                }
+            }
+            Ok(applied)
+        })
+        .await
                 .map_err(|e| {
                     let error = Error::Task {
                         what: "apply",
@@ -151,9 +161,7 @@ fn commit(
     durability: Durability,
     batch: Batch,
 ) -> Result<u64, (Error, Option<Position>)> {
-    let session = |runner: &Arc<dyn Runner>| {
-        Arc::clone(runner).session(Arc::clone(generation), durability, WriteMode::Replace)
-    };
+    let session = |runner: &Arc<dyn Runner>| Arc::clone(runner).session(Arc::clone(generation));
     let mut first = session(&runner);
     match first.apply(&batch.events) {
         Ok(()) => {
@@ -189,4 +197,38 @@ fn commit(
             Err((error, position))
         }
     }
+}
+
+/// Replaces the live generation of `tracked` by a compacted copy: the newest record of every
+/// live instance, in key order, with the same checkpoint, made live by replacing
+/// `current.json`. The caller holds the projection's writer lock.
+pub(crate) fn compact(
+    tracked: &Tracked,
+    live: &Arc<Generation>,
+    durability: Durability,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let number = tracked.allocate_generation();
+    let target = Generation::open(&tracked.dir, number, durability)?;
+    let copied = live
+        .compact_into(&target, durability)
+        .and_then(|()| crate::generation::write_current(&tracked.dir, number, durability));
+    if let Err(e) = copied {
+        drop(target);
+        let _ = crate::generation::remove_generation(&tracked.dir, number);
+        return Err(e);
+    }
+    let (before, after) = (live.file_len(), target.file_len());
+    if let Some(replaced) = tracked.replace_current(target) {
+        drop(replaced);
+    }
+    tracing::info!(
+        projection = tracked.name(),
+        generation = number,
+        bytes_before = before,
+        bytes_after = after,
+        millis = started.elapsed().as_millis() as u64,
+        "compacted projection"
+    );
+    Ok(())
 }

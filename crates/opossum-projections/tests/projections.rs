@@ -8,7 +8,9 @@ mod support;
 use std::sync::Arc;
 
 use opossum_core::{EventStore, InMemoryEventStore, NewEvent, Payload, Position, Tag};
-use opossum_projections::{BoxError, Error, Projection, ProjectionManager, ProjectionOptions};
+use opossum_projections::{
+    BoxError, Error, Page, Projection, ProjectionManager, ProjectionOptions,
+};
 use support::*;
 
 fn memory_store() -> Arc<dyn EventStore> {
@@ -64,30 +66,42 @@ async fn apply_creates_updates_and_deletes_instances() -> TestResult {
     assert_eq!(manager.checkpoint("Students")?, Some(head));
     assert_eq!(manager.checkpoint("CourseDetails")?, Some(head));
 
-    // States are human-readable JSON. The deleted student is a tombstone until a later commit
-    // has made the checkpoint covering it durable.
-    let state = dir
-        .path()
-        .join("projections/Students")
-        .join(format!(
-            "gen-{:06}",
-            live_generation(dir.path(), "Students").unwrap()
-        ))
-        .join("state");
-    let text = std::fs::read_to_string(state.join("s-1.json"))?;
-    assert!(text.contains("\n  \"key\": \"s-1\""), "{text}");
-    assert!(text.contains("\"name\": \"Ada\""), "{text}");
-    let tombstone = std::fs::read_to_string(state.join("s-2.json"))?;
-    assert!(tombstone.contains("\"deleted\": true"), "{tombstone}");
-    assert!(!tombstone.contains("Grace"), "{tombstone}");
+    // States are human-readable JSON lines: a record per instance, a deletion, a commit.
+    let lines = live_lines(dir.path(), "Students");
+    assert!(
+        lines[0].starts_with("{\"opossum_projection\":1,"),
+        "{lines:?}"
+    );
+    let ada = lines
+        .iter()
+        .find(|l| l.contains("\"key\":\"s-1\""))
+        .unwrap();
+    assert!(ada.contains("\"name\":\"Ada\""), "{ada}");
+    let deletion = lines
+        .iter()
+        .find(|l| l.contains("\"key\":\"s-2\""))
+        .unwrap();
+    assert!(deletion.contains("\"deleted\":true"), "{deletion}");
+    assert!(!deletion.contains("Grace"), "{deletion}");
+    let commit = lines.last().unwrap();
+    assert!(
+        commit.starts_with(&format!("{{\"checkpoint\":{},", head.get())),
+        "{commit}"
+    );
 
     // A second catch-up has nothing to do.
     assert_eq!(manager.catch_up().await.events_applied, 0);
     append(&store, vec![registered("s-3", "Linus")]).await;
     assert_eq!(manager.catch_up().await.events_applied, 1);
+    assert_eq!(students.count()?, 2);
+    let generation = live_generation(dir.path(), "Students").unwrap();
     assert_eq!(
-        state_files(dir.path(), "Students"),
-        ["s-1.json", "s-3.json"]
+        projection_files(dir.path(), "Students"),
+        [
+            "current.json".to_owned(),
+            format!("gen-{generation:06}.jsonl")
+        ],
+        "one file per generation, whatever the number of instances"
     );
     Ok(())
 }
@@ -140,39 +154,60 @@ async fn tag_queries_match_values_in_any_case_and_survive_a_restart() -> TestRes
     assert!(manager.catch_up().await.is_success());
 
     let names = |courses: Vec<Course>| courses.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let all = Page::all();
     let is_full = |v: &str| Tag::new("IsFull", v).unwrap();
     let courses = manager.store::<CourseDetails>()?;
-    assert_eq!(names(courses.query_by_tag(&is_full("True"))?), ["c-1"]);
-    assert_eq!(names(courses.query_by_tag(&is_full("true"))?), ["c-1"]);
     assert_eq!(
-        names(courses.query_by_tag(&is_full("FALSE"))?),
+        names(courses.query_by_tag(&is_full("True"), &all)?.into_states()),
+        ["c-1"]
+    );
+    assert_eq!(
+        names(courses.query_by_tag(&is_full("true"), &all)?.into_states()),
+        ["c-1"]
+    );
+    assert_eq!(
+        names(courses.query_by_tag(&is_full("FALSE"), &all)?.into_states()),
         ["c-2", "c-3"]
     );
     let one = Tag::new("size", "1")?;
     assert_eq!(
-        names(courses.query_by_tags(&[is_full("false"), one.clone()])?),
+        names(
+            courses
+                .query_by_tags(&[is_full("false"), one.clone()], &all)?
+                .into_states()
+        ),
         ["c-2"],
         "tags are ANDed"
     );
     assert!(
         courses
-            .query_by_tag(&Tag::new("isfull", "true")?)?
+            .query_by_tag(&Tag::new("isfull", "true")?, &all)?
+            .items
             .is_empty(),
         "keys match exactly"
     );
     assert!(matches!(
-        courses.query_by_tags(&[]),
+        courses.query_by_tags(&[], &all),
         Err(Error::EmptyTagQuery)
     ));
     drop(courses);
     drop(manager);
 
-    // Reopen: the index is on disk, nothing needs rebuilding or replaying.
+    // Reopen: the index is read back from the file, nothing needs rebuilding or replaying.
     let manager = support::manager(&store, options(dir.path()));
     let courses = manager.store::<CourseDetails>()?;
-    assert_eq!(names(courses.query_by_tag(&is_full("TRUE"))?), ["c-1"]);
+    assert_eq!(
+        names(courses.query_by_tag(&is_full("TRUE"), &all)?.into_states()),
+        ["c-1"]
+    );
     let students = manager.store::<Students>()?;
-    assert_eq!(students.query_by_tag(&Tag::new("active", "yes")?)?.len(), 1);
+    assert_eq!(
+        students
+            .query_by_tag(&Tag::new("active", "yes")?, &all)?
+            .items
+            .len(),
+        1
+    );
 
     // The index follows changes: c-2 fills up, and one student leaves.
     append(
@@ -183,16 +218,21 @@ async fn tag_queries_match_values_in_any_case_and_survive_a_restart() -> TestRes
     append(&store, vec![left("s-1")]).await;
     assert!(manager.catch_up().await.is_success());
     assert_eq!(
-        names(courses.query_by_tag(&is_full("True"))?),
+        names(courses.query_by_tag(&is_full("True"), &all)?.into_states()),
         ["c-1", "c-2"]
     );
     assert_eq!(
-        names(courses.query_by_tags(&[is_full("false"), one])?),
+        names(
+            courses
+                .query_by_tags(&[is_full("false"), one], &all)?
+                .into_states()
+        ),
         Vec::<String>::new()
     );
     assert_eq!(
         students
-            .query_by_tag(&Tag::new("active", "YES")?)?
+            .query_by_tag(&Tag::new("active", "YES")?, &all)?
+            .into_states()
             .into_iter()
             .map(|s| s.id)
             .collect::<Vec<_>>(),
@@ -276,12 +316,12 @@ async fn any_utf8_key_round_trips_without_collisions() -> TestResult {
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(values.get(key)?, Some(format!("value {i}")), "{key:?}");
     }
-    let files = state_files(dir.path(), "ByKey");
-    assert_eq!(files.len(), keys.len());
-    let folded: std::collections::BTreeSet<String> =
-        files.iter().map(|f| f.to_lowercase()).collect();
-    assert_eq!(folded.len(), keys.len(), "no two files differ only in case");
-    assert!(files.iter().all(|f| f.len() <= 200));
+    assert_eq!(values.count()?, keys.len(), "no two keys collide");
+    let listed: Vec<String> = values.entries()?.into_iter().map(|(k, _)| k).collect();
+    let mut sorted: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    sorted.sort();
+    assert_eq!(listed, sorted, "keys come back as they were, ordered");
+    assert_eq!(projection_files(dir.path(), "ByKey").len(), 2);
     Ok(())
 }
 
@@ -298,13 +338,9 @@ async fn replay_after_a_crash_before_the_checkpoint_applies_nothing_twice() -> T
         let manager = manager(&store, options(dir.path()));
         assert!(manager.catch_up().await.is_success());
     }
-    // A batch whose instance files are written but whose checkpoint is not: simulated by
-    // putting the old checkpoint back after the batch.
-    let generation = dir.path().join("projections/Students").join(format!(
-        "gen-{:06}",
-        live_generation(dir.path(), "Students").unwrap()
-    ));
-    let old_checkpoint = std::fs::read(generation.join("checkpoint.json"))?;
+    // A batch whose records reached the file but whose commit line did not: simulated by
+    // cutting the commit line off after the batch.
+    let file = live_file(dir.path(), "Students");
     append(
         &store,
         vec![
@@ -320,7 +356,14 @@ async fn replay_after_a_crash_before_the_checkpoint_applies_nothing_twice() -> T
         let manager = manager(&store, options(dir.path()).batch_size(100));
         assert!(manager.catch_up().await.is_success());
     }
-    std::fs::write(generation.join("checkpoint.json"), old_checkpoint)?;
+    let text = std::fs::read_to_string(&file)?;
+    let without_commit = text
+        .trim_end_matches('\n')
+        .rsplit_once('\n')
+        .map(|(kept, _)| format!("{kept}\n"))
+        .unwrap();
+    assert!(without_commit.ends_with("}\n"));
+    std::fs::write(&file, without_commit)?;
 
     let manager = manager(&store, options(dir.path()));
     assert_eq!(manager.checkpoint("Students")?, Some(first));
@@ -485,5 +528,71 @@ async fn checkpoints_advance_past_events_a_projection_does_not_consume() -> Test
     assert_eq!(manager.checkpoint("CourseDetails")?, Some(head));
     assert_eq!(manager.checkpoint("Students")?, Some(head));
     assert_eq!(manager.checkpoint("Students")?.map(Position::get), Some(21));
+    Ok(())
+}
+
+#[tokio::test]
+async fn paging_returns_every_instance_once_while_writes_and_compactions_go_on() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = memory_store();
+    let mut opts = options(dir.path());
+    opts.options = opts.options.compaction_min_garbage(0);
+    let manager = manager(&store, opts);
+    let students: Vec<NewEvent> = (0..50)
+        .map(|i| registered(&format!("s-{i:02}"), &format!("name-{i}")))
+        .collect();
+    append(&store, students).await;
+    assert!(manager.catch_up().await.is_success());
+    let store_of = manager.store::<Students>()?;
+    let first = live_generation(dir.path(), "Students").unwrap();
+
+    let mut page = Page::first(8);
+    let mut seen = Vec::new();
+    let mut step = 0;
+    loop {
+        let paged = store_of.list(&page)?;
+        assert!(paged.items.len() <= 8);
+        seen.extend(paged.items.into_iter().map(|(k, _)| k));
+        // Between pages: new students before and after the cursor, updates of everyone seen
+        // so far (which compacts the file: a new generation), and one student leaves.
+        step += 1;
+        append(
+            &store,
+            vec![
+                registered(&format!("a-{step}"), "new, before every s-"),
+                registered(&format!("z-{step}"), "new, after every s-"),
+                course(&format!("c-{step}"), "Maths", 100),
+            ],
+        )
+        .await;
+        let enrolments: Vec<NewEvent> = (0..50)
+            .map(|i| enrolled(&format!("c-{step}"), &format!("s-{i:02}")))
+            .collect();
+        append(&store, enrolments).await;
+        assert!(manager.catch_up().await.is_success());
+        let Some(next) = paged.next else { break };
+        page = page.after(next);
+    }
+    let stable: Vec<String> = seen
+        .iter()
+        .filter(|k| k.starts_with("s-"))
+        .cloned()
+        .collect();
+    let expected: Vec<String> = (0..50).map(|i| format!("s-{i:02}")).collect();
+    assert_eq!(
+        stable, expected,
+        "every student that existed throughout, exactly once"
+    );
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "nobody twice");
+    assert!(
+        live_generation(dir.path(), "Students").unwrap() > first,
+        "the file was compacted into new generations meanwhile"
+    );
+    assert_eq!(projection_files(dir.path(), "Students").len(), 2);
+    assert!(matches!(
+        store_of.list(&Page::first(0)),
+        Err(Error::InvalidPage { .. })
+    ));
     Ok(())
 }

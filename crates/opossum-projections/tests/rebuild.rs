@@ -151,7 +151,10 @@ async fn readers_see_the_old_generation_until_the_atomic_commit() -> TestResult 
     left.sort();
     assert_eq!(
         left,
-        ["current.json", format!("gen-{:06}", before + 1).as_str()]
+        [
+            "current.json",
+            format!("gen-{:06}.jsonl", before + 1).as_str()
+        ]
     );
     assert!(rebuilder.status().is_idle());
     Ok(())
@@ -227,7 +230,10 @@ async fn a_failed_rebuild_leaves_the_live_generation() -> TestResult {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     left.sort();
-    assert_eq!(left, ["current.json", format!("gen-{live:06}").as_str()]);
+    assert_eq!(
+        left,
+        ["current.json", format!("gen-{live:06}.jsonl").as_str()]
+    );
     assert!(matches!(
         manager.rebuilder().rebuild_many(&["Nope"]).await,
         Err(Error::UnknownProjection { .. })

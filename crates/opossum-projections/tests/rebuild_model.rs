@@ -71,22 +71,25 @@ type Snapshot = (
 );
 
 fn snapshot(manager: &opossum_projections::ProjectionManager) -> Snapshot {
+    use opossum_projections::Page;
     let students = manager.store::<Students>().unwrap();
     let courses = manager.store::<CourseDetails>().unwrap();
     let by_tag = ["True", "false"]
         .iter()
         .map(|v| {
             courses
-                .query_by_tag(&Tag::new("IsFull", *v).unwrap())
+                .query_by_tag(&Tag::new("IsFull", *v).unwrap(), &Page::all())
                 .unwrap()
+                .into_states()
                 .into_iter()
                 .map(|c| c.id)
                 .collect()
         })
         .chain(["yes", "No"].iter().map(|v| {
             students
-                .query_by_tag(&Tag::new("active", *v).unwrap())
+                .query_by_tag(&Tag::new("active", *v).unwrap(), &Page::all())
                 .unwrap()
+                .into_states()
                 .into_iter()
                 .map(|s| s.id)
                 .collect()

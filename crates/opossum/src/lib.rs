@@ -188,11 +188,21 @@ pub use opossum_mediator::{
 // Projections.
 /// The projection crate's error.
 pub use opossum_projections::Error as ProjectionError;
+/// One projection's size on disk and number of instances, from
+/// [`ProjectionManager::stats`].
+pub use opossum_projections::ProjectionStats;
 pub use opossum_projections::{
     AutoRebuild, BoxError, CatchUpReport, Projection, ProjectionFailure, ProjectionManager,
     ProjectionOptions, ProjectionStatus, ProjectionStore, RebuildProgress, RebuildReport,
     RebuildStatus, Rebuilder, RebuiltProjection, Role,
 };
+/// Paged reads of a [`ProjectionStore`] (or a [`ReadModel`]): [`Page::first`] asks for the first
+/// `limit` instances in key order, [`Page::after`] for those after a [`Cursor`], and a
+/// [`Paged`] holds one page and the cursor of the next (`None` on the last page). A cursor's
+/// text form (`Display` / `FromStr`) is URL-safe, for a `?cursor=` parameter; text that is not a
+/// cursor, or a limit of 0, is [`ProjectionError::InvalidPage`]
+/// ([`ErrorKind::InvalidInput`]).
+pub use opossum_projections::{Cursor, Page, Paged};
 
 // The crates themselves, for everything not re-exported above.
 pub use opossum_core;

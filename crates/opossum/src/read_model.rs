@@ -94,12 +94,21 @@ impl<S: DeserializeOwned + Send + 'static> ReadModel<S> {
     }
 
     /// Waits like [`ReadModel::fresh`], then runs `read` on a blocking thread (projection reads
-    /// are file reads, one small file per instance).
+    /// are file reads).
     ///
     /// ```no_run
-    /// # async fn example(courses: opossum::ReadModel<String>) -> Result<(), opossum::Error> {
-    /// let all = courses.read(|store| store.get_all()).await?;
-    /// # let _ = all; Ok(()) }
+    /// # async fn example(courses: opossum::ReadModel<String>, full: opossum::Tag) -> Result<(), opossum::Error> {
+    /// use opossum::Page;
+    ///
+    /// // The first 50 courses in key order, then the 50 after them.
+    /// let first = courses.read(|store| store.list(&Page::first(50))).await?;
+    /// if let Some(next) = first.next {
+    ///     let second = courses.read(move |store| store.list(&Page::first(50).after(next))).await?;
+    /// #   let _ = second;
+    /// }
+    /// // The first 50 of those carrying a tag.
+    /// let tagged = courses.read(move |store| store.query_by_tags(&[full], &Page::first(50))).await?;
+    /// # let _ = tagged; Ok(()) }
     /// ```
     ///
     /// # Errors

@@ -14,7 +14,8 @@
 //! Each feature folder holds its events, decisions and handlers (mediator commands and
 //! queries whose dependencies are their fields), projections and routes. [`app::build_app`]
 //! wires them all on one [`opossum::OpossumApp`]; [`http::router`] serves them; [`seed`] fills
-//! a store with realistic data through the same commands.
+//! a store with realistic data through the same commands. Every list route is paged
+//! ([`paging`]).
 
 pub mod admin;
 pub mod announcements;
@@ -28,6 +29,7 @@ pub mod exam_tokens;
 pub mod http;
 pub mod invoices;
 pub mod money;
+pub mod paging;
 pub mod seed;
 pub mod store;
 pub mod students;

@@ -11,7 +11,8 @@
 //! - [`processes`]: several processes on one store, and opening a big store in a fresh process;
 //! - [`paired`] again for queries, on the catalog stores of [`fs_query`], [`sqlite`] and
 //!   [`peers`];
-//! - [`projections`]: rebuilding a projection from the log, and one incremental update.
+//! - [`projections`]: rebuilding a projection from the log (100,000 and 1,000,000 events),
+//!   incremental updates, and reads of a 100,000-instance projection (by key, by tag).
 //!
 //! [`measure`] holds the timing helpers and [`report`] prints the table and writes the JSON.
 
@@ -104,6 +105,13 @@ pub(crate) struct Plan {
     open_runs: usize,
     /// Timed single-event projection updates (the median is reported).
     incremental_updates: u64,
+    /// Timed projection updates of a batch of 1,000 events, durability eventual (the median is
+    /// reported).
+    update_batches: usize,
+    /// Events in the store of the big projection rebuild (`rebuild_1m_per_s`), 10 per instance.
+    big_rebuild_events: u64,
+    /// Timed `get`s and tag queries on the big projection (the medians are reported).
+    projection_reads: usize,
 }
 
 impl Plan {
@@ -122,6 +130,9 @@ impl Plan {
             open_key: "open_1m_ms",
             open_runs: 5,
             incremental_updates: 1_000,
+            update_batches: 10,
+            big_rebuild_events: 1_000_000,
+            projection_reads: 10_000,
         }
     }
 
@@ -140,6 +151,9 @@ impl Plan {
             open_key: "open_100k_ms",
             open_runs: 3,
             incremental_updates: 200,
+            update_batches: 5,
+            big_rebuild_events: 200_000,
+            projection_reads: 2_000,
         }
     }
 }

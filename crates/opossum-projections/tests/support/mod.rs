@@ -340,19 +340,32 @@ pub async fn append(store: &Arc<dyn EventStore>, events: Vec<NewEvent>) -> Posit
     store.append(events, None).await.unwrap()
 }
 
-/// The file names in a projection's live `state/` folder, sorted.
-pub fn state_files(root: &Path, projection: &str) -> Vec<String> {
+/// The names of the files in a projection's folder, sorted.
+pub fn projection_files(root: &Path, projection: &str) -> Vec<String> {
     let dir = root.join("projections").join(projection);
-    let current: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("current.json")).unwrap()).unwrap();
-    let generation = current["generation"].as_u64().unwrap();
-    let state = dir.join(format!("gen-{generation:06}")).join("state");
-    let mut names: Vec<String> = std::fs::read_dir(state)
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
     names
+}
+
+/// The live generation file of a projection.
+pub fn live_file(root: &Path, projection: &str) -> PathBuf {
+    let generation = live_generation(root, projection).unwrap();
+    root.join("projections")
+        .join(projection)
+        .join(format!("gen-{generation:06}.jsonl"))
+}
+
+/// The lines of a projection's live generation file.
+pub fn live_lines(root: &Path, projection: &str) -> Vec<String> {
+    std::fs::read_to_string(live_file(root, projection))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The live generation number of a projection, from `current.json`.

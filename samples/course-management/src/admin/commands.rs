@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use opossum::{
-    AppContext, AppStore, Handler, Message, ProjectionFailure, ProjectionManager, RebuildReport,
-    Role,
+    AppContext, AppStore, Handler, Message, ProjectionFailure, ProjectionManager, ProjectionStats,
+    RebuildReport, Role,
 };
 use serde::Serialize;
 
@@ -167,8 +167,46 @@ pub struct StoreView {
     pub event_count: u64,
     /// The last position.
     pub head: Option<u64>,
-    /// Bytes on disk, projections included.
+    /// Bytes on disk of the whole store folder: the events, their index and the projections
+    /// (the sample keeps them in the store folder's `projections/`).
     pub size_on_disk: u64,
+    /// Bytes on disk of every projection together (part of `size_on_disk`).
+    pub projections_size_on_disk: u64,
+    /// Files of every projection together: a few per projection, whatever their instances.
+    pub projection_files: usize,
+    /// Instances of every projection together.
+    pub projection_instances: usize,
+    /// Each projection's figures, in registration order.
+    pub projections: Vec<ProjectionFigures>,
+}
+
+/// One projection's figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionFigures {
+    /// Its name.
+    pub name: String,
+    /// Instances in its live state.
+    pub instances: usize,
+    /// Bytes of every file in its folder, a rebuild's or a compaction's included while one
+    /// runs.
+    pub size_on_disk: u64,
+    /// Bytes of its live records: what a compaction would keep of `size_on_disk`.
+    pub live_bytes: u64,
+    /// Files in its folder.
+    pub files: usize,
+}
+
+impl From<ProjectionStats> for ProjectionFigures {
+    fn from(stats: ProjectionStats) -> ProjectionFigures {
+        ProjectionFigures {
+            name: stats.name,
+            instances: stats.instances,
+            size_on_disk: stats.size_on_disk,
+            live_bytes: stats.live_bytes,
+            files: stats.files,
+        }
+    }
 }
 
 /// Handles the admin messages.
@@ -258,19 +296,31 @@ impl Handler<Checkpoints> for AdminHandlers {
 impl Handler<StoreFigures> for AdminHandlers {
     async fn handle(&self, _: StoreFigures) -> AppResult<StoreView> {
         let store = Arc::clone(&self.store);
-        let stats = tokio::task::spawn_blocking(move || {
-            let file = store.file_store();
-            file.stats().map(|s| (file.path().display().to_string(), s))
-        })
-        .await
-        .map_err(|e| AppError::Unavailable(format!("the statistics task failed: {e}")))?
-        .map_err(opossum::Error::from)?;
-        let (path, stats) = stats;
-        Ok(StoreView {
-            path,
-            event_count: stats.event_count,
-            head: stats.head.map(|p| p.get()),
-            size_on_disk: stats.size_on_disk,
-        })
+        let projections = self.projections.clone();
+        // Both walk folders on disk: a blocking thread's work, not an async worker's.
+        tokio::task::spawn_blocking(move || store_view(&store, &projections))
+            .await
+            .map_err(|e| AppError::Unavailable(format!("the statistics task failed: {e}")))?
     }
+}
+
+/// The figures of the store and of its projections, read from disk.
+fn store_view(store: &AppStore, projections: &ProjectionManager) -> AppResult<StoreView> {
+    let file = store.file_store();
+    let stats = file.stats().map_err(opossum::Error::from)?;
+    let projections: Vec<ProjectionFigures> = projections
+        .stats()?
+        .into_iter()
+        .map(ProjectionFigures::from)
+        .collect();
+    Ok(StoreView {
+        path: file.path().display().to_string(),
+        event_count: stats.event_count,
+        head: stats.head.map(|p| p.get()),
+        size_on_disk: stats.size_on_disk,
+        projections_size_on_disk: projections.iter().map(|p| p.size_on_disk).sum(),
+        projection_files: projections.iter().map(|p| p.files).sum(),
+        projection_instances: projections.iter().map(|p| p.instances).sum(),
+        projections,
+    })
 }

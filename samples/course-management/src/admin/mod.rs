@@ -5,8 +5,8 @@ mod commands;
 mod routes;
 
 pub use commands::{
-    AdminHandlers, Checkpoints, ProjectionStatusView, RebuildProjections, RebuildSummary,
-    StatusView, StoreFigures, StoreView,
+    AdminHandlers, Checkpoints, ProjectionFigures, ProjectionStatusView, RebuildProjections,
+    RebuildSummary, StatusView, StoreFigures, StoreView,
 };
 pub use routes::{RouteMessages, routes};
 

@@ -1,7 +1,7 @@
 //! The announcements of each course (retracted ones are removed).
 
 use opossum::{
-    AppContext, AppStore, BoxError, DomainEvent, Handler, Message, Projection, ReadModel,
+    AppContext, AppStore, BoxError, DomainEvent, Handler, Message, Page, Projection, ReadModel,
     SequencedEvent, Tag, Timestamp, build_decision_model,
 };
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{AnnouncementPosted, AnnouncementRetracted};
 use crate::courses::course_exists;
 use crate::error::{AppError, AppResult};
+use crate::paging::Listing;
 use crate::store::state_tags;
 use crate::tags::{ANNOUNCEMENT_ID, COURSE_ID};
 
@@ -82,15 +83,21 @@ impl Projection for CourseAnnouncementsProjection {
     }
 }
 
-/// A course's live announcements, oldest first.
-#[derive(Clone, Copy, Debug)]
+/// One page of a course's live announcements, ordered by announcement id (the projection's
+/// key, which the page's cursor follows; the course is a tag of the projection, so the page is
+/// read from the tag index). The key cannot follow the posting order (a retraction names the
+/// announcement, not where it was posted), so each announcement carries its `position`:
+/// sort by it for the order they were posted in.
+#[derive(Clone, Debug)]
 pub struct ListAnnouncements {
     /// The course.
     pub course_id: Uuid,
+    /// Which page.
+    pub page: Page,
 }
 
 impl Message for ListAnnouncements {
-    type Output = AppResult<Vec<Announcement>>;
+    type Output = AppResult<Listing<Announcement>>;
 }
 
 /// Handles [`ListAnnouncements`].
@@ -114,7 +121,7 @@ impl AnnouncementQueries {
 }
 
 impl Handler<ListAnnouncements> for AnnouncementQueries {
-    async fn handle(&self, query: ListAnnouncements) -> AppResult<Vec<Announcement>> {
+    async fn handle(&self, query: ListAnnouncements) -> AppResult<Listing<Announcement>> {
         let exists =
             build_decision_model(self.store.as_ref(), course_exists(query.course_id)?).await?;
         if !exists.state {
@@ -124,11 +131,11 @@ impl Handler<ListAnnouncements> for AnnouncementQueries {
             )));
         }
         let tags = state_tags(&[(COURSE_ID, &query.course_id)]);
-        let mut announcements = self
+        let page = query.page;
+        let announcements = self
             .announcements
-            .read(move |store| store.query_by_tags(&tags))
+            .read(move |store| store.query_by_tags(&tags, &page))
             .await?;
-        announcements.sort_by_key(|a| a.position);
-        Ok(announcements)
+        Ok(announcements.into())
     }
 }

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{Announcement, ListAnnouncements, PostAnnouncement, RetractAnnouncement};
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPath, AppState, created};
+use crate::http::{ApiJson, ApiPage, ApiPath, AppState, created};
+use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
 /// one of them has no handler.
@@ -65,8 +66,11 @@ async fn post_one(
 async fn list(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,
-) -> AppResult<Json<Vec<Announcement>>> {
-    Ok(Json(state.send(ListAnnouncements { course_id }).await?))
+    ApiPage(page): ApiPage,
+) -> AppResult<Json<Listing<Announcement>>> {
+    Ok(Json(
+        state.send(ListAnnouncements { course_id, page }).await?,
+    ))
 }
 
 #[derive(Deserialize)]

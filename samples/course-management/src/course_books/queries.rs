@@ -1,6 +1,6 @@
 //! Reading the books' read models.
 
-use opossum::{AppContext, AppStore, Handler, Message, ReadModel, build_decision_model};
+use opossum::{AppContext, AppStore, Handler, Message, Page, ReadModel, build_decision_model};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -10,19 +10,24 @@ use super::{
 };
 use crate::courses::course_exists;
 use crate::error::{AppError, AppResult};
+use crate::paging::Listing;
 use crate::store::state_tags;
 use crate::students::registered;
 use crate::tags::COURSE_ID;
 
-/// The catalogue, optionally of one course.
-#[derive(Clone, Copy, Debug, Default)]
+/// One page of the catalogue, optionally of one course, ordered by book id (the projection's
+/// key, which the page's cursor follows). The course is a tag of the projection, so a course's
+/// page is read from the tag index.
+#[derive(Clone, Debug)]
 pub struct ListBooks {
     /// Only this course's books.
     pub course_id: Option<Uuid>,
+    /// Which page.
+    pub page: Page,
 }
 
 impl Message for ListBooks {
-    type Output = AppResult<Vec<Book>>;
+    type Output = AppResult<Listing<Book>>;
 }
 
 /// One book.
@@ -84,17 +89,17 @@ impl BookQueries {
 }
 
 impl Handler<ListBooks> for BookQueries {
-    async fn handle(&self, query: ListBooks) -> AppResult<Vec<Book>> {
+    async fn handle(&self, query: ListBooks) -> AppResult<Listing<Book>> {
         let tags = query.course_id.map(|c| state_tags(&[(COURSE_ID, &c)]));
-        let mut books = self
+        let page = query.page;
+        let books = self
             .catalog
             .read(move |store| match tags {
-                Some(tags) => store.query_by_tags(&tags),
-                None => store.get_all(),
+                Some(tags) => store.query_by_tags(&tags, &page),
+                None => store.list(&page),
             })
             .await?;
-        books.sort_by(|a, b| (&a.title, a.book_id).cmp(&(&b.title, b.book_id)));
-        Ok(books)
+        Ok(books.into())
     }
 }
 

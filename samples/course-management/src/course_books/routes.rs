@@ -12,8 +12,9 @@ use super::{
     GetStudentPurchases, ListBooks, OrderBooks, OrderItem, PurchaseBook, StudentPurchases,
 };
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
 use crate::money::Money;
+use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
 /// one of them has no handler.
@@ -89,11 +90,13 @@ struct ListFilter {
 async fn list(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ListFilter>,
-) -> AppResult<Json<Vec<Book>>> {
+    ApiPage(page): ApiPage,
+) -> AppResult<Json<Listing<Book>>> {
     Ok(Json(
         state
             .send(ListBooks {
                 course_id: filter.course_id,
+                page,
             })
             .await?,
     ))

@@ -1,21 +1,26 @@
 //! Reading the courses' read models.
 
-use opossum::{AppContext, Handler, Message, ReadModel};
+use opossum::{AppContext, Handler, Message, Page, ReadModel};
 use uuid::Uuid;
 
 use super::{CourseDetails, CourseDetailsProjection, CourseShortInfo, CourseShortInfoProjection};
 use crate::error::{AppError, AppResult};
+use crate::paging::Listing;
 use crate::store::state_tags;
 
-/// The courses, optionally only the full (`true`) or the open (`false`) ones.
-#[derive(Clone, Debug, Default)]
+/// One page of the courses, optionally only the full (`true`) or the open (`false`) ones,
+/// ordered by course id (the projection's key, which the page's cursor follows). "Is full" is a
+/// tag of the projection, so a filtered page is read from the tag index.
+#[derive(Clone, Debug)]
 pub struct ListCourses {
     /// Filter on "is full".
     pub is_full: Option<bool>,
+    /// Which page.
+    pub page: Page,
 }
 
 impl Message for ListCourses {
-    type Output = AppResult<Vec<CourseShortInfo>>;
+    type Output = AppResult<Listing<CourseShortInfo>>;
 }
 
 /// One course's details.
@@ -50,23 +55,23 @@ impl CourseQueries {
 }
 
 impl Handler<ListCourses> for CourseQueries {
-    async fn handle(&self, query: ListCourses) -> AppResult<Vec<CourseShortInfo>> {
+    async fn handle(&self, query: ListCourses) -> AppResult<Listing<CourseShortInfo>> {
         let tags = match query.is_full {
             Some(full) => state_tags(&[("isFull", &full)]),
             None => Vec::new(),
         };
-        let mut courses = self
+        let page = query.page;
+        let courses = self
             .short
             .read(move |store| {
                 if tags.is_empty() {
-                    store.get_all()
+                    store.list(&page)
                 } else {
-                    store.query_by_tags(&tags)
+                    store.query_by_tags(&tags, &page)
                 }
             })
             .await?;
-        courses.sort_by(|a, b| (&a.name, a.course_id).cmp(&(&b.name, b.course_id)));
-        Ok(courses)
+        Ok(courses.into())
     }
 }
 

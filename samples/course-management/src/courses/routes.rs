@@ -11,7 +11,8 @@ use super::{
     ChangeCourseLimit, CourseDetails, CourseShortInfo, CreateCourse, GetCourse, ListCourses,
 };
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
+use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
 /// one of them has no handler.
@@ -66,11 +67,13 @@ struct ListFilter {
 async fn list(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ListFilter>,
-) -> AppResult<Json<Vec<CourseShortInfo>>> {
+    ApiPage(page): ApiPage,
+) -> AppResult<Json<Listing<CourseShortInfo>>> {
     Ok(Json(
         state
             .send(ListCourses {
                 is_full: filter.is_full,
+                page,
             })
             .await?,
     ))

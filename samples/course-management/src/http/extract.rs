@@ -3,9 +3,12 @@
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
+use opossum::Page;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::paging;
 
 /// A JSON body; a missing or malformed one is a 400 problem naming what is wrong.
 #[derive(Debug)]
@@ -49,5 +52,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => Err(AppError::Invalid(rejection.body_text())),
         }
+    }
+}
+
+/// The `?limit=&cursor=` of a list route, checked by [`crate::paging::page`]: a limit outside
+/// 1 to [`MAX_LIMIT`](crate::paging::MAX_LIMIT), or a cursor that no page returned, is a 400
+/// problem. The route's other query parameters (its filters) are left to its own
+/// [`ApiQuery`].
+#[derive(Debug)]
+pub struct ApiPage(pub Page);
+
+#[derive(Deserialize)]
+struct PageParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPage {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let ApiQuery(params) = ApiQuery::<PageParams>::from_request_parts(parts, state).await?;
+        paging::page(params.limit.as_deref(), params.cursor.as_deref()).map(ApiPage)
     }
 }

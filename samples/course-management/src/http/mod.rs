@@ -8,7 +8,7 @@ mod problem;
 mod router;
 mod state;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPage, ApiPath, ApiQuery};
 pub use openapi::openapi_document;
 pub use problem::PROBLEM_JSON;
 pub use router::{created, require_handlers, router};

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::paging::{DEFAULT_LIMIT, MAX_LIMIT};
+
 fn string() -> Value {
     json!({"type": "string"})
 }
@@ -55,6 +57,33 @@ fn object(properties: &[(&str, Value)], optional: &[&str]) -> Value {
         .map(|(name, schema)| ((*name).to_owned(), schema.clone()))
         .collect();
     json!({"type": "object", "required": required, "properties": properties})
+}
+
+/// One page of a list: its items and the cursor of the next page.
+fn listing(items: Value) -> Value {
+    let mut page = object(
+        &[("items", array(items)), ("nextCursor", nullable(string()))],
+        &[],
+    );
+    page["description"] = json!(
+        "One page of the list, in key order. Pass nextCursor as ?cursor= (with the same filters) for the next page; it is null on the last page."
+    );
+    page
+}
+
+/// The paging parameters every list route takes, after its own.
+fn paged(mut parameters: Vec<Value>) -> Vec<Value> {
+    parameters.push(query_param(
+        "limit",
+        json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+        "items per page; 0 or more than the maximum is a 400 problem",
+    ));
+    parameters.push(query_param(
+        "cursor",
+        string(),
+        "the nextCursor of the previous page; leave it out for the first page; a cursor no page returned is a 400 problem",
+    ));
+    parameters
 }
 
 fn path_param(name: &str, schema: Value) -> Value {
@@ -239,7 +268,13 @@ fn schemas() -> Value {
             ("rebuildsQueued", array(string())),
         ], &[]),
         "Checkpoints": {"type": "object", "additionalProperties": nullable(integer())},
-        "Store": object(&[("path", string()), ("eventCount", integer()), ("head", nullable(integer())), ("sizeOnDisk", integer())], &[]),
+        "Store": object(&[
+            ("path", string()), ("eventCount", integer()), ("head", nullable(integer())), ("sizeOnDisk", integer()),
+            ("projectionsSizeOnDisk", integer()), ("projectionFiles", integer()), ("projectionInstances", integer()),
+            ("projections", array(object(&[
+                ("name", string()), ("instances", integer()), ("sizeOnDisk", integer()), ("liveBytes", integer()), ("files", integer()),
+            ], &[]))),
+        ], &[]),
         "Deleted": object(&[("deleted", boolean())], &[]),
     })
 }
@@ -252,13 +287,13 @@ pub fn openapi_document() -> Value {
     let book = || path_param("bookId", uuid());
     let token = || path_param("tokenId", uuid());
     let ok = |name: &str| (200, Some(schema(name)));
-    let list = |name: &str| (200, Some(array(schema(name))));
+    let list = |name: &str| (200, Some(listing(schema(name))));
     let made = |name: &str| (201, Some(schema(name)));
     let paths = json!({
         "/students": {
-            "get": operation("Students", "List students, optionally by tier and whether they reached their course limit",
-                vec![query_param("tier", tier(), "only this tier (any case)"),
-                     query_param("isMaxedOut", boolean(), "only students who reached (true) or did not reach (false) their limit")],
+            "get": operation("Students", "A page of the students in id order, optionally by tier and whether they reached their course limit",
+                paged(vec![query_param("tier", tier(), "only this tier (any case)"),
+                     query_param("isMaxedOut", boolean(), "only students who reached (true) or did not reach (false) their limit")]),
                 None, list("StudentShortInfo"), &[400, 503]),
             "post": operation("Students", "Register a student; the email must be unused (unique-username example)",
                 vec![], Some("RegisterStudent"), made("StudentCreated"), &[400, 409]),
@@ -273,8 +308,8 @@ pub fn openapi_document() -> Value {
             "get": operation("Course books", "The books a student bought", vec![student()], None, ok("StudentPurchases"), &[400, 404, 503]),
         },
         "/courses": {
-            "get": operation("Courses", "List courses, optionally only full or open ones",
-                vec![query_param("isFull", boolean(), "only full (true) or open (false) courses")],
+            "get": operation("Courses", "A page of the courses in id order, optionally only full or open ones",
+                paged(vec![query_param("isFull", boolean(), "only full (true) or open (false) courses")]),
                 None, list("CourseShortInfo"), &[400, 503]),
             "post": operation("Courses", "Create a course", vec![], Some("CreateCourse"), made("CourseCreated"), &[400]),
         },
@@ -289,7 +324,8 @@ pub fn openapi_document() -> Value {
                 vec![course()], Some("StudentRef"), made("Enrollment"), &[400, 404, 409]),
         },
         "/courses/{courseId}/announcements": {
-            "get": operation("Announcements", "A course's live announcements", vec![course()], None, list("Announcement"), &[400, 404, 503]),
+            "get": operation("Announcements", "A page of a course's live announcements in id order (sort by position for posting order)",
+                paged(vec![course()]), None, list("Announcement"), &[400, 404, 503]),
             "post": operation("Announcements", "Post an announcement once per idempotency token (prevent-record-duplication example)",
                 vec![course()], Some("PostAnnouncement"), made("AnnouncementCreated"), &[400, 404, 409]),
         },
@@ -301,8 +337,8 @@ pub fn openapi_document() -> Value {
             "get": operation("Course books", "Who bought the course's books", vec![course()], None, ok("CourseBuyers"), &[400, 404, 503]),
         },
         "/invoices": {
-            "get": operation("Invoices", "Invoices in number order",
-                vec![query_param("customerId", uuid(), "only this customer's invoices")], None, list("Invoice"), &[400, 503]),
+            "get": operation("Invoices", "A page of the invoices in number order",
+                paged(vec![query_param("customerId", uuid(), "only this customer's invoices")]), None, list("Invoice"), &[400, 503]),
             "post": operation("Invoices", "Create an invoice with the next gap-free number (invoice-number example)",
                 vec![], Some("CreateInvoice"), made("InvoiceCreated"), &[400, 409]),
         },
@@ -323,8 +359,8 @@ pub fn openapi_document() -> Value {
             "post": operation("Exam registration", "Revoke a token that was not used yet", vec![token()], None, ok("ExamToken"), &[400, 404, 409]),
         },
         "/course-books": {
-            "get": operation("Course books", "The book catalogue",
-                vec![query_param("courseId", uuid(), "only this course's books")], None, list("Book"), &[400, 503]),
+            "get": operation("Course books", "A page of the book catalogue in id order",
+                paged(vec![query_param("courseId", uuid(), "only this course's books")]), None, list("Book"), &[400, 503]),
             "post": operation("Course books", "Define a book for a course", vec![], Some("DefineBook"), made("BookCreated"), &[400, 404, 409]),
         },
         "/course-books/orders": {

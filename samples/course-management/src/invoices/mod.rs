@@ -10,7 +10,7 @@ mod routes;
 pub use create::{CreateInvoice, InvoiceCommands, NewInvoice, create_invoices};
 pub use events::InvoiceCreated;
 pub use projection::{
-    GetInvoice, INVOICES, Invoice, InvoiceQueries, InvoicesProjection, ListInvoices,
+    GetInvoice, INVOICES, Invoice, InvoiceQueries, InvoicesProjection, ListInvoices, invoice_key,
 };
 pub use routes::{RouteMessages, routes};
 

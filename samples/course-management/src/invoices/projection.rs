@@ -1,8 +1,8 @@
 //! The invoice list.
 
 use opossum::{
-    AppContext, BoxError, DomainEvent, Handler, Message, Projection, ReadModel, SequencedEvent,
-    Tag, Timestamp,
+    AppContext, BoxError, DomainEvent, Handler, Message, Page, Projection, ReadModel,
+    SequencedEvent, Tag, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::InvoiceCreated;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
+use crate::paging::Listing;
 use crate::store::state_tags;
 use crate::tags::{CUSTOMER_ID, INVOICE_NUMBER};
 
@@ -30,7 +31,14 @@ pub struct Invoice {
     pub created_at: Timestamp,
 }
 
-/// The invoices, one instance per number, tagged `customerId`.
+/// The key of invoice `number`: the number zero-padded to 20 digits (every `u64` fits), so that
+/// the projection's key order — the order its pages follow — is number order.
+#[must_use]
+pub fn invoice_key(number: u64) -> String {
+    format!("{number:020}")
+}
+
+/// The invoices, one instance per number (keyed by [`invoice_key`]), tagged `customerId`.
 #[derive(Debug)]
 pub struct InvoicesProjection;
 
@@ -46,7 +54,14 @@ impl Projection for InvoicesProjection {
     }
 
     fn key(&self, event: &SequencedEvent) -> Option<String> {
-        event.event.tag_value(INVOICE_NUMBER).map(str::to_owned)
+        // The sample tags every invoice with its number; a tag that is no number (written by
+        // something else) keeps its text rather than losing the invoice.
+        let number = event.event.tag_value(INVOICE_NUMBER)?;
+        Some(
+            number
+                .parse()
+                .map_or_else(|_| number.to_owned(), invoice_key),
+        )
     }
 
     fn apply(
@@ -69,15 +84,19 @@ impl Projection for InvoicesProjection {
     }
 }
 
-/// The invoices in number order, optionally of one customer.
-#[derive(Clone, Copy, Debug, Default)]
+/// One page of the invoices in number order (the projection's key order, which the page's
+/// cursor follows), optionally of one customer (a tag of the projection, so a customer's page is
+/// read from the tag index).
+#[derive(Clone, Debug)]
 pub struct ListInvoices {
     /// Only this customer's invoices.
     pub customer_id: Option<Uuid>,
+    /// Which page.
+    pub page: Page,
 }
 
 impl Message for ListInvoices {
-    type Output = AppResult<Vec<Invoice>>;
+    type Output = AppResult<Listing<Invoice>>;
 }
 
 /// One invoice by number.
@@ -110,28 +129,42 @@ impl InvoiceQueries {
 }
 
 impl Handler<ListInvoices> for InvoiceQueries {
-    async fn handle(&self, query: ListInvoices) -> AppResult<Vec<Invoice>> {
+    async fn handle(&self, query: ListInvoices) -> AppResult<Listing<Invoice>> {
         let customer = query.customer_id.map(|c| state_tags(&[(CUSTOMER_ID, &c)]));
-        let mut invoices = self
+        let page = query.page;
+        let invoices = self
             .invoices
             .read(move |store| match customer {
-                Some(tags) => store.query_by_tags(&tags),
-                None => store.get_all(),
+                Some(tags) => store.query_by_tags(&tags, &page),
+                None => store.list(&page),
             })
             .await?;
-        invoices.sort_by_key(|i| i.invoice_number);
-        Ok(invoices)
+        Ok(invoices.into())
     }
 }
 
 impl Handler<GetInvoice> for InvoiceQueries {
     async fn handle(&self, query: GetInvoice) -> AppResult<Invoice> {
-        let key = query.invoice_number.to_string();
+        let key = invoice_key(query.invoice_number);
         self.invoices
             .read(move |store| store.get(&key))
             .await?
             .ok_or_else(|| {
                 AppError::not_found(format!("Invoice {} does not exist.", query.invoice_number))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_keys_sort_in_number_order() {
+        let mut keys: Vec<String> = [10, 2, 1, u64::MAX, 100, 9].map(invoice_key).into();
+        keys.sort();
+        let numbers: Vec<u64> = keys.iter().map(|k| k.parse().unwrap()).collect();
+        assert_eq!(numbers, [1, 2, 9, 10, 100, u64::MAX]);
+        assert!(keys.iter().all(|k| k.len() == 20), "{keys:?}");
     }
 }

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::CreateInvoice;
 use super::projection::{GetInvoice, Invoice, ListInvoices};
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
 use crate::money::Money;
+use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
 /// one of them has no handler.
@@ -62,11 +63,13 @@ struct ListFilter {
 async fn list(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ListFilter>,
-) -> AppResult<Json<Vec<Invoice>>> {
+    ApiPage(page): ApiPage,
+) -> AppResult<Json<Listing<Invoice>>> {
     Ok(Json(
         state
             .send(ListInvoices {
                 customer_id: filter.customer_id,
+                page,
             })
             .await?,
     ))

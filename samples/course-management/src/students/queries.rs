@@ -1,25 +1,30 @@
 //! Reading the students' read models.
 
-use opossum::{AppContext, Handler, Message, ReadModel};
+use opossum::{AppContext, Handler, Message, Page, ReadModel};
 use uuid::Uuid;
 
 use super::{
     StudentDetails, StudentDetailsProjection, StudentShortInfo, StudentShortInfoProjection, Tier,
 };
 use crate::error::{AppError, AppResult};
+use crate::paging::Listing;
 use crate::store::state_tags;
 
-/// The students, optionally only those of one tier and/or whether they reached their limit.
-#[derive(Clone, Debug, Default)]
+/// One page of the students, optionally only those of one tier and/or whether they reached
+/// their limit, ordered by student id (the projection's key, which the page's cursor follows).
+/// Both filters are tags of the projection, so a filtered page is read from the tag index.
+#[derive(Clone, Debug)]
 pub struct ListStudents {
     /// Only students of this tier.
     pub tier: Option<Tier>,
     /// Only students who reached (`true`) or did not reach (`false`) their course limit.
     pub is_maxed_out: Option<bool>,
+    /// Which page.
+    pub page: Page,
 }
 
 impl Message for ListStudents {
-    type Output = AppResult<Vec<StudentShortInfo>>;
+    type Output = AppResult<Listing<StudentShortInfo>>;
 }
 
 /// One student's details.
@@ -54,7 +59,7 @@ impl StudentQueries {
 }
 
 impl Handler<ListStudents> for StudentQueries {
-    async fn handle(&self, query: ListStudents) -> AppResult<Vec<StudentShortInfo>> {
+    async fn handle(&self, query: ListStudents) -> AppResult<Listing<StudentShortInfo>> {
         let tier = query.tier.map(|t| t.to_string());
         let maxed = query.is_maxed_out.map(|m| m.to_string());
         let tags = {
@@ -67,24 +72,18 @@ impl Handler<ListStudents> for StudentQueries {
             }
             state_tags(&wanted)
         };
-        let mut students = self
+        let page = query.page;
+        let students = self
             .short
             .read(move |store| {
                 if tags.is_empty() {
-                    store.get_all()
+                    store.list(&page)
                 } else {
-                    store.query_by_tags(&tags)
+                    store.query_by_tags(&tags, &page)
                 }
             })
             .await?;
-        students.sort_by(|a, b| {
-            (&a.last_name, &a.first_name, a.student_id).cmp(&(
-                &b.last_name,
-                &b.first_name,
-                b.student_id,
-            ))
-        });
-        Ok(students)
+        Ok(students.into())
     }
 }
 

@@ -12,7 +12,8 @@ use super::{
     UpdateSubscription,
 };
 use crate::error::{AppError, AppResult};
-use crate::http::{ApiJson, ApiPath, ApiQuery, AppState, created};
+use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
+use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
 /// one of them has no handler.
@@ -75,12 +76,14 @@ struct ListFilter {
 async fn list(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ListFilter>,
-) -> AppResult<Json<Vec<StudentShortInfo>>> {
+    ApiPage(page): ApiPage,
+) -> AppResult<Json<Listing<StudentShortInfo>>> {
     let tier = filter.tier.as_deref().map(parse_tier).transpose()?;
     let students = state
         .send(ListStudents {
             tier,
             is_maxed_out: filter.is_maxed_out,
+            page,
         })
         .await?;
     Ok(Json(students))

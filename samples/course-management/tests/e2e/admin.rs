@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::Server;
+use crate::support::{Server, items};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilding_every_projection_gives_the_same_read_models() {
@@ -43,6 +43,22 @@ async fn rebuilding_every_projection_gives_the_same_read_models() {
 
     let store = server.get("/admin/store").await.expect(200);
     assert_eq!(store["eventCount"], 4);
+    assert_projection_figures_add_up(&store);
+    let instances = |name: &str| {
+        store["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {store}"))["instances"]
+            .clone()
+    };
+    assert_eq!(instances("StudentShortInfo"), 1);
+    assert_eq!(instances("CourseDetails"), 1);
+    assert_eq!(instances("Invoices"), 1);
+    assert_eq!(instances("CourseAnnouncements"), 0);
+    // Two student and two course projections, one invoice; no books, no announcements.
+    assert_eq!(store["projectionInstances"], 2 + 2 + 1, "{store}");
     let checkpoints = server
         .get("/admin/projections/checkpoints")
         .await
@@ -82,26 +98,20 @@ async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
         .delete("/admin/store?confirm=false")
         .await
         .problem(400);
-    assert_eq!(
-        server
-            .get("/students")
-            .await
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(items(&server.get("/students").await.expect(200)).len(), 1);
 
     assert_eq!(
         server.delete("/admin/store?confirm=true").await.expect(200),
         json!({"deleted": true})
     );
-    assert_eq!(server.get("/students").await.expect(200), json!([]));
     assert_eq!(
-        server.get("/admin/store").await.expect(200)["eventCount"],
-        0
+        server.get("/students").await.expect(200),
+        json!({"items": [], "nextCursor": null})
     );
+    let store = server.get("/admin/store").await.expect(200);
+    assert_eq!(store["eventCount"], 0);
+    assert_projection_figures_add_up(&store);
+    assert_eq!(store["projectionInstances"], 0, "{store}");
 
     // The fresh store works, and numbering starts again.
     server.student("Ada", "Lovelace").await;
@@ -114,4 +124,39 @@ async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
         .expect(201);
     assert_eq!(invoice["invoiceNumber"], 1);
     server.stop().await;
+}
+
+/// The store figures' projection totals are the sums of the per-projection figures, and every
+/// projection is counted once, within the store folder's size.
+#[track_caller]
+fn assert_projection_figures_add_up(store: &serde_json::Value) {
+    let projections = store["projections"].as_array().unwrap();
+    assert_eq!(projections.len(), 9, "{store}");
+    let sum = |field: &str| -> u64 {
+        projections
+            .iter()
+            .map(|p| {
+                p[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no {field}: {p}"))
+            })
+            .sum()
+    };
+    assert_eq!(
+        store["projectionsSizeOnDisk"].as_u64(),
+        Some(sum("sizeOnDisk"))
+    );
+    assert_eq!(store["projectionFiles"].as_u64(), Some(sum("files")));
+    assert_eq!(
+        store["projectionInstances"].as_u64(),
+        Some(sum("instances"))
+    );
+    assert!(sum("files") > 0, "{store}");
+    assert!(
+        sum("sizeOnDisk") <= store["sizeOnDisk"].as_u64().unwrap(),
+        "the projections are part of the store folder: {store}"
+    );
+    for p in projections {
+        assert!(p["liveBytes"].as_u64() <= p["sizeOnDisk"].as_u64(), "{p}");
+    }
 }

@@ -3,10 +3,23 @@
 
 use serde_json::json;
 
-use crate::support::{Server, concurrently, text};
+use crate::support::{Server, concurrently, items, text};
 
 const TOKEN: &str = "00000000-0000-4000-8000-00000000a001";
 const OTHER_TOKEN: &str = "00000000-0000-4000-8000-00000000a002";
+
+/// The titles of a course's live announcements in the order they were posted: the list is in
+/// id order (the order its pages follow), and each announcement carries its position.
+async fn titles_in_posting_order(server: &Server, course: &str) -> Vec<String> {
+    let mut live = items(
+        &server
+            .get(&format!("/courses/{course}/announcements"))
+            .await
+            .expect(200),
+    );
+    live.sort_by_key(|a| a["position"].as_u64().unwrap());
+    live.iter().map(|a| text(a, "title")).collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_posts_once_until_its_announcement_is_retracted() {
@@ -26,16 +39,7 @@ async fn a_token_posts_once_until_its_announcement_is_retracted() {
     assert!(retry.contains("already submitted"), "{retry}");
     post(OTHER_TOKEN, "Lab notes").await.expect(201);
 
-    let live = server
-        .get(&format!("/courses/{course}/announcements"))
-        .await
-        .expect(200);
-    let titles: Vec<&str> = live
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let titles = titles_in_posting_order(&server, &course).await;
     assert_eq!(titles, ["Exam moved", "Lab notes"]);
 
     let retracted = server
@@ -57,16 +61,7 @@ async fn a_token_posts_once_until_its_announcement_is_retracted() {
 
     // The token is free again.
     post(TOKEN, "Exam moved (corrected)").await.expect(201);
-    let live = server
-        .get(&format!("/courses/{course}/announcements"))
-        .await
-        .expect(200);
-    let titles: Vec<&str> = live
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["title"].as_str().unwrap())
-        .collect();
+    let titles = titles_in_posting_order(&server, &course).await;
     assert_eq!(titles, ["Lab notes", "Exam moved (corrected)"]);
     server.stop().await;
 }
@@ -95,7 +90,7 @@ async fn a_burst_of_retries_with_one_token_posts_once() {
         .get(&format!("/courses/{course}/announcements"))
         .await
         .expect(200);
-    assert_eq!(live.as_array().unwrap().len(), 1);
+    assert_eq!(items(&live).len(), 1);
     server.stop().await;
 }
 

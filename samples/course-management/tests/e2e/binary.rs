@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+use crate::support::items;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_course-management");
 
 /// A guard against a hang, never an expectation about speed.
@@ -127,7 +129,7 @@ async fn the_binary_prints_its_url_serves_and_stops_gracefully() {
     // The same folder, a new process: the student is still there.
     let again = start(dir.path()).await;
     let students = get(&client, format!("{}/students", again.base)).await;
-    assert_eq!(students[0]["email"], "ada@example.com");
+    assert_eq!(students["items"][0]["email"], "ada@example.com");
     again.terminate().await;
 }
 
@@ -149,28 +151,39 @@ async fn seed_small_creates_realistic_data_that_the_server_serves() {
         .build()
         .unwrap();
     let students = get(&client, format!("{}/students", server.base)).await;
-    assert_eq!(students.as_array().unwrap().len(), 40);
+    assert_eq!(items(&students).len(), 40);
+    assert_eq!(
+        students["nextCursor"],
+        Value::Null,
+        "40 fit the default page"
+    );
     let courses = get(&client, format!("{}/courses", server.base)).await;
-    assert_eq!(courses.as_array().unwrap().len(), 10);
-    let enrolled: u64 = courses
-        .as_array()
-        .unwrap()
+    assert_eq!(items(&courses).len(), 10);
+    let enrolled: u64 = items(&courses)
         .iter()
         .map(|c| c["currentEnrollmentCount"].as_u64().unwrap())
         .sum();
     assert!(enrolled > 0);
     let invoices = get(&client, format!("{}/invoices", server.base)).await;
-    let numbers: Vec<u64> = invoices
-        .as_array()
-        .unwrap()
+    let numbers: Vec<u64> = items(&invoices)
         .iter()
         .map(|i| i["invoiceNumber"].as_u64().unwrap())
         .collect();
     assert_eq!(numbers, (1..=30).collect::<Vec<u64>>());
     let books = get(&client, format!("{}/course-books", server.base)).await;
-    assert_eq!(books.as_array().unwrap().len(), 15);
+    assert_eq!(items(&books).len(), 15);
     let store = get(&client, format!("{}/admin/store", server.base)).await;
     assert_eq!(store["eventCount"].as_u64(), Some(events));
+    assert_eq!(
+        store["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "StudentShortInfo")
+            .map(|p| p["instances"].clone()),
+        Some(json!(40)),
+        "{store}"
+    );
     server.terminate().await;
 }
 
@@ -191,7 +204,7 @@ async fn seed_and_a_second_server_run_beside_a_running_server() {
     let started = std::time::Instant::now();
     loop {
         let students = get(&client, format!("{}/students", server.base)).await;
-        if students.as_array().unwrap().len() == 40 {
+        if items(&students).len() == 40 {
             break;
         }
         assert!(started.elapsed() < HANG_GUARD, "hang guard: {students}");
@@ -205,7 +218,7 @@ async fn seed_and_a_second_server_run_beside_a_running_server() {
     let status = get(&client, format!("{}/admin/projections/status", second.base)).await;
     assert_eq!(status["role"], "follower", "{status}");
     let students = get(&client, format!("{}/students", second.base)).await;
-    assert_eq!(students.as_array().unwrap().len(), 40);
+    assert_eq!(items(&students).len(), 40);
     let rebuild = client
         .post(format!(
             "{}/admin/projections/StudentShortInfo/rebuild",
@@ -222,11 +235,7 @@ async fn seed_and_a_second_server_run_beside_a_running_server() {
         .unwrap();
     assert_eq!(delete.status(), 409, "a follower does not delete the store");
     let students = get(&client, format!("{}/students", second.base)).await;
-    assert_eq!(
-        students.as_array().unwrap().len(),
-        40,
-        "and goes on serving"
-    );
+    assert_eq!(items(&students).len(), 40, "and goes on serving");
     second.terminate().await;
     server.terminate().await;
 }

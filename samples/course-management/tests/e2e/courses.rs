@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Server, text};
+use crate::support::{Server, items, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_course_is_created_listed_and_its_limit_changed() {
@@ -32,7 +32,8 @@ async fn a_course_is_created_listed_and_its_limit_changed() {
         .expect(200);
     assert_eq!(changed["maxStudentCount"], 1);
 
-    let list = server.get("/courses").await.expect(200);
+    let list = items(&server.get("/courses").await.expect(200));
+    assert_eq!(list.len(), 1);
     assert_eq!(list[0]["courseId"], course.as_str());
     server.stop().await;
 }
@@ -46,10 +47,11 @@ async fn the_limit_cannot_drop_below_the_enrolment_and_full_courses_are_filtered
         let student = server.student(name, "Student").await;
         server.enroll(&small, &student).await.expect(201);
     }
-    let full = server.get("/courses?isFull=true").await.expect(200);
-    assert_eq!(full.as_array().unwrap().len(), 1);
+    let full = items(&server.get("/courses?isFull=true").await.expect(200));
+    assert_eq!(full.len(), 1);
     assert_eq!(full[0]["courseId"], small.as_str());
-    let open = server.get("/courses?isFull=false").await.expect(200);
+    let open = items(&server.get("/courses?isFull=false").await.expect(200));
+    assert_eq!(open.len(), 1);
     assert_eq!(open[0]["courseId"], big.as_str());
 
     let detail = server
@@ -68,15 +70,7 @@ async fn the_limit_cannot_drop_below_the_enrolment_and_full_courses_are_filtered
         )
         .await
         .expect(200);
-    assert!(
-        server
-            .get("/courses?isFull=true")
-            .await
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(items(&server.get("/courses?isFull=true").await.expect(200)).is_empty());
 
     server
         .post("/courses", json!({"name": "Zero", "maxStudentCount": 0}))

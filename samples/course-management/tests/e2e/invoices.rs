@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::{Server, concurrently};
+use crate::support::{Server, concurrently, items};
 
-fn numbers(list: &serde_json::Value) -> Vec<u64> {
-    list.as_array()
-        .unwrap()
+fn numbers(page: &serde_json::Value) -> Vec<u64> {
+    items(page)
         .iter()
         .map(|i| i["invoiceNumber"].as_u64().unwrap())
         .collect()
@@ -32,7 +31,7 @@ async fn invoices_are_numbered_one_two_three() {
     }
     let all = server.get("/invoices").await.expect(200);
     assert_eq!(numbers(&all), [1, 2, 3]);
-    assert_eq!(all[0]["amount"], 99.5);
+    assert_eq!(all["items"][0]["amount"], 99.5);
     let second = server.get("/invoices/2").await.expect(200);
     assert_eq!(second["customerId"], other);
     assert_eq!(

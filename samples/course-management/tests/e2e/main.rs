@@ -13,5 +13,6 @@ mod enrollment;
 mod exam_tokens;
 mod invoices;
 mod openapi;
+mod paging;
 mod students;
 mod support;

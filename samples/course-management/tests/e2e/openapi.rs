@@ -45,6 +45,28 @@ async fn every_documented_operation_is_routed_and_every_schema_exists() {
         assert!(paths.contains_key(required), "{required} is not documented");
     }
 
+    for list in [
+        "/students",
+        "/courses",
+        "/course-books",
+        "/invoices",
+        "/courses/{courseId}/announcements",
+    ] {
+        let get = &paths[list]["get"];
+        let names: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"limit") && names.contains(&"cursor"),
+            "{list} is paged: {names:?}"
+        );
+        let page = &get["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(page["required"], json!(["items", "nextCursor"]), "{list}");
+    }
+
     let mut operations = 0;
     for (template, methods) in paths {
         let path = template

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Server, text};
+use crate::support::{Server, items, text, texts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_student_is_listed_and_has_details() {
@@ -17,8 +17,10 @@ async fn a_registered_student_is_listed_and_has_details() {
     let id = text(&reply.expect(201), "studentId");
     assert_eq!(location, Some(format!("/students/{id}")));
 
-    let list = server.get("/students").await.expect(200);
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    let page = server.get("/students").await.expect(200);
+    assert_eq!(page["nextCursor"], json!(null), "one student is one page");
+    let list = items(&page);
+    assert_eq!(list.len(), 1);
     assert_eq!(list[0]["studentId"], id.as_str());
     assert_eq!(list[0]["firstName"], "Ada");
     assert_eq!(list[0]["enrollmentTier"], "Basic");
@@ -42,16 +44,7 @@ async fn an_email_is_registered_once_in_any_case() {
         .await
         .problem(400);
     assert!(detail.contains("already registered"), "{detail}");
-    assert_eq!(
-        server
-            .get("/students")
-            .await
-            .expect(200)
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(items(&server.get("/students").await.expect(200)).len(), 1);
     server.stop().await;
 }
 
@@ -115,13 +108,7 @@ async fn students_are_filtered_by_tier_and_by_being_maxed_out() {
         server.enroll(&course, &ada).await.expect(201);
     }
 
-    let ids = |list: serde_json::Value| -> Vec<String> {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| text(s, "studentId"))
-            .collect()
-    };
+    let ids = |page: serde_json::Value| -> Vec<String> { texts(&items(&page), "studentId") };
     assert_eq!(
         ids(server.get("/students?tier=Professional").await.expect(200)),
         [alan.as_str()]

@@ -176,6 +176,33 @@ impl Server {
         panic!("the projections never stopped rebuilding");
     }
 
+    /// Every item of the list route `path` (which may carry filters), read `limit` at a time by
+    /// following `nextCursor`, and the number of pages that took. Checks that no page is over
+    /// the limit and that only the last page has no cursor.
+    pub(crate) async fn every_page(&self, path: &str, limit: usize) -> (Vec<Value>, usize) {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for pages in 1..=10_000 {
+            let url = match &cursor {
+                None => format!("{path}{separator}limit={limit}"),
+                Some(cursor) => format!("{path}{separator}limit={limit}&cursor={cursor}"),
+            };
+            let page = self.get(&url).await.expect(200);
+            let found = items(&page);
+            assert!(found.len() <= limit, "{url}: {page}");
+            all.extend(found);
+            match page["nextCursor"].as_str() {
+                None => return (all, pages),
+                Some(next) => {
+                    assert!(!next.is_empty(), "{url}: {page}");
+                    cursor = Some(next.to_owned());
+                }
+            }
+        }
+        panic!("{path} never reached its last page");
+    }
+
     /// Registers a student and returns their id.
     pub(crate) async fn student(&self, first: &str, last: &str) -> String {
         let email = format!(
@@ -254,6 +281,28 @@ async fn futures_join_all<Fut: std::future::Future>(futures: Vec<Fut>) -> Vec<Fu
     })
     .await;
     outputs.into_iter().map(|o| o.unwrap()).collect()
+}
+
+/// The items of a list reply, after checking that it is one page:
+/// `{"items": [...], "nextCursor": "…" | null}`.
+#[track_caller]
+pub(crate) fn items(page: &Value) -> Vec<Value> {
+    let object = page
+        .as_object()
+        .unwrap_or_else(|| panic!("not a page: {page}"));
+    assert_eq!(object.len(), 2, "a page holds items and nextCursor: {page}");
+    let next = &page["nextCursor"];
+    assert!(next.is_null() || next.is_string(), "{page}");
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {page}"))
+        .clone()
+}
+
+/// The string field `field` of every item of `list`.
+#[track_caller]
+pub(crate) fn texts(list: &[Value], field: &str) -> Vec<String> {
+    list.iter().map(|item| text(item, field)).collect()
 }
 
 /// A string field of a JSON object.
