@@ -662,6 +662,47 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_publishes_nothing_and_the_next_commit_cuts_its_leftovers() -> Result<(), Error>
+    {
+        let tmp = tempfile::tempdir().map_err(|e| Error::io("create", "tempdir", e))?;
+        let dir = tmp.path().join("P");
+        let writer = Generation::open(&dir, 1, Durability::Eventual)?;
+        let mut pending = Pending::default();
+        pending.record("a", 1, &[], Some(&1_u32), writer.path())?;
+        writer.commit(pending, 1, Durability::Eventual)?;
+        let end = writer.file_len();
+
+        // A handle that cannot write (a view) fails the write: the table does not move.
+        let view = Generation::observe(&dir, 1)?;
+        let mut pending = Pending::default();
+        pending.record("b", 2, &[], Some(&2_u32), view.path())?;
+        assert!(matches!(
+            view.commit(pending, 2, Durability::Eventual),
+            Err(Error::Io { .. })
+        ));
+        assert_eq!((view.checkpoint(), view.table().len()), (Some(1), 1));
+        assert!(view.dirty_tail.load(Ordering::Acquire));
+
+        // Bytes a failed write left after the end are cut before the next commit is written.
+        packed::write_all_at(&writer.file, b"{\"key\":\"half-writ", end)
+            .map_err(|e| Error::io("write", writer.path(), e))?;
+        writer.dirty_tail.store(true, Ordering::Release);
+        let mut pending = Pending::default();
+        pending.record("c", 3, &[], Some(&3_u32), writer.path())?;
+        writer.commit(pending, 3, Durability::Eventual)?;
+        drop(writer);
+        let reopened = Generation::observe(&dir, 1)?;
+        let keys: Vec<String> = reopened
+            .table()
+            .after(None)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!(reopened.checkpoint(), Some(3));
+        Ok(())
+    }
+
+    #[test]
     fn commits_are_seen_by_a_follower_and_survive_a_reopen() -> Result<(), Error> {
         let tmp = tempfile::tempdir().map_err(|e| Error::io("create", "tempdir", e))?;
         let dir = tmp.path().join("P");

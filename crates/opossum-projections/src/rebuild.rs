@@ -536,7 +536,7 @@ async fn commit(
             }
         }
         if live.wants_compaction(min_garbage) {
-            if let Err(e) = update::compact(&compacting, &live, durability) {
+            if let Err(e) = update::compact(&compacting, live, durability) {
                 tracing::warn!(error = %e, "could not compact the rebuilt projection; the daemon tries again after its next batch");
             }
         }

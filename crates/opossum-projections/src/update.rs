@@ -124,7 +124,7 @@ async fn step(
             let applied = commit(runner, &generation, durability, batch)?;
             if generation.wants_compaction(min_garbage) {
                 // A failed compaction loses nothing: the live generation stays as it is.
-                if let Err(e) = compact(&compacting, &generation, durability) {
+                if let Err(e) = compact(&compacting, generation, durability) {
                     tracing::warn!(error = %e, "could not compact the projection; it is tried again after the next batch");
                 }
             }
@@ -204,7 +204,7 @@ fn commit(
 /// `current.json`. The caller holds the projection's writer lock.
 pub(crate) fn compact(
     tracked: &Tracked,
-    live: &Arc<Generation>,
+    live: Arc<Generation>,
     durability: Durability,
 ) -> Result<(), Error> {
     let started = Instant::now();
@@ -219,8 +219,12 @@ pub(crate) fn compact(
         return Err(e);
     }
     let (before, after) = (live.file_len(), target.file_len());
+    drop(live);
     if let Some(replaced) = tracked.replace_current(target) {
-        drop(replaced);
+        // Deleted now unless a reader still holds it (then when the last one lets go).
+        if let Ok(replaced) = Arc::try_unwrap(replaced) {
+            replaced.delete_now();
+        }
     }
     tracing::info!(
         projection = tracked.name(),

@@ -589,7 +589,12 @@ async fn paging_returns_every_instance_once_while_writes_and_compactions_go_on()
         live_generation(dir.path(), "Students").unwrap() > first,
         "the file was compacted into new generations meanwhile"
     );
-    assert_eq!(projection_files(dir.path(), "Students").len(), 2);
+    // A replaced generation may still be on its way out (renamed, then deleted by a thread).
+    let files: Vec<String> = projection_files(dir.path(), "Students")
+        .into_iter()
+        .filter(|f| !f.starts_with(".trash-"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
     assert!(matches!(
         store_of.list(&Page::first(0)),
         Err(Error::InvalidPage { .. })
