@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use opossum_core::{
@@ -504,8 +504,23 @@ impl FileEventStore {
             Ok(())
         })??;
         drop(lock);
-        vfs.remove_dir_all(&dir)
-            .map_err(|e| Error::io("delete", &dir, e))?;
+        // Another handle may take the lock in the moment after it is let go, write its lease,
+        // find the tombstone and let go again: its lease can appear while the folder is being
+        // removed. Try again a few times; it does not stay.
+        let mut attempt = 1;
+        loop {
+            match vfs.remove_dir_all(&dir) {
+                Ok(()) => break,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+                        && attempt < DELETE_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(Error::io("delete", &dir, e)),
+            }
+        }
         tracing::info!(store = %dir.display(), "deleted store");
         Ok(())
     }
@@ -518,6 +533,9 @@ impl Drop for FileEventStore {
         }
     }
 }
+
+/// How many times `delete` tries to remove the emptied folder while other handles let go.
+const DELETE_ATTEMPTS: u32 = 100;
 
 /// Store figures for operators.
 #[derive(Clone, Debug, PartialEq, Eq)]
