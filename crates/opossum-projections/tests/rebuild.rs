@@ -266,3 +266,56 @@ async fn many_instances_rebuild_with_a_small_flush_interval() -> TestResult {
     assert_eq!(manager.store::<Students>()?.entries()?, incremental);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_folder_in_the_layout_of_earlier_versions_is_rebuilt_on_first_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
+    append(
+        &store,
+        vec![registered("s-1", "Ada"), registered("s-2", "Grace")],
+    )
+    .await;
+    // What an earlier version left: a generation folder with a file per instance and tag
+    // markers, behind current.json.
+    let folder = dir.path().join("projections/Students");
+    std::fs::create_dir_all(folder.join("gen-000004/state"))?;
+    std::fs::create_dir_all(folder.join("gen-000004/tags/active/yes"))?;
+    std::fs::write(
+        folder.join("gen-000004/state/s-1.json"),
+        br#"{"key":"s-1","position":1,"state":{"id":"s-1","name":"Ada","courses":0}}"#,
+    )?;
+    std::fs::write(folder.join("gen-000004/tags/active/yes/s-1"), b"")?;
+    std::fs::write(
+        folder.join("gen-000004/checkpoint.json"),
+        br#"{"position":1,"updated_at":"2026-11-01T00:00:00Z"}"#,
+    )?;
+    std::fs::write(folder.join("current.json"), br#"{"generation": 4}"#)?;
+
+    let manager = manager(&store, options(dir.path()));
+    assert!(
+        !manager
+            .status()
+            .iter()
+            .any(|s| s.name == "Students" && s.has_checkpoint),
+        "the old layout is not read"
+    );
+    let report = manager.rebuilder().rebuild_missing().await;
+    assert!(report.is_success(), "{report:?}");
+    let students = manager.store::<Students>()?;
+    assert_eq!(students.count()?, 2);
+    assert_eq!(
+        students.get("s-2")?.map(|s| s.name),
+        Some("Grace".to_owned())
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&folder)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(
+        names,
+        ["current.json", "gen-000005.jsonl"],
+        "the old folder is gone; numbering goes on after it"
+    );
+    Ok(())
+}
