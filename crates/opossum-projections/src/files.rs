@@ -11,6 +11,17 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 
+/// Opens the file `path` for reading and writing, creating it empty when it does not exist.
+pub(crate) fn open_or_create(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
 /// Writes `bytes` to `path`, replacing it, without syncing.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = OpenOptions::new()

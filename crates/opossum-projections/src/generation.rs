@@ -13,7 +13,7 @@
 //! replacing `current.json` (temp file + rename): one atomic step, after which the old
 //! generation is deleted. Nothing is ever deleted before its replacement is in place.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
@@ -94,13 +94,7 @@ impl Generation {
     ) -> Result<Arc<Generation>, Error> {
         let path = generation_path(dir, number);
         files::create_dir_all(dir)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+        let file = files::open_or_create(&path)?;
         let scanned = packed::scan(&file, &path, 0)?;
         if scanned.header.is_none() {
             // New, or its first write was cut short: start it (again) with its header.
@@ -131,18 +125,29 @@ impl Generation {
                 file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
             }
         }
+        Ok(Generation::with(number, path, file, scanned, false))
+    }
+
+    /// A generation of `file`, indexed by what `scanned` found in it.
+    fn with(
+        number: u64,
+        path: PathBuf,
+        file: File,
+        scanned: packed::Scanned,
+        observed: bool,
+    ) -> Arc<Generation> {
         let mut table = Table::default();
         table.apply(scanned.delta);
-        Ok(Arc::new(Generation {
+        Arc::new(Generation {
             number,
             path,
             file,
             table: RwLock::new(table),
-            observed: false,
+            observed,
             refreshing: Mutex::new(()),
             dirty_tail: AtomicBool::new(false),
             retired: AtomicBool::new(false),
-        }))
+        })
     }
 
     /// A read-only view of generation `number` of `dir`, which another process maintains:
@@ -151,18 +156,7 @@ impl Generation {
         let path = generation_path(dir, number);
         let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         let scanned = packed::scan(&file, &path, 0)?;
-        let mut table = Table::default();
-        table.apply(scanned.delta);
-        Ok(Arc::new(Generation {
-            number,
-            path,
-            file,
-            table: RwLock::new(table),
-            observed: true,
-            refreshing: Mutex::new(()),
-            dirty_tail: AtomicBool::new(false),
-            retired: AtomicBool::new(false),
-        }))
+        Ok(Generation::with(number, path, file, scanned, true))
     }
 
     /// In a view of a generation another process writes: reads the commits it appended since

@@ -6,11 +6,11 @@
 //! releases it when the file is closed or the process dies (even by `kill -9`), so a crash never
 //! leaves a stale lock.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use crate::Error;
+use crate::{Error, files};
 
 /// The lock file's name in the projections folder.
 pub(crate) const LOCK_FILE: &str = ".lock";
@@ -25,13 +25,7 @@ impl FolderLock {
     /// Takes the lock of the folder `root`, or fails at once with [`Error::Locked`].
     pub(crate) fn acquire(root: &Path) -> Result<FolderLock, Error> {
         let path = root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
+        let file = files::open_or_create(&path)?;
         let mut lock = fd_lock::RwLock::new(file);
         match lock.try_write() {
             // The guard would borrow `lock`; the lock belongs to the open file instead, and is

@@ -20,7 +20,7 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -171,15 +171,7 @@ async fn maintainer(root: &Path) {
 }
 
 fn child(root: &Path, role: &str) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-        .env(ROLE_VAR, role)
-        .env(ROOT_VAR, root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    command
+    child_command(CHILD_TEST, (ROLE_VAR, role), (ROOT_VAR, root))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,14 +22,14 @@ mod support;
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opossum_core::{Durability, EventStore, NewEvent, Payload, SequencedEvent};
 use opossum_fs::{FileEventStore, StoreOptions};
 use opossum_projections::{BoxError, Page, Projection, ProjectionManager, ProjectionOptions, Role};
-use support::{Opts, TestResult};
+use support::{Opts, TestResult, child_command};
 
 const CHILD_TEST: &str = "swap_child_entry";
 const ROLE_VAR: &str = "OPOSSUM_SWAP_ROLE";
@@ -233,15 +233,7 @@ fn reader(root: &Path) {
 }
 
 fn child(root: &Path, role: &str) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-        .env(ROLE_VAR, role)
-        .env(ROOT_VAR, root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    command
+    child_command(CHILD_TEST, (ROLE_VAR, role), (ROOT_VAR, root))
 }
 
 /// A small deterministic generator for the kill moments (xorshift).

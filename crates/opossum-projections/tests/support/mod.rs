@@ -378,3 +378,21 @@ pub fn live_generation(root: &Path, projection: &str) -> Option<u64> {
     let current: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     current["generation"].as_u64()
 }
+
+/// This test binary run again as a child process: only the test `entry` runs, with `role_var`
+/// naming its role and `root_var` the folder it works in; its stdout is piped to the parent.
+pub fn child_command(
+    entry: &str,
+    (role_var, role): (&str, &str),
+    (root_var, root): (&str, &Path),
+) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .env(role_var, role)
+        .env(root_var, root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    command
+}
