@@ -76,6 +76,12 @@ pub enum Error {
     #[error("a query needs at least one item; use Query::all() to match every event")]
     EmptyQuery,
 
+    /// Read options that a read cannot follow (for example a descending streaming read).
+    #[error("invalid read options: {problem}")]
+    InvalidReadOptions {
+        /// What is wrong, and what to do instead.
+        problem: String,
+    },
     /// Position 0 was given where a sequence position was expected; positions start at 1.
     #[error(
         "sequence positions start at 1; 0 is not a position (use `None` for \"from the start\")"
@@ -145,6 +151,7 @@ impl Error {
             | Error::DuplicateTag { .. }
             | Error::EmptyAppend
             | Error::EmptyQuery
+            | Error::InvalidReadOptions { .. }
             | Error::ZeroPosition
             | Error::InvalidPayload { .. } => ErrorKind::InvalidInput,
             Error::EventTypeMismatch { .. } | Error::PayloadDecode { .. } => ErrorKind::Decode,

@@ -61,6 +61,7 @@ mod memory;
 mod position;
 mod query;
 mod store;
+pub mod stream;
 mod tag;
 
 pub use durability::Durability;
@@ -70,5 +71,6 @@ pub use jiff::Timestamp;
 pub use memory::InMemoryEventStore;
 pub use position::Position;
 pub use query::{AppendCondition, Direction, Query, QueryItem, ReadOptions};
-pub use store::{EventStore, validate_append};
+pub use store::{DEFAULT_APPEND_POLL, EventStore, validate_append};
+pub use stream::EventStream;
 pub use tag::{EventType, Tag};

@@ -16,9 +16,20 @@ use crate::{
 /// It implements the DCB rules in the most direct way (a vector scanned on every call), which
 /// makes it the reference the file store is compared with in property tests. It is fast enough
 /// for unit tests with thousands of events; it is not meant for production data.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryEventStore {
     events: Mutex<Vec<SequencedEvent>>,
+    /// The head, announced after every append (for [`EventStore::wait_for_append`]).
+    head: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for InMemoryEventStore {
+    fn default() -> InMemoryEventStore {
+        InMemoryEventStore {
+            events: Mutex::new(Vec::new()),
+            head: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl InMemoryEventStore {
@@ -82,6 +93,8 @@ impl InMemoryEventStore {
             stored.push(SequencedEvent { position, event });
             position = position.next();
         }
+        drop(stored);
+        self.head.send_replace(last.get());
         Ok(last)
     }
 
@@ -102,7 +115,12 @@ impl InMemoryEventStore {
         let start = options
             .after
             .map_or(0, |p| usize::try_from(p.get()).unwrap_or(usize::MAX));
-        let tail = stored.get(start..).unwrap_or_default();
+        let end = options.until.map_or(stored.len(), |u| {
+            usize::try_from(u.get())
+                .unwrap_or(usize::MAX)
+                .min(stored.len())
+        });
+        let tail = stored.get(start..end).unwrap_or_default();
         let limit = options.limit.unwrap_or(usize::MAX);
         let matching = |e: &&SequencedEvent| query.matches(&e.event);
         match options.direction {
@@ -151,6 +169,18 @@ impl EventStore for InMemoryEventStore {
 
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
         self.read_last_blocking(query)
+    }
+
+    async fn head(&self) -> Result<Option<Position>, Error> {
+        Ok(self.lock().last().map(|e| e.position))
+    }
+
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), Error> {
+        let beyond = beyond.map_or(0, Position::get);
+        let mut head = self.head.subscribe();
+        // The sender lives as long as the store, which outlives this borrow of it.
+        let _ = head.wait_for(|h| *h > beyond).await;
+        Ok(())
     }
 }
 

@@ -346,6 +346,8 @@ pub enum Direction {
 pub struct ReadOptions {
     /// Only events at positions greater than this.
     pub after: Option<Position>,
+    /// Only events at positions at or before this.
+    pub until: Option<Position>,
     /// At most this many events.
     pub limit: Option<usize>,
     /// The order of the result.
@@ -363,6 +365,14 @@ impl ReadOptions {
     #[must_use]
     pub fn after(mut self, position: Position) -> ReadOptions {
         self.after = Some(position);
+        self
+    }
+
+    /// Only events at or before `position`: a read of the log as it was then, whatever is
+    /// appended meanwhile.
+    #[must_use]
+    pub fn until(mut self, position: Position) -> ReadOptions {
+        self.until = Some(position);
         self
     }
 

@@ -4,7 +4,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
+use crate::stream::{self, EventStream};
 use crate::{AppendCondition, Error, NewEvent, Position, Query, ReadOptions, SequencedEvent};
+
+/// How often the default [`EventStore::wait_for_append`] looks at the head.
+pub const DEFAULT_APPEND_POLL: Duration = Duration::from_millis(50);
 
 /// A DCB event store.
 ///
@@ -60,6 +66,99 @@ pub trait EventStore: Send + Sync {
     /// # Errors
     /// [`Error::Storage`] when the back end fails; its [`Error::kind`] says which failure.
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error>;
+
+    /// The position of the last committed event, `None` for an empty store. The default reads
+    /// the last event; stores override it with something cheaper.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the back end fails.
+    async fn head(&self) -> Result<Option<Position>, Error> {
+        Ok(self.read_last(&Query::all()).await?.map(|e| e.position))
+    }
+
+    /// Resolves once the head is past `beyond` — an event was committed after it, by this
+    /// process or (for stores shared between processes) another. It may also resolve earlier
+    /// (callers look at the head again); it never misses an append. This is what subscriptions
+    /// wait on. The default looks at [`head`](Self::head) every [`DEFAULT_APPEND_POLL`]; the
+    /// in-memory store resolves at the append, the file store as its options say.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the back end fails (for example, the store was closed or
+    /// deleted).
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), Error> {
+        loop {
+            if self.head().await? > beyond {
+                return Ok(());
+            }
+            tokio::time::sleep(DEFAULT_APPEND_POLL).await;
+        }
+    }
+
+    /// The events matching `query` that `options` select, ascending, read in bounded batches:
+    /// a read of millions of events holds one batch in memory. [`read`](Self::read) stays the
+    /// convenience that returns them all at once.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use opossum_core::{EventStore, InMemoryEventStore, NewEvent, Payload, Query, ReadOptions};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = InMemoryEventStore::new();
+    /// for _ in 0..3 {
+    ///     store.append(vec![NewEvent::builder("Ping", Payload::from_json("{}")?).build()?], None).await?;
+    /// }
+    /// let mut events = store.read_stream(&Query::all(), ReadOptions::new());
+    /// let mut positions = Vec::new();
+    /// while let Some(event) = events.next().await {
+    ///     positions.push(event?.position.get());
+    /// }
+    /// assert_eq!(positions, [1, 2, 3]);
+    /// # Ok::<(), opossum_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), opossum_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The stream yields the store's error and ends; a descending read is
+    /// [`Error::InvalidReadOptions`].
+    fn read_stream(&self, query: &Query, options: ReadOptions) -> EventStream<'_> {
+        stream::read_stream(self, query.clone(), options)
+    }
+
+    /// Every event matching `query` after `after`: first those stored, then each new one as it
+    /// is committed, in position order, with no gap and no duplicate, until the stream is
+    /// dropped. A slow consumer makes nothing buffer: the stream reads from the log when asked.
+    /// To own the store (a `'static` stream, for a web response), use
+    /// [`stream::subscribe`](crate::stream::subscribe) with an `Arc` of it.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use opossum_core::{EventStore, InMemoryEventStore, NewEvent, Payload, Query};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let store = InMemoryEventStore::new();
+    /// let ping = || NewEvent::builder("Ping", Payload::from_json("{}")?).build();
+    /// store.append(vec![ping()?], None).await?;
+    /// let mut live = store.subscribe(&Query::all(), None);
+    /// assert_eq!(live.next().await.transpose()?.map(|e| e.position.get()), Some(1));
+    /// store.append(vec![ping()?], None).await?; // committed later: it comes next
+    /// assert_eq!(live.next().await.transpose()?.map(|e| e.position.get()), Some(2));
+    /// # Ok::<(), opossum_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), opossum_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The stream yields the store's error (a store closed or deleted, a disk error) and ends.
+    fn subscribe(&self, query: &Query, after: Option<Position>) -> EventStream<'_> {
+        stream::subscribe(self, query.clone(), after)
+    }
+
+    /// Every event after `after`, then every new one: [`subscribe`](Self::subscribe) to
+    /// [`Query::all`].
+    fn subscribe_all(&self, after: Option<Position>) -> EventStream<'_> {
+        stream::subscribe(self, Query::all(), after)
+    }
 }
 
 #[async_trait]
@@ -82,6 +181,22 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
         (**self).read_last(query).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, Error> {
+        (**self).head().await
+    }
+
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), Error> {
+        (**self).wait_for_append(beyond).await
+    }
+
+    fn read_stream(&self, query: &Query, options: ReadOptions) -> EventStream<'_> {
+        (**self).read_stream(query, options)
+    }
+
+    fn subscribe(&self, query: &Query, after: Option<Position>) -> EventStream<'_> {
+        (**self).subscribe(query, after)
     }
 }
 

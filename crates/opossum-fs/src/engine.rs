@@ -53,6 +53,9 @@ pub(crate) struct Engine {
     /// Appends committed by this process's writer, and the group commits (syncs) they took.
     pub(crate) appends_committed: AtomicU64,
     pub(crate) group_commits: AtomicU64,
+    /// The head as this process last indexed it, announced to waiting subscribers; a folder
+    /// watcher also pokes it when other processes write.
+    pub(crate) appended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Engine {
@@ -85,7 +88,20 @@ impl Engine {
             &self.layout,
             anchor,
             self.revalidate,
-        )
+        )?;
+        drop(index);
+        self.announce();
+        Ok(())
+    }
+
+    /// Tells waiting subscribers the head this process has indexed, when it moved.
+    pub(crate) fn announce(&self) {
+        let head = self.read_index().head();
+        self.appended.send_if_modified(|seen| {
+            let moved = *seen < head;
+            *seen = head.max(*seen);
+            moved
+        });
     }
 
     /// Reads the events at `positions` (all indexed, in one direction), keeping those `query`
@@ -159,7 +175,7 @@ impl Engine {
         let index = self.read_index();
         let head = index.head();
         let mut after = options.after.map_or(0, Position::get);
-        let mut before = head + 1;
+        let mut before = options.until.map_or(head, Position::get).min(head) + 1;
         // Read in runs so a huge read does not hold the index lock for its whole duration.
         drop(index);
         loop {

@@ -87,7 +87,7 @@ mod writer;
 pub use backup::BackupReport;
 pub use check::{FileSystemKind, FolderCheck, Outcome, Probe, ProbeName, check_folder};
 pub use error::Error;
-pub use options::{StoreOptions, resolve_store_folder};
+pub use options::{CHANGE_POLL_INTERVAL, ChangeDetection, StoreOptions, resolve_store_folder};
 pub use recovery::{RecoveryReport, Repair};
 pub use store::{FileEventStore, StoreStats};
 pub use verify::{BreakKind, ChainBreak, VerifyReport, verify_folder};

@@ -56,7 +56,34 @@ pub struct StoreOptions {
     /// Start a new segment file once the current one holds this many bytes. Fixed in
     /// production; tests lower it to exercise segment rolls.
     segment_target_bytes: u64,
+    change_detection: ChangeDetection,
+    change_poll_interval: Duration,
 }
+
+/// How a subscriber waiting for new events (see
+/// [`EventStore::subscribe`](opossum_core::EventStore::subscribe)) learns of appends made by
+/// *other* processes. Appends through this process's own handles wake it at once, whatever this
+/// says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChangeDetection {
+    /// [`Watch`](Self::Watch) on a local file system, [`Poll`](Self::Poll) on a network share
+    /// or a FUSE mount, whose change notifications do not report other machines' writes. The
+    /// default.
+    #[default]
+    Auto,
+    /// The operating system's file-change notifications on the store folder (inotify on
+    /// Linux, `ReadDirectoryChangesW` on Windows, FSEvents on macOS), with polling every
+    /// [`change_poll_interval`](StoreOptions::change_poll_interval) as a safety net. Falls back
+    /// to polling when the notifications cannot be set up.
+    Watch,
+    /// Reading the commit anchor (`head.json`, one small read) every
+    /// [`change_poll_interval`](StoreOptions::change_poll_interval).
+    Poll,
+}
+
+/// The default [`StoreOptions::change_poll_interval`].
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The default segment size: a new segment starts once the current one holds 64 MiB.
 pub(crate) const SEGMENT_TARGET_BYTES: u64 = 64 << 20;
@@ -78,6 +105,8 @@ impl StoreOptions {
             lock_timeout: Duration::from_secs(5),
             stale_lock_after: STALE_LOCK_AFTER,
             segment_target_bytes: SEGMENT_TARGET_BYTES,
+            change_detection: ChangeDetection::Auto,
+            change_poll_interval: CHANGE_POLL_INTERVAL,
         }
     }
 
@@ -113,6 +142,36 @@ impl StoreOptions {
     pub fn stale_lock_after(mut self, after: Duration) -> StoreOptions {
         self.stale_lock_after = after;
         self
+    }
+
+    /// How subscribers learn of other processes' appends. Default [`ChangeDetection::Auto`].
+    /// [`FileEventStore::change_detection`](crate::FileEventStore::change_detection) says which
+    /// mechanism an open store uses.
+    #[must_use]
+    pub fn change_detection(mut self, detection: ChangeDetection) -> StoreOptions {
+        self.change_detection = detection;
+        self
+    }
+
+    /// How often a waiting subscriber reads the commit anchor for other processes' appends:
+    /// the latency of [`ChangeDetection::Poll`], and the safety net of
+    /// [`ChangeDetection::Watch`]. Default 100 ms; between 1 ms and 1 hour.
+    #[must_use]
+    pub fn change_poll_interval(mut self, interval: Duration) -> StoreOptions {
+        self.change_poll_interval = interval;
+        self
+    }
+
+    /// See [`StoreOptions::change_detection`].
+    #[must_use]
+    pub fn get_change_detection(&self) -> ChangeDetection {
+        self.change_detection
+    }
+
+    /// See [`StoreOptions::change_poll_interval`].
+    #[must_use]
+    pub fn get_change_poll_interval(&self) -> Duration {
+        self.change_poll_interval
     }
 
     /// See [`StoreOptions::durability`].
@@ -167,6 +226,12 @@ impl StoreOptions {
         if stale < MIN_STALE_LOCK_AFTER || stale > MAX_LOCK_TIMEOUT {
             problems.push(format!(
                 "stale_lock_after {stale:?} is out of range; use between 200 ms and 1 hour"
+            ));
+        }
+        let poll = self.change_poll_interval;
+        if poll < Duration::from_millis(1) || poll > MAX_LOCK_TIMEOUT {
+            problems.push(format!(
+                "change_poll_interval {poll:?} is out of range; use between 1 ms and 1 hour"
             ));
         }
         if problems.is_empty() {

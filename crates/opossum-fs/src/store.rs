@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use crate::head::{HeadFile, HeadRead};
 use crate::index::Index;
 use crate::layout::Layout;
 use crate::lock::StoreLock;
+use crate::options::ChangeDetection;
 use crate::recovery::{self, RecoveryReport, Repair};
 use crate::snapshot::{self, Unusable};
 use crate::verify::{self, VerifyReport};
@@ -57,6 +58,11 @@ pub struct FileEventStore {
     writer: Option<JoinHandle<()>>,
     recovery: RecoveryReport,
     read_only: bool,
+    /// How waiting subscribers learn of other processes' appends (resolved from the options).
+    detection: ChangeDetection,
+    /// The folder watcher, set up at the first wait when `detection` is `Watch`; `None` when it
+    /// could not be.
+    watcher: OnceLock<Option<notify::RecommendedWatcher>>,
 }
 
 impl FileEventStore {
@@ -204,6 +210,12 @@ impl FileEventStore {
                 );
             }
         }
+        let indexed_head = index.head();
+        let detection = match options.get_change_detection() {
+            ChangeDetection::Auto if revalidate => ChangeDetection::Poll,
+            ChangeDetection::Auto => ChangeDetection::Watch,
+            other => other,
+        };
         let shared = Arc::new(Engine {
             vfs,
             layout,
@@ -219,6 +231,7 @@ impl FileEventStore {
             }),
             appends_committed: AtomicU64::new(0),
             group_commits: AtomicU64::new(0),
+            appended: Arc::new(tokio::sync::watch::Sender::new(indexed_head)),
         });
         let read_only = lock.is_none();
         if !read_only && (scanned >= SNAPSHOT_AFTER_SCANNING || !from_snapshot) {
@@ -254,7 +267,49 @@ impl FileEventStore {
             writer,
             recovery: report,
             read_only,
+            detection,
+            watcher: OnceLock::new(),
         })
+    }
+
+    /// How subscribers of this handle learn of other processes' appends:
+    /// [`ChangeDetection::Watch`] (file-change notifications, with polling as a safety net) or
+    /// [`ChangeDetection::Poll`] — what [`StoreOptions::change_detection`] resolved to for this
+    /// folder, and `Poll` once notifications could not be set up.
+    #[must_use]
+    pub fn change_detection(&self) -> ChangeDetection {
+        match self.watcher.get() {
+            Some(None) => ChangeDetection::Poll,
+            _ => self.detection,
+        }
+    }
+
+    /// Sets up the folder watcher at the first wait, when the store watches.
+    fn watch_folder(&self) {
+        if self.detection != ChangeDetection::Watch {
+            return;
+        }
+        self.watcher.get_or_init(|| {
+            let appended = Arc::clone(&self.shared.appended);
+            let poke = move |event: notify::Result<notify::Event>| {
+                if event.is_ok() {
+                    // Wakes every waiting subscriber; each reads the anchor to see what changed.
+                    appended.send_modify(|_| {});
+                }
+            };
+            let dir = self.shared.layout.dir();
+            let watched = notify::recommended_watcher(poke).and_then(|mut watcher| {
+                notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::NonRecursive)
+                    .map(|()| watcher)
+            });
+            match watched {
+                Ok(watcher) => Some(watcher),
+                Err(e) => {
+                    tracing::warn!(error = %e, folder = %dir.display(), "cannot watch the store folder for other processes' appends; subscribers poll instead");
+                    None
+                }
+            }
+        });
     }
 
     /// The store folder.
@@ -670,6 +725,31 @@ impl EventStore for FileEventStore {
             shared.read_last(&query)
         })
         .await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, opossum_core::Error> {
+        let shared = Arc::clone(&self.shared);
+        off_the_runtime(move || {
+            shared.refresh()?;
+            Ok(Position::new(shared.read_index().head()).ok())
+        })
+        .await
+    }
+
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), opossum_core::Error> {
+        let mut changes = self.shared.appended.subscribe();
+        self.watch_folder();
+        let poll = self.shared.options.get_change_poll_interval();
+        loop {
+            changes.borrow_and_update();
+            if self.head().await? > beyond {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
     }
 }
 

@@ -483,6 +483,7 @@ impl Committer {
                 }
             }
         }
+        shared.announce();
         results
     }
 
@@ -501,6 +502,8 @@ impl Committer {
         for r in reconciled.repairs {
             tracing::warn!(repair = ?r, "repaired the log before appending");
         }
+        drop(index);
+        shared.announce();
         self.head = Some(reconciled.head);
         Ok(())
     }

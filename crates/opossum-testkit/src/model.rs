@@ -150,6 +150,7 @@ impl ReadSpec {
     pub fn resolve(self, head: Option<Position>) -> ReadOptions {
         ReadOptions {
             after: self.after.resolve(head),
+            until: None,
             limit: self.limit,
             direction: self.direction,
         }
