@@ -94,7 +94,13 @@ impl InMemoryEventStore {
             position = position.next();
         }
         drop(stored);
-        self.head.send_replace(last.get());
+        // Concurrent appends announce in any order once the lock is let go: keep the highest
+        // head, so a later announcement of a lower one never hides an append from a waiter.
+        self.head.send_if_modified(|head| {
+            let moved = *head < last.get();
+            *head = (*head).max(last.get());
+            moved
+        });
         Ok(last)
     }
 

@@ -95,8 +95,11 @@ pub trait EventStore: Send + Sync {
     }
 
     /// The events matching `query` that `options` select, ascending, read in bounded batches:
-    /// a read of millions of events holds one batch in memory. [`read`](Self::read) stays the
-    /// convenience that returns them all at once.
+    /// a read of millions of events holds one batch in memory. Without `options.until` it ends
+    /// at the head as it was when the first event was asked for — what a
+    /// [`read`](Self::read) then would have returned — even while writers keep appending
+    /// ([`subscribe`](Self::subscribe) follows them). `read` stays the convenience that
+    /// returns everything at once.
     ///
     /// ```
     /// use futures_util::StreamExt;
@@ -129,7 +132,9 @@ pub trait EventStore: Send + Sync {
     /// is committed, in position order, with no gap and no duplicate, until the stream is
     /// dropped. A slow consumer makes nothing buffer: the stream reads from the log when asked.
     /// To own the store (a `'static` stream, for a web response), use
-    /// [`stream::subscribe`](crate::stream::subscribe) with an `Arc` of it.
+    /// [`stream::subscribe`](crate::stream::subscribe) with an `Arc` of it. Waiting for new
+    /// events needs a tokio runtime with its timer enabled (the default `wait_for_append`
+    /// and the file store's poll with `tokio::time`).
     ///
     /// ```
     /// use futures_util::StreamExt;
@@ -197,6 +202,10 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 
     fn subscribe(&self, query: &Query, after: Option<Position>) -> EventStream<'_> {
         (**self).subscribe(query, after)
+    }
+
+    fn subscribe_all(&self, after: Option<Position>) -> EventStream<'_> {
+        (**self).subscribe_all(after)
     }
 }
 

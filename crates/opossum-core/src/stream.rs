@@ -22,7 +22,8 @@ use crate::{Error, EventStore, Position, Query, ReadOptions, SequencedEvent};
 pub const STREAM_BATCH: usize = 512;
 
 /// A stream of events in position order, as [`EventStore::read_stream`] and
-/// [`EventStore::subscribe`] return it. An error ends it.
+/// [`EventStore::subscribe`] return it. An error ends it. The streams this module makes
+/// return `None` again when asked after their end.
 pub type EventStream<'a> = Pin<Box<dyn Stream<Item = Result<SequencedEvent, Error>> + Send + 'a>>;
 
 /// What the stream does when it has read every match up to the head.
@@ -65,7 +66,10 @@ where
             }
             match self.fill().await {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
@@ -77,6 +81,14 @@ where
     /// Reads the next batch into the buffer; false when the stream ends.
     async fn fill(&mut self) -> Result<bool, Error> {
         loop {
+            if self.at_head == AtHead::End && self.until.is_none() {
+                // A streaming read returns what a read would have returned when it started:
+                // pinned to the head then, it ends even while writers keep appending.
+                match self.store.head().await? {
+                    Some(head) => self.until = Some(head),
+                    None => return Ok(false),
+                }
+            }
             if self.at_head == AtHead::Wait {
                 // Read up to a head known beforehand: what a read returns below it is all
                 // there is, so waiting for the head to pass it misses nothing.
@@ -119,19 +131,24 @@ where
     S: Deref<Target = T> + Send + Sync + 'a,
     T: EventStore + ?Sized,
 {
-    Box::pin(futures_util::stream::unfold(
+    // Fused: asking again after the end (or after an error) gets `None`, not a panic.
+    Box::pin(futures_util::StreamExt::fuse(futures_util::stream::unfold(
         cursor,
         |mut cursor| async move {
             let item = cursor.next().await?;
             Some((item, cursor))
         },
-    ))
+    )))
 }
 
 /// The events matching `query` that `options` select, ascending, read in batches of
 /// [`STREAM_BATCH`] (or `options.limit`, when smaller, as the total): only a batch is in memory
 /// at a time. `store` is anything that leads to a store — `&store`, an `Arc` of it — so the
 /// stream may own its store (`'static`) or borrow it.
+///
+/// Without `options.until`, the stream ends at the head as it was when the first event was
+/// asked for: it returns what a [`read`](EventStore::read) then would have returned, and ends
+/// even while writers keep appending. Follow new events with [`subscribe`].
 ///
 /// # Errors
 /// The stream yields the store's error and ends. A descending `options` is refused with
@@ -155,7 +172,10 @@ where
         query,
         after: options.after,
         until: options.until,
-        batch: STREAM_BATCH,
+        // A small limit is read in one step of its own size, not a full batch cut short.
+        batch: options
+            .limit
+            .map_or(STREAM_BATCH, |l| l.clamp(1, STREAM_BATCH)),
         buffer: VecDeque::new(),
         at_head: AtHead::End,
         seen: None,

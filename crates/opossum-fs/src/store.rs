@@ -275,9 +275,11 @@ impl FileEventStore {
     /// How subscribers of this handle learn of other processes' appends:
     /// [`ChangeDetection::Watch`] (file-change notifications, with polling as a safety net) or
     /// [`ChangeDetection::Poll`] — what [`StoreOptions::change_detection`] resolved to for this
-    /// folder, and `Poll` once notifications could not be set up.
+    /// folder, and `Poll` when notifications cannot be set up (this sets them up, as the first
+    /// subscriber's wait would, to find out).
     #[must_use]
     pub fn change_detection(&self) -> ChangeDetection {
+        self.watch_folder();
         match self.watcher.get() {
             Some(None) => ChangeDetection::Poll,
             _ => self.detection,
@@ -291,8 +293,19 @@ impl FileEventStore {
         }
         self.watcher.get_or_init(|| {
             let appended = Arc::clone(&self.shared.appended);
+            let anchor = std::ffi::OsString::from(crate::layout::HEAD_FILE);
             let poke = move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
+                let Ok(event) = event else {
+                    return;
+                };
+                // Every commit rewrites the anchor; opening or reading a file changes nothing.
+                let changed = !matches!(event.kind, notify::EventKind::Access(_))
+                    && (event.paths.is_empty()
+                        || event
+                            .paths
+                            .iter()
+                            .any(|p| p.file_name() == Some(anchor.as_os_str())));
+                if changed {
                     // Wakes every waiting subscriber; each reads the anchor to see what changed.
                     appended.send_modify(|_| {});
                 }

@@ -4,14 +4,16 @@ use std::ops::Deref;
 
 use async_trait::async_trait;
 use opossum_core::{
-    AppendCondition, Error, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+    AppendCondition, Error, EventStore, EventStream, NewEvent, Position, Query, ReadOptions,
+    SequencedEvent,
 };
 
 /// A store together with a guard that must live as long as the store — typically the
 /// `tempfile::TempDir` holding a file store's folder.
 ///
-/// It implements [`EventStore`] by delegating to the store, so a factory can hand it to the
-/// conformance suite directly. On drop the store goes first, then the guard (so the folder is
+/// It implements [`EventStore`] by delegating every method to the store — its own `head`,
+/// `wait_for_append`, streaming reads and subscriptions included — so a factory can hand it to
+/// the conformance suite directly. On drop the store goes first, then the guard (so the folder is
 /// removed only after the store has closed).
 ///
 /// ```
@@ -78,5 +80,25 @@ impl<S: EventStore, G: Send + Sync> EventStore for Guarded<S, G> {
 
     async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
         self.store.read_last(query).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, Error> {
+        self.store.head().await
+    }
+
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), Error> {
+        self.store.wait_for_append(beyond).await
+    }
+
+    fn read_stream(&self, query: &Query, options: ReadOptions) -> EventStream<'_> {
+        self.store.read_stream(query, options)
+    }
+
+    fn subscribe(&self, query: &Query, after: Option<Position>) -> EventStream<'_> {
+        self.store.subscribe(query, after)
+    }
+
+    fn subscribe_all(&self, after: Option<Position>) -> EventStream<'_> {
+        self.store.subscribe_all(after)
     }
 }

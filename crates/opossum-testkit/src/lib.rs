@@ -10,6 +10,8 @@
 //! - [`model`] generates random operation sequences with `proptest` and checks that a store
 //!   gives the same answers as a reference (normally [`opossum_core::InMemoryEventStore`]),
 //!   including across close and reopen.
+//! - [`streams`] takes events from streams and subscriptions under a hang guard, and [`Probe`]
+//!   counts the calls a stream makes to its store.
 //!
 //! # Example
 //!
@@ -38,12 +40,15 @@ pub mod checks;
 pub mod fixtures;
 mod guarded;
 pub mod model;
+mod probe;
+pub mod streams;
 
 pub use fixtures::{
     EventRecord, event, event_with_payload, item, items_query, numbered, pos, positions, records,
     tag, tags_query, types_query,
 };
 pub use guarded::Guarded;
+pub use probe::Probe;
 
 use std::future::Future;
 
@@ -98,6 +103,8 @@ macro_rules! dcb_conformance_tests {
             read_query_items_are_alternatives,
             read_options_apply_to_matching_events,
             read_of_an_empty_store_is_empty,
+            read_until_includes_the_position,
+            read_until_combines_with_after_direction_and_limit,
             read_last_returns_the_newest_match,
             read_last_without_a_match_is_none,
             condition_with_after_passes_without_newer_matches,
@@ -117,6 +124,39 @@ macro_rules! dcb_conformance_tests {
             three_megabyte_payload_round_trips,
             concurrent_conditional_appends_are_gap_free,
             concurrent_batches_stay_whole,
+        }
+        $crate::subscription_conformance_tests!($factory);
+    };
+}
+
+/// Expands into one `#[test]` per case of [`checks`] about heads, streaming reads and
+/// subscriptions — a part of [`dcb_conformance_tests!`], which already includes it. Use it on
+/// its own to run these cases again on a store configured differently (for example a file store
+/// that polls for changes instead of watching), in a module of its own.
+///
+/// ```
+/// mod polling {
+///     use opossum_core::InMemoryEventStore;
+///     opossum_testkit::subscription_conformance_tests!(InMemoryEventStore::new);
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! subscription_conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::__dcb_case_tests! { $factory;
+            head_is_the_position_of_the_last_event,
+            wait_for_append_returns_once_the_head_passes,
+            read_stream_returns_what_read_returns,
+            read_stream_refuses_a_descending_read,
+            read_stream_of_a_large_store_reads_in_batches,
+            read_stream_ends_at_the_head_it_started_at,
+            subscription_catches_up_then_follows_appends,
+            subscription_sees_concurrent_appends_once_each_in_order,
+            subscription_after_a_position_starts_after_it,
+            slow_subscriber_misses_nothing,
+            dropping_a_subscription_stops_its_work,
+            subscription_to_a_query_gets_only_matching_events,
         }
     };
 }

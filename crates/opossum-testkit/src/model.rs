@@ -2,11 +2,11 @@
 //! under test and on a reference store.
 //!
 //! [`operations`] generates sequences of appends (1 to 4 events from a small pool of types and
-//! look-alike tags, with or without a condition), reads with random options, `read_last`s and
-//! reopens. [`check_sequence`] applies each operation to both stores through [`BlockingStore`]
+//! look-alike tags, with or without a condition), reads with random options (`after`, `until`,
+//! limit, direction), `read_last`s and reopens. [`check_sequence`] applies each operation to both stores through [`BlockingStore`]
 //! and fails the case on the first difference: appends must give the same position or the same
 //! error, reads the same [`EventRecord`]s. Positions in conditions and reads are drawn relative
-//! to the current head ([`AfterSpec`]), so they land before, at and beyond it.
+//! to the current head ([`AfterSpec`], [`UntilSpec`]), so they land before, at and beyond it.
 //!
 //! In a test file, put the body below in a `proptest! { #[test] fn …(ops in operations(1..40)) }`
 //! with `#![proptest_config(config(48))]`; driven by hand it reads:
@@ -124,6 +124,32 @@ impl AfterSpec {
     }
 }
 
+/// A read's upper bound (`until`), chosen relative to the store's head when the operation
+/// runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UntilSpec {
+    /// No bound: up to the head.
+    Unbounded,
+    /// The head plus this offset (negative: before the head; positive: beyond it). A result
+    /// below 1 means position 1, the lowest bound there is.
+    FromHead(i64),
+}
+
+impl UntilSpec {
+    /// The bound this spec names when the store's head is `head`.
+    #[must_use]
+    pub fn resolve(self, head: Option<Position>) -> Option<Position> {
+        match self {
+            UntilSpec::Unbounded => None,
+            UntilSpec::FromHead(offset) => {
+                let head = head.map_or(0, Position::get);
+                let target = head.saturating_add_signed(offset).max(1);
+                Position::new(target).ok()
+            }
+        }
+    }
+}
+
 /// An append condition whose `after` is resolved when the operation runs.
 #[derive(Clone, Debug)]
 pub struct ConditionSpec {
@@ -133,11 +159,13 @@ pub struct ConditionSpec {
     pub after: AfterSpec,
 }
 
-/// Read options whose `after` is resolved when the operation runs.
+/// Read options whose `after` and `until` are resolved when the operation runs.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadSpec {
     /// Where reading starts.
     pub after: AfterSpec,
+    /// Where reading ends.
+    pub until: UntilSpec,
     /// At most this many events.
     pub limit: Option<usize>,
     /// The order.
@@ -150,7 +178,7 @@ impl ReadSpec {
     pub fn resolve(self, head: Option<Position>) -> ReadOptions {
         ReadOptions {
             after: self.after.resolve(head),
-            until: None,
+            until: self.until.resolve(head),
             limit: self.limit,
             direction: self.direction,
         }
@@ -273,15 +301,26 @@ pub fn after() -> impl Strategy<Value = AfterSpec> {
     ]
 }
 
-/// Read options: any `after`, an optional limit from 0 to 5, either direction.
+/// An upper bound around the head: from 4 before it to 2 beyond it, or none.
+pub fn until() -> impl Strategy<Value = UntilSpec> {
+    prop_oneof![
+        2 => Just(UntilSpec::Unbounded),
+        2 => (-4i64..=2).prop_map(UntilSpec::FromHead),
+    ]
+}
+
+/// Read options: any `after`, any `until` (also below `after`), an optional limit from 0 to 5,
+/// either direction.
 pub fn read_spec() -> impl Strategy<Value = ReadSpec> {
     (
         after(),
+        until(),
         proptest::option::of(0usize..=5),
         prop_oneof![Just(Direction::Ascending), Just(Direction::Descending)],
     )
-        .prop_map(|(after, limit, direction)| ReadSpec {
+        .prop_map(|(after, until, limit, direction)| ReadSpec {
             after,
+            until,
             limit,
             direction,
         })

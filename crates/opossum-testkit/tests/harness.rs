@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use opossum_core::{
-    AppendCondition, Direction, Error, EventStore, InMemoryEventStore, NewEvent, Payload, Position,
-    Query, ReadOptions, SequencedEvent,
+    AppendCondition, Direction, Error, EventStore, EventStream, InMemoryEventStore, NewEvent,
+    Payload, Position, Query, ReadOptions, SequencedEvent,
 };
 use opossum_testkit::checks;
 use opossum_testkit::model::{BlockingStore, Op, check_sequence, config, operations};
@@ -24,6 +24,8 @@ enum Fault {
     IgnoreConditionAfter,
     /// Reads oldest first whatever the direction.
     IgnoreDescending,
+    /// Reads up to the head whatever `until` says.
+    IgnoreUntil,
     /// Stores payloads re-encoded by serde_json instead of verbatim.
     ReencodePayloads,
     /// Checks the condition, lets other tasks run, then appends: not atomic.
@@ -77,8 +79,10 @@ impl Faulty {
     }
 
     fn read_faulty(&self, query: &Query, mut options: ReadOptions) -> Vec<SequencedEvent> {
-        if let Fault::IgnoreDescending = self.fault {
-            options.direction = Direction::Ascending;
+        match self.fault {
+            Fault::IgnoreDescending => options.direction = Direction::Ascending,
+            Fault::IgnoreUntil => options.until = None,
+            _ => {}
         }
         self.inner.read_blocking(query, options).unwrap_or_default()
     }
@@ -211,6 +215,11 @@ fn the_model_catches_an_ignored_direction() {
 }
 
 #[test]
+fn the_model_catches_an_ignored_until() {
+    assert_caught(Fault::IgnoreUntil);
+}
+
+#[test]
 fn the_model_catches_reencoded_payloads() {
     assert_caught(Fault::ReencodePayloads);
 }
@@ -245,6 +254,23 @@ fn the_suite_catches_an_ignored_direction() {
 }
 
 #[test]
+#[should_panic(expected = "until bounds the read")]
+fn the_suite_catches_an_ignored_until() {
+    opossum_testkit::block_on(checks::read_until_includes_the_position(Faulty::new(
+        Fault::IgnoreUntil,
+    )));
+}
+
+/// The streaming read runs over the store's `read`, so it inherits the store's bug.
+#[test]
+#[should_panic(expected = "must return what read returns")]
+fn the_suite_catches_a_streaming_read_that_differs_from_read() {
+    opossum_testkit::block_on(checks::read_stream_returns_what_read_returns(
+        StreamIgnoresUntil(InMemoryEventStore::new()),
+    ));
+}
+
+#[test]
 #[should_panic(expected = "payload must be stored verbatim")]
 fn the_suite_catches_reencoded_payloads() {
     opossum_testkit::block_on(checks::payloads_round_trip_byte_for_byte(Faulty::new(
@@ -264,4 +290,35 @@ fn the_suite_catches_a_non_atomic_condition_check() {
     runtime.block_on(checks::concurrent_conditional_appends_are_gap_free(
         Faulty::new(Fault::RacyConditions),
     ));
+}
+
+/// A store whose own streaming read ignores `until` (its `read` is right).
+struct StreamIgnoresUntil(InMemoryEventStore);
+
+#[async_trait]
+impl EventStore for StreamIgnoresUntil {
+    async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, Error> {
+        self.0.append(events, condition).await
+    }
+
+    async fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, Error> {
+        self.0.read(query, options).await
+    }
+
+    async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+        self.0.read_last(query).await
+    }
+
+    fn read_stream(&self, query: &Query, mut options: ReadOptions) -> EventStream<'_> {
+        options.until = None;
+        self.0.read_stream(query, options)
+    }
 }

@@ -8,15 +8,21 @@ mod append;
 mod concurrency;
 mod conditions;
 mod data;
+mod head;
 mod read;
 mod read_last;
+mod read_stream;
+mod subscribe;
 
 pub use append::*;
 pub use concurrency::*;
 pub use conditions::*;
 pub use data::*;
+pub use head::*;
 pub use read::*;
 pub use read_last::*;
+pub use read_stream::*;
+pub use subscribe::*;
 
 use opossum_core::{EventStore, NewEvent};
 

@@ -296,3 +296,95 @@ pub async fn read_of_an_empty_store_is_empty<S: EventStore>(store: S) {
         assert!(last.is_none(), "read_last({query:?}) on an empty store");
     }
 }
+
+/// `until` returns only positions at or before it; at or beyond the head it bounds nothing.
+pub async fn read_until_includes_the_position<S: EventStore>(store: S) {
+    seed_course_history(&store).await;
+    let all = Query::all();
+    let until = |p| ReadOptions::new().until(pos(p));
+    assert_eq!(
+        read_positions(&store, &all, until(1)).await,
+        [1],
+        "until bounds the read"
+    );
+    assert_eq!(
+        read_positions(&store, &all, until(5)).await,
+        (1..=5).collect::<Vec<_>>(),
+        "until is inclusive"
+    );
+    assert_eq!(
+        read_positions(&store, &all, until(10)).await,
+        (1..=10).collect::<Vec<_>>(),
+        "until = head"
+    );
+    assert_eq!(
+        read_positions(&store, &all, until(11)).await,
+        (1..=10).collect::<Vec<_>>(),
+        "until > head"
+    );
+    assert_eq!(
+        read_positions(&store, &all, until(u64::MAX)).await,
+        (1..=10).collect::<Vec<_>>(),
+        "until at the largest position"
+    );
+    let c1 = tags_query(&[("course", "c1")]);
+    assert_eq!(
+        read_positions(&store, &c1, until(7)).await,
+        [1, 3, 7],
+        "a match at `until` is included"
+    );
+    assert_eq!(read_positions(&store, &c1, until(6)).await, [1, 3]);
+    assert!(
+        read_positions(&store, &types_query(&["CourseRenamed"]), until(7))
+            .await
+            .is_empty(),
+        "the only match lies beyond until"
+    );
+}
+
+/// `until` combines with `after` (a window), with a limit and with either direction: a
+/// descending read with `until` starts at `until`, not at the head.
+pub async fn read_until_combines_with_after_direction_and_limit<S: EventStore>(store: S) {
+    seed_course_history(&store).await;
+    let all = Query::all();
+    let window = ReadOptions::new().after(pos(3)).until(pos(7));
+    assert_eq!(read_positions(&store, &all, window).await, [4, 5, 6, 7]);
+    assert_eq!(
+        read_positions(&store, &all, window.descending()).await,
+        [7, 6, 5, 4]
+    );
+    assert_eq!(read_positions(&store, &all, window.limit(2)).await, [4, 5]);
+    assert_eq!(
+        read_positions(&store, &all, window.descending().limit(2)).await,
+        [7, 6],
+        "descending with until and a limit: the newest up to until"
+    );
+    let until = ReadOptions::new().until(pos(8));
+    assert_eq!(
+        read_positions(&store, &all, until.descending().limit(3)).await,
+        [8, 7, 6]
+    );
+    let enrolled = types_query(&["StudentEnrolled"]);
+    assert_eq!(
+        read_positions(&store, &enrolled, until.descending().limit(1)).await,
+        [7]
+    );
+    let same = ReadOptions::new().after(pos(6)).until(pos(6));
+    assert!(
+        read_positions(&store, &all, same).await.is_empty(),
+        "after = until: nothing is greater than after and at most until"
+    );
+    let crossed = ReadOptions::new().after(pos(7)).until(pos(3));
+    assert!(read_positions(&store, &all, crossed).await.is_empty());
+    assert!(
+        read_positions(&store, &all, crossed.descending())
+            .await
+            .is_empty()
+    );
+    assert!(
+        read_positions(&store, &all, window.limit(0))
+            .await
+            .is_empty(),
+        "limit 0"
+    );
+}
