@@ -1,4 +1,5 @@
-//! Timing helpers: serial runs for a while, fixed-count runs on several threads, medians.
+//! Timing helpers: serial runs for a while, fixed-count runs on several threads, medians; and
+//! the process's peak resident memory over a scenario.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -118,4 +119,45 @@ pub(crate) fn median_micros(samples: &mut [Duration]) -> Result<f64> {
         _ => (samples[mid - 1] + samples[mid]) / 2,
     };
     Ok(median.as_secs_f64() * 1e6)
+}
+
+/// The process's resident memory, from `/proc/self/status` (Linux only).
+pub(crate) mod memory {
+    /// What the process held before a scenario.
+    pub(crate) struct Before {
+        resident: Option<u64>,
+        peak: Option<u64>,
+        peak_reset: bool,
+    }
+
+    impl Before {
+        /// Resets the peak resident size to the current one where the kernel allows it
+        /// (`/proc/self/clear_refs`, Linux 4.0 and later) and notes both.
+        pub(crate) fn take() -> Before {
+            let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+            Before {
+                resident: status_bytes("VmRSS:"),
+                peak: status_bytes("VmHWM:"),
+                peak_reset,
+            }
+        }
+
+        /// How far the peak resident size rose above the resident size before, or `None` when
+        /// it is not known: not on Linux, or the peak could not be reset and did not rise above
+        /// the earlier peak (so the scenario's own peak is hidden).
+        pub(crate) fn peak_growth(&self) -> Option<u64> {
+            let peak = status_bytes("VmHWM:")?;
+            let before = self.resident?;
+            (self.peak_reset || self.peak.is_some_and(|p| peak > p))
+                .then(|| peak.saturating_sub(before))
+        }
+    }
+
+    /// A `kB` field of `/proc/self/status`, in bytes.
+    fn status_bytes(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
 }

@@ -12,7 +12,10 @@
 //! - [`paired`] again for queries, on the catalog stores of [`fs_query`], [`sqlite`] and
 //!   [`peers`];
 //! - [`projections`]: rebuilding a projection from the log (100,000 and 1,000,000 events),
-//!   incremental updates, and reads of a 100,000-instance projection (by key, by tag).
+//!   incremental updates, and reads of a 100,000-instance projection (by key, by tag);
+//! - [`subscribe`]: how soon a subscriber receives an event appended in its own process or
+//!   another (file-change notifications, polling), and the memory of a streaming read of
+//!   1,000,000 events beside one `read` of them all.
 //!
 //! [`measure`] holds the timing helpers and [`report`] prints the table and writes the JSON.
 
@@ -26,6 +29,7 @@ mod projections;
 mod raw;
 mod report;
 mod sqlite;
+mod subscribe;
 #[cfg(feature = "peers")]
 mod tephra_peer;
 #[cfg(feature = "peers")]
@@ -112,6 +116,10 @@ pub(crate) struct Plan {
     big_rebuild_events: u64,
     /// Timed `get`s and tag queries on the big projection (the medians are reported).
     projection_reads: usize,
+    /// Stamped events each subscription latency scenario appends (the median is reported).
+    subscribe_events: u64,
+    /// Events in the store that is read whole with `read_stream` and with `read`.
+    stream_store_events: u64,
 }
 
 impl Plan {
@@ -133,6 +141,8 @@ impl Plan {
             update_batches: 10,
             big_rebuild_events: 1_000_000,
             projection_reads: 10_000,
+            subscribe_events: 200,
+            stream_store_events: 1_000_000,
         }
     }
 
@@ -154,6 +164,8 @@ impl Plan {
             update_batches: 5,
             big_rebuild_events: 200_000,
             projection_reads: 2_000,
+            subscribe_events: 50,
+            stream_store_events: 200_000,
         }
     }
 }
@@ -185,7 +197,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
 
     let started = Instant::now();
     let mut figures = Figures::default();
-    let groups: [(&str, Group); 6] = [
+    let groups: [(&str, Group); 8] = [
         (
             "durable appends, in rounds: raw file, file store, SQLite, tephra, UmaDB",
             paired::durable_appends,
@@ -198,6 +210,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         ),
         ("file store: open", processes::open),
         ("projections", projections::projections),
+        (
+            "subscriptions: latency, same process and other processes (watch, poll)",
+            subscribe::latency,
+        ),
+        (
+            "subscriptions: streaming read of a whole store",
+            subscribe::streaming,
+        ),
     ];
     let only = args.only.as_deref().map(str::to_lowercase);
     let selected = groups.into_iter().filter(|(name, _)| {

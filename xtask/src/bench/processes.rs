@@ -1,6 +1,7 @@
 //! Scenarios that need processes of their own, made by running this binary again with the hidden
 //! `bench-child` subcommand: four processes appending into one store, and opening a big store in
-//! a fresh process (so that its memory growth is measured alone).
+//! a fresh process (so that its memory growth is measured alone). The subscription and
+//! streaming-read scenarios of [`super::subscribe`] start their children here too.
 //!
 //! The protocol with an appending child is three lines: the child prints `ready` once its store is
 //! open, waits for a line on its stdin (`go`; end of input means abort), appends, and prints
@@ -21,7 +22,7 @@ use super::fs_append::{Durability, open_store};
 use super::fs_query::load_catalog;
 use super::measure::Rate;
 use super::report::Figures;
-use super::{PROCESSES, Plan};
+use super::{PROCESSES, Plan, subscribe};
 
 /// What a `bench-child` process does.
 #[derive(Debug, Subcommand)]
@@ -53,6 +54,32 @@ pub(crate) enum ChildRole {
         #[arg(long)]
         name: String,
     },
+    /// Append single durable events stamped with their send time, a pause between them, for a
+    /// subscriber in the parent (see [`super::subscribe`]).
+    Publish {
+        /// The folder that holds the store.
+        #[arg(long)]
+        root: PathBuf,
+        /// The store's name.
+        #[arg(long)]
+        name: String,
+        /// How many stamped events to append.
+        #[arg(long)]
+        count: u64,
+    },
+    /// Open a closed store, read every event once, and print one JSON line: the events, the
+    /// time and the growth of the peak resident memory (see [`super::subscribe`]).
+    Stream {
+        /// The folder that holds the store.
+        #[arg(long)]
+        root: PathBuf,
+        /// The store's name.
+        #[arg(long)]
+        name: String,
+        /// Read everything with one `read` instead of `read_stream`.
+        #[arg(long)]
+        at_once: bool,
+    },
 }
 
 /// What an `open` child prints.
@@ -79,6 +106,12 @@ pub(crate) fn run_child(role: ChildRole) -> Result<()> {
             seconds,
         } => append_child(&root, &name, child, count, Duration::from_secs_f64(seconds)),
         ChildRole::Open { root, name } => open_child(&root, &name),
+        ChildRole::Publish { root, name, count } => subscribe::publish_child(&root, &name, count),
+        ChildRole::Stream {
+            root,
+            name,
+            at_once,
+        } => subscribe::stream_child(&root, &name, at_once),
     }
 }
 
@@ -130,14 +163,14 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// A `bench-child` process with its stdin and stdout.
-struct ChildProcess {
+pub(crate) struct ChildProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
 impl ChildProcess {
-    fn start(args: &[String]) -> Result<ChildProcess> {
+    pub(crate) fn start(args: &[String]) -> Result<ChildProcess> {
         let exe = std::env::current_exe().context("find this program to run it again")?;
         let mut child = Command::new(&exe)
             .arg("bench-child")
@@ -159,7 +192,7 @@ impl ChildProcess {
         })
     }
 
-    fn read_line(&mut self) -> Result<String> {
+    pub(crate) fn read_line(&mut self) -> Result<String> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
             bail!("a child process ended early (its error is printed above)");
@@ -167,7 +200,7 @@ impl ChildProcess {
         Ok(line.trim_end().to_owned())
     }
 
-    fn send(&mut self, line: &str) -> Result<()> {
+    pub(crate) fn send(&mut self, line: &str) -> Result<()> {
         let stdin = self
             .stdin
             .as_mut()
@@ -175,7 +208,7 @@ impl ChildProcess {
         writeln!(stdin, "{line}").context("signal a child process")
     }
 
-    fn finish(mut self) -> Result<()> {
+    pub(crate) fn finish(mut self) -> Result<()> {
         drop(self.stdin.take());
         let status = self.child.wait().context("wait for a child process")?;
         ensure!(status.success(), "a child process failed: {status}");

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fs_append::{Durability as StoreDurability, open_store};
 use super::fs_query::load_catalog;
-use super::measure;
+use super::measure::{self, memory};
 use super::report::Figures;
 use super::{Plan, QUERY_STORE_EVENTS};
 
@@ -369,45 +369,4 @@ async fn timed_rebuild(manager: &ProjectionManager, events: u64) -> Result<Durat
 
 fn per_second(events: u64, elapsed: Duration) -> f64 {
     events as f64 / elapsed.as_secs_f64().max(1e-9)
-}
-
-/// The process's resident memory, from `/proc/self/status` (Linux only).
-mod memory {
-    /// What the process held before a scenario.
-    pub(super) struct Before {
-        resident: Option<u64>,
-        peak: Option<u64>,
-        peak_reset: bool,
-    }
-
-    impl Before {
-        /// Resets the peak resident size to the current one where the kernel allows it
-        /// (`/proc/self/clear_refs`, Linux 4.0 and later) and notes both.
-        pub(super) fn take() -> Before {
-            let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-            Before {
-                resident: status_bytes("VmRSS:"),
-                peak: status_bytes("VmHWM:"),
-                peak_reset,
-            }
-        }
-
-        /// How far the peak resident size rose above the resident size before, or `None` when
-        /// it is not known: not on Linux, or the peak could not be reset and did not rise above
-        /// the earlier peak (so the scenario's own peak is hidden).
-        pub(super) fn peak_growth(&self) -> Option<u64> {
-            let peak = status_bytes("VmHWM:")?;
-            let before = self.resident?;
-            (self.peak_reset || self.peak.is_some_and(|p| peak > p))
-                .then(|| peak.saturating_sub(before))
-        }
-    }
-
-    /// A `kB` field of `/proc/self/status`, in bytes.
-    fn status_bytes(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    }
 }
