@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use opossum_core::{EventStore, Position};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -16,16 +17,21 @@ use crate::{Error, rebuild, update};
 /// loops: it brings every projection that is not being rebuilt up to the store's head, in
 /// bounded batches, and sleeps until
 ///
+/// - the store says an event was committed past the head it caught up to
+///   ([`EventStore::wait_for_append`]) — by this process or another one sharing the store; the
+///   file store learns of other processes' commits from file-change notifications (or by
+///   polling, as its `change_detection` option says), typically within milliseconds;
 /// - [`notify_appended`](Self::notify_appended) says this process appended events, or
-/// - the [polling interval](crate::ProjectionOptions::polling_interval) has passed, when it
-///   looks for events appended by other processes (one `read_last` of the store).
+/// - the [polling interval](crate::ProjectionOptions::polling_interval) has passed: the
+///   fallback for a store that cannot tell, or one whose waiting failed.
 ///
 /// A projection whose `apply` fails (or panics) stops at that event; the failure is logged
 /// once, shown in [`ProjectionManager::status`](crate::ProjectionManager::status), and retried
 /// at the next wake-up, while the other projections go on.
 ///
-/// In a [follower](crate::Role::Follower) it applies nothing: at every wake-up it tries to take
-/// over the folder, and once the maintaining process is gone it does (tidying the folder and
+/// In a [follower](crate::Role::Follower) it applies nothing and does not wait on the store:
+/// at every wake-up (its polling interval, or `notify_appended`) it tries to take over the
+/// folder, and once the maintaining process is gone it does (tidying the folder and
 /// starting the rebuilds a maintainer starts with) and keeps the projections current from then
 /// on.
 ///
@@ -156,8 +162,17 @@ async fn run(
                 }
             }
         }
+        // The head before the pass is what it surely caught up to (unless a projection failed,
+        // which the next append or poll retries); an event committed during the pass makes
+        // the wait below end at once, for one more pass.
+        let caught_up_to = if inner.is_following() {
+            None
+        } else {
+            head_before_pass(inner.store.as_ref()).await
+        };
         update::catch_up(&inner, Some(&stop)).await;
         tokio::select! {
+            () = appended_past(inner.store.as_ref(), caught_up_to) => {}
             () = inner.wake.notified() => {}
             () = tokio::time::sleep(polling) => {}
             _ = stop.changed() => {}
@@ -169,4 +184,40 @@ async fn run(
         }
     }
     tracing::info!("projection daemon stopped");
+}
+
+/// The store's head before a pass: `Some(None)` for an empty store, `None` when it cannot be
+/// read (the pass reports the store's failure; the daemon then waits for its polling interval).
+async fn head_before_pass(store: &dyn EventStore) -> Option<Option<Position>> {
+    match store.head().await {
+        Ok(head) => Some(head),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the store's head; waiting for the polling interval");
+            None
+        }
+    }
+}
+
+/// Resolves once the store's head is past `caught_up_to`; never, when that head is unknown or
+/// the store cannot wait (the other wake-ups of the daemon remain).
+async fn appended_past(store: &dyn EventStore, caught_up_to: Option<Option<Position>>) {
+    let Some(beyond) = caught_up_to else {
+        return std::future::pending().await;
+    };
+    loop {
+        // `wait_for_append` may resolve early: look at the head again before waking the daemon,
+        // so a spurious wake-up costs one small read instead of a pass over every projection.
+        let appended = match store.wait_for_append(beyond).await {
+            Ok(()) => store.head().await.map(|head| head > beyond),
+            Err(e) => Err(e),
+        };
+        match appended {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot wait for appends to the store; waiting for the polling interval");
+                return std::future::pending().await;
+            }
+        }
+    }
 }

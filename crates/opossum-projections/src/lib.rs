@@ -13,10 +13,13 @@
 //!   its state type; the projection's name is the name of its folder on disk. Reads come in
 //!   [`Page`]s with a stable [`Cursor`] (`list`, `query_by_tags`), or stream every instance in
 //!   bounded memory (`iter`).
-//! - The [`ProjectionDaemon`] keeps them current: woken at once by
-//!   [`notify_appended`](ProjectionDaemon::notify_appended) for appends in this process, and by
-//!   polling for appends from other processes. It works in bounded batches, and a projection
-//!   that fails stops alone while the others go on.
+//! - The [`ProjectionDaemon`] keeps them current: woken by the store as soon as an event is
+//!   committed past the head it caught up to
+//!   ([`EventStore::wait_for_append`](opossum_core::EventStore::wait_for_append) — the file
+//!   store also reports other processes' commits, through file-change notifications or
+//!   polling), by [`notify_appended`](ProjectionDaemon::notify_appended), and by a slow
+//!   [polling interval](ProjectionOptions::polling_interval) as the fallback. It works in
+//!   bounded batches, and a projection that fails stops alone while the others go on.
 //! - The [`Rebuilder`] rebuilds one, several or all projections from the log, in parallel up to
 //!   a limit, into a new generation that replaces the live one atomically; a journal lets a
 //!   rebuild that a crash interrupted resume from its last flush point.
@@ -159,12 +162,12 @@
 //! same machine, or PCs sharing a network folder) open it with
 //! [`ProjectionManagerBuilder::open_or_follow`] and become *followers* ([`Role::Follower`]): they
 //! read the same files, so they see what the maintainer applied, including events they appended
-//! themselves once the maintainer's polling finds them ([`ProjectionManager::wait_for`] waits for
-//! that). A follower builds its own index from the file and reads the commits appended since its
+//! themselves once the maintainer's daemon has applied them — it is woken by the store when any
+//! process commits ([`ProjectionManager::wait_for`] waits for that). A follower builds its own index from the file and reads the commits appended since its
 //! last read at every read (one `fstat` when nothing changed); a read that a rebuild's generation
 //! swap overtakes finishes on the generation it started on, so a follower never sees a mix of two
 //! generations. Followers apply nothing and refuse to rebuild
-//! ([`Error::NotMaintainer`]); a follower's daemon tries the lock at every poll and takes over —
+//! ([`Error::NotMaintainer`]); a follower's daemon tries the lock at every polling interval and takes over —
 //! tidying the folder, resuming an interrupted rebuild — as soon as the maintainer exits or is
 //! killed.
 

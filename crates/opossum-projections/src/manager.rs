@@ -405,7 +405,9 @@ impl ProjectionManager {
     /// Waits until projection `name` has applied every event up to `position` — for example
     /// the position an append returned, to read one's own writes. Needs the daemon running (or
     /// someone calling [`catch_up`](Self::catch_up)). A follower looks at the maintainer's
-    /// checkpoint every 20 ms; the maintainer sees another process's appends within its
+    /// checkpoint every 20 ms; the maintainer's daemon is woken by the store when another
+    /// process appends (see [`ProjectionDaemon`]), so it applies those events within the
+    /// store's change-detection delay rather than its
     /// [polling interval](ProjectionOptions::polling_interval).
     ///
     /// # Errors

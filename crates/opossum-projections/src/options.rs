@@ -101,10 +101,14 @@ impl ProjectionOptions {
         }
     }
 
-    /// How often the daemon looks for events appended by other processes (appends in this
-    /// process wake it at once through
-    /// [`ProjectionDaemon::notify_appended`](crate::ProjectionDaemon::notify_appended)).
-    /// Default 5 s; between 100 ms and 1 hour. Each look is one `read_last` of the store.
+    /// How often the daemon wakes up without being told of new events. It is woken at once by
+    /// the store when an event is committed past the head it caught up to
+    /// ([`EventStore::wait_for_append`](opossum_core::EventStore::wait_for_append), which
+    /// also covers other processes sharing a file store) and by
+    /// [`ProjectionDaemon::notify_appended`](crate::ProjectionDaemon::notify_appended); this
+    /// interval is the fallback for a store that cannot tell, and the pace at which a
+    /// follower's daemon tries to take over the folder. Default 5 s; between 100 ms and
+    /// 1 hour. Each look is one `read_last` of the store.
     #[must_use]
     pub fn polling_interval(mut self, interval: Duration) -> ProjectionOptions {
         self.polling_interval = interval;

@@ -1,5 +1,5 @@
-//! The daemon: woken by notifications, isolating failures, auto-rebuilding at start, stopping
-//! cleanly. Waits are on `wait_for` (which wakes on every committed batch); timeouts only turn a
+//! The daemon: woken by the store and by notifications, polling when the store cannot tell,
+//! isolating failures, auto-rebuilding at start, stopping cleanly. Waits are on `wait_for` (which wakes on every committed batch); timeouts only turn a
 //! hang into a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,11 +8,53 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opossum_core::{EventStore, InMemoryEventStore};
+use async_trait::async_trait;
+use opossum_core::{
+    AppendCondition, ErrorKind, EventStore, InMemoryEventStore, NewEvent, Position, Query,
+    ReadOptions, SequencedEvent,
+};
 use opossum_projections::{AutoRebuild, Error};
 use support::*;
 
 const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// An in-memory store that cannot wait for appends (as a back end without change detection
+/// might): only notifications and polling can wake a daemon on it.
+#[derive(Default)]
+struct CannotWait(InMemoryEventStore);
+
+#[async_trait]
+impl EventStore for CannotWait {
+    async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Position, opossum_core::Error> {
+        self.0.append(events, condition).await
+    }
+
+    async fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
+        self.0.read(query, options).await
+    }
+
+    async fn read_last(
+        &self,
+        query: &Query,
+    ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
+        self.0.read_last(query).await
+    }
+
+    async fn wait_for_append(&self, _beyond: Option<Position>) -> Result<(), opossum_core::Error> {
+        Err(opossum_core::Error::storage(
+            ErrorKind::Unsupported,
+            "this store cannot wait for appends",
+        ))
+    }
+}
 
 async fn guarded<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(HANG_GUARD, future)
@@ -23,8 +65,8 @@ async fn guarded<T>(future: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_wakes_the_daemon_at_once() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-    // Polling would take an hour: only the notification can wake it.
+    let store: Arc<dyn EventStore> = Arc::new(CannotWait::default());
+    // The store cannot wake it and polling would take an hour: only the notification can.
     let options = options(dir.path()).polling_interval(Duration::from_secs(3600));
     let manager = manager(&store, options);
     let daemon = manager.start_daemon();
@@ -53,6 +95,26 @@ async fn a_notification_wakes_the_daemon_at_once() -> TestResult {
             .students,
         ["Ada"]
     );
+    guarded(daemon.shutdown()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_wakes_the_daemon_when_nobody_notifies() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
+    // Polling would take an hour and nobody calls `notify_appended`: only the store's
+    // `wait_for_append` can wake the daemon.
+    let options = options(dir.path())
+        .polling_interval(Duration::from_secs(3600))
+        .auto_rebuild(AutoRebuild::Disabled);
+    let manager = manager(&store, options);
+    let daemon = manager.start_daemon();
+    for i in 0..5 {
+        let head = append(&store, vec![registered(&format!("s-{i}"), "Ada")]).await;
+        guarded(manager.wait_for("Students", head)).await?;
+    }
+    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 5);
     guarded(daemon.shutdown()).await?;
     Ok(())
 }
@@ -172,8 +234,9 @@ async fn shutdown_is_clean_and_a_new_daemon_takes_over() -> TestResult {
 #[tokio::test(start_paused = true)]
 async fn polling_finds_appends_nobody_announced() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-    // No rebuild at start and no notification anywhere: nothing else can wake the daemon.
+    // A store that cannot wait for appends, no rebuild at start and no notification anywhere:
+    // nothing else can wake the daemon (and a store that fails to wait does not make it spin).
+    let store: Arc<dyn EventStore> = Arc::new(CannotWait::default());
     let options = options(dir.path())
         .polling_interval(Duration::from_secs(5))
         .auto_rebuild(AutoRebuild::Disabled);

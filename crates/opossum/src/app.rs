@@ -221,7 +221,8 @@ impl OpossumBuilder {
     /// same store at once: the events are shared safely, the first process maintains the
     /// projections, and the others [follow](opossum_projections::Role::Follower) it — they read
     /// the same projections, see their own writes in them once the maintainer has applied them
-    /// (within its polling interval), and take over when it stops.
+    /// (the maintainer's daemon wakes on other processes' appends through the store's change
+    /// detection, within milliseconds on a local disk), and take over when it stops.
     pub async fn build(self) -> Result<OpossumApp, Error> {
         let started = Instant::now();
         let checked = self.config.validated()?;

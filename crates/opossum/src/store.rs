@@ -136,4 +136,12 @@ impl EventStore for AppStore {
     ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
         self.file.read_last(query).await
     }
+
+    async fn head(&self) -> Result<Option<Position>, opossum_core::Error> {
+        self.file.head().await
+    }
+
+    async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), opossum_core::Error> {
+        self.file.wait_for_append(beyond).await
+    }
 }

@@ -13,9 +13,10 @@ use crate::{
 /// The store's name, and so its folder's name inside the data directory.
 pub const STORE_NAME: &str = "course-management";
 
-/// How often the process maintaining the read models looks for appends made by other processes
-/// (a second server, `seed`): they see their own writes in the read models within about this
-/// long. One `read_last` of the store per poll.
+/// How often the daemon of the process maintaining the read models wakes up unasked. Appends by
+/// other processes (a second server, `seed`) wake it at once already — the file store reports
+/// their commits — so this is the fallback, and the pace at which a following process tries
+/// to take over the read models once the maintainer has gone. One `read_last` per poll.
 const POLLING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where the sample keeps its data and how it runs.
@@ -74,8 +75,9 @@ fn open(settings: &Settings) -> OpossumBuilder {
     Opossum::builder()
         .store_path(settings.store_folder())
         .durability(settings.durability)
-        // Several copies of the server (and `seed`) may share the store: the one maintaining the
-        // read models looks for the others' appends this often (one `read_last` per poll).
+        // Several copies of the server (and `seed`) may share the store: the store wakes the
+        // daemon of the one maintaining the read models on the others' appends; this is the
+        // fallback.
         .polling_interval(POLLING_INTERVAL)
         .clock(Arc::clone(&settings.clock))
 }

@@ -15,7 +15,8 @@
 //! queries whose dependencies are their fields), projections and routes. [`app::build_app`]
 //! wires them all on one [`opossum::OpossumApp`]; [`http::router`] serves them; [`seed`] fills
 //! a store with realistic data through the same commands. Every list route is paged
-//! ([`paging`]).
+//! ([`paging`]). [`live_feed`] streams the store's events as they are committed, as
+//! Server-Sent Events.
 
 pub mod admin;
 pub mod announcements;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod exam_tokens;
 pub mod http;
 pub mod invoices;
+pub mod live_feed;
 pub mod money;
 pub mod paging;
 pub mod seed;
@@ -42,7 +44,8 @@ pub use error::{AppError, AppResult};
 pub use http::{AppState, router};
 
 /// Serves the API on `listener` until `shutdown` completes, then stops the projection daemon
-/// and closes the store.
+/// and closes the store. When `shutdown` completes, the live feeds are ended (they would
+/// never end by themselves) and the requests in flight finish.
 ///
 /// # Errors
 /// The listener's I/O error, or the facade's error from closing the store.
@@ -51,6 +54,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let feeds = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        feeds.end_feeds();
+    };
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -1,14 +1,17 @@
-//! The HTTP layer: the router, the shared state, extractors whose rejections are problem+json,
-//! the one `IntoResponse` impl for errors, and the OpenAPI document. Nothing below this module
+//! The HTTP layer: the router, the shared state (with the live feeds it ends on a delete or a
+//! shutdown), extractors whose rejections are problem+json, the one `IntoResponse` impl for
+//! errors, and the OpenAPI document. Nothing below this module
 //! knows about HTTP.
 
 mod extract;
+mod feeds;
 mod openapi;
 mod problem;
 mod router;
 mod state;
 
 pub use extract::{ApiJson, ApiPage, ApiPath, ApiQuery};
+pub use feeds::{FeedEnd, FeedEnded, FeedStore};
 pub use openapi::openapi_document;
 pub use problem::PROBLEM_JSON;
 pub use router::{created, require_handlers, router};

@@ -86,6 +86,49 @@ fn paged(mut parameters: Vec<Value>) -> Vec<Value> {
     parameters
 }
 
+/// `GET /events/stream`: Server-Sent Events, which OpenAPI 3.1 has no words for; the stream
+/// is `text/event-stream`, and `x-event-data` names the schema of each message's data.
+fn live_feed() -> Value {
+    let parameters = vec![
+        query_param(
+            "type",
+            string(),
+            "repeatable: only events of any of these types (no type: every type); an empty one is a 400 problem",
+        ),
+        query_param(
+            "tag",
+            string(),
+            "repeatable, key:value (split at the first colon): only events carrying every one of these tags; one that is not key:value is a 400 problem",
+        ),
+        query_param(
+            "after",
+            integer(),
+            "first the stored events after this position (0: every stored event), then the new ones; without it, only events committed from now on",
+        ),
+        json!({"name": "Last-Event-ID", "in": "header", "required": false, "schema": integer(),
+            "description": "the id of the last message received, which a reconnecting EventSource sends: the feed resumes after it (it wins over after); past the last event is a 400 problem"}),
+    ];
+    let mut op = operation(
+        "Live feed",
+        "The store's events as Server-Sent Events, as they are committed (by this process or another on the same store)",
+        parameters,
+        None,
+        (200, None),
+        &[400, 503],
+    );
+    op["description"] = json!(
+        "Each event is one message: `id:` its position, `event:` its type, `data:` a FeedEvent. \
+         The stream opens with a comment naming where it starts, sends a `keep-alive` comment \
+         when idle for 15 s, and ends with a `feed-error` message ({kind, detail}) when the store \
+         fails, or a `feed-end` message ({reason}) when the store is deleted or the server stops."
+    );
+    op["responses"]["200"]["content"] = json!({"text/event-stream": {
+        "schema": {"type": "string", "description": "Server-Sent Events"},
+        "x-event-data": schema("FeedEvent"),
+    }});
+    op
+}
+
 fn path_param(name: &str, schema: Value) -> Value {
     json!({"name": name, "in": "path", "required": true, "schema": schema})
 }
@@ -193,6 +236,22 @@ fn schemas() -> Value {
         ],
         &[],
     );
+    let feed_event = object(
+        &[
+            ("position", integer()),
+            ("type", string()),
+            (
+                "tags",
+                array(object(&[("key", string()), ("value", string())], &[])),
+            ),
+            (
+                "payload",
+                json!({"type": "object", "description": "the event's payload, as stored"}),
+            ),
+            ("timestamp", timestamp()),
+        ],
+        &[],
+    );
     json!({
         "Problem": object(&[("type", string()), ("title", string()), ("status", integer()), ("detail", string())], &[]),
         "RegisterStudent": object(&[("firstName", string()), ("lastName", string()), ("email", string())], &[]),
@@ -276,6 +335,7 @@ fn schemas() -> Value {
             ], &[]))),
         ], &[]),
         "Deleted": object(&[("deleted", boolean())], &[]),
+        "FeedEvent": feed_event,
     })
 }
 
@@ -402,6 +462,9 @@ pub fn openapi_document() -> Value {
         },
         "/admin/projections/checkpoints": {
             "get": operation("Admin", "Every projection's checkpoint", vec![], None, ok("Checkpoints"), &[]),
+        },
+        "/events/stream": {
+            "get": live_feed(),
         },
         "/admin/store": {
             "get": operation("Admin", "Store figures", vec![], None, ok("Store"), &[]),

@@ -12,7 +12,7 @@ use super::AppState;
 use super::problem::problem;
 use crate::{
     admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens,
-    invoices, students,
+    invoices, live_feed, students,
 };
 
 /// The whole API.
@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(announcements::routes())
         .merge(course_aggregate::routes())
         .merge(admin::routes())
+        .merge(live_feed::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use opossum::{Message, OpossumApp, Role};
 use tokio::sync::{RwLock, RwLockReadGuard};
 
+use super::feeds::{FeedEnd, FeedEnded, FeedStore, Feeds};
 use crate::app::{Settings, build_app};
 use crate::error::{AppError, AppResult};
 
 /// The running application behind a lock: requests share it, and deleting the store takes it
-/// whole (waiting for requests in flight), deletes the folder, and opens a fresh store.
+/// whole (waiting for requests in flight, and ending the live feeds), deletes the folder, and
+/// opens a fresh store.
 #[derive(Clone)]
 pub struct AppState {
     shared: Arc<Shared>,
@@ -18,6 +20,7 @@ pub struct AppState {
 struct Shared {
     app: RwLock<Option<OpossumApp>>,
     settings: Settings,
+    feeds: Feeds,
 }
 
 impl AppState {
@@ -28,6 +31,7 @@ impl AppState {
             shared: Arc::new(Shared {
                 app: RwLock::new(Some(app)),
                 settings,
+                feeds: Feeds::new(),
             }),
         }
     }
@@ -44,6 +48,26 @@ impl AppState {
                     .to_owned(),
             )
         })
+    }
+
+    /// A live feed's hold on the store, and the future that resolves when the server ends the
+    /// feed (the store is deleted, or the server shuts down). Unlike a request, a feed does not
+    /// keep the app's lock: it holds the store until it is dropped or ended.
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when the store is not open or the server is shutting down.
+    pub async fn open_feed(&self) -> AppResult<(FeedStore, FeedEnd)> {
+        let store = Arc::clone(self.app().await?.store());
+        self.shared.feeds.open(store).ok_or_else(|| {
+            AppError::Unavailable("The server is shutting down; connect again later.".to_owned())
+        })
+    }
+
+    /// Ends every live feed and refuses new ones, so that a graceful shutdown does not wait
+    /// for feeds that would never end by themselves. [`serve`](crate::serve) calls it when its
+    /// shutdown signal comes.
+    pub fn end_feeds(&self) {
+        self.shared.feeds.shut();
     }
 
     /// Sends a command or query through the mediator.
@@ -77,6 +101,8 @@ impl AppState {
             }
             .into());
         }
+        // An open feed holds the store, which the delete needs to itself.
+        self.shared.feeds.end_all(FeedEnded::StoreDeleted).await;
         let deleted = match slot.take() {
             Some(app) => app.delete_store().await,
             None => Ok(()),
@@ -93,6 +119,7 @@ impl AppState {
     /// # Errors
     /// The facade's error from the shutdown.
     pub async fn shutdown(&self) -> Result<(), opossum::Error> {
+        self.end_feeds();
         let app = self.shared.app.write().await.take();
         match app {
             Some(app) => app.shutdown().await,

@@ -108,6 +108,8 @@ async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
         server.get("/students").await.expect(200),
         json!({"items": [], "nextCursor": null})
     );
+    // The fresh store's daemon builds its projections' files in start-up rebuilds.
+    server.rebuilds_settled().await;
     let store = server.get("/admin/store").await.expect(200);
     assert_eq!(store["eventCount"], 0);
     assert_projection_figures_add_up(&store);

@@ -12,6 +12,7 @@ mod courses;
 mod enrollment;
 mod exam_tokens;
 mod invoices;
+mod live_feed;
 mod openapi;
 mod paging;
 mod students;

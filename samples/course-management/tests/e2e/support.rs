@@ -130,6 +130,20 @@ impl Server {
         }
     }
 
+    /// Opens a streaming `GET` (a live feed), with a `Last-Event-ID` header when given, and
+    /// returns the response once its headers are in; its body is read as it comes.
+    pub(crate) async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        request.send().await.unwrap()
+    }
+
     pub(crate) fn get(&self, path: &str) -> impl std::future::Future<Output = Reply> + use<> {
         self.call(Method::GET, path, None)
     }
