@@ -177,13 +177,15 @@ fn child(root: &Path, role: &str) -> Command {
 // ---------------------------------------------------------------------------------------------
 // The parent.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult {
+/// A child process appends 100 registrations while this process's daemon runs with the
+/// options `options` makes for the test's folder; nobody here announces them. Returns once
+/// both projections applied them all.
+async fn a_child_appends_and_the_daemon_applies(options: impl FnOnce(&Path) -> Opts) -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
     let store: Arc<dyn EventStore> = Arc::new(open_store(root)?);
     let first = append(&store, vec![registered("s-0", "name-0")]).await;
-    let manager = names_manager(Arc::clone(&store), projection_options(root), None);
+    let manager = names_manager(Arc::clone(&store), options(root), None);
     let daemon = manager.start_daemon();
     tokio::time::timeout(HANG_GUARD, manager.wait_for("Names", first)).await??;
 
@@ -198,7 +200,6 @@ async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult
         .ok_or_else(|| format!("no LAST line in {stdout:?}"))?;
     let last = Position::new(last)?;
 
-    // Nobody in this process announced those appends: the daemon's polling finds them.
     tokio::time::timeout(HANG_GUARD, manager.wait_for("Names", last)).await??;
     tokio::time::timeout(HANG_GUARD, manager.wait_for("Students", last)).await??;
     let names = manager.store::<Names>()?;
@@ -210,36 +211,18 @@ async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_catches_up_with_appends_from_another_process() -> TestResult {
+    a_child_appends_and_the_daemon_applies(projection_options).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_wakes_the_daemon_for_another_process_appends_without_polling() -> TestResult {
-    const GUARD: Duration = Duration::from_secs(60);
-    let dir = tempfile::tempdir()?;
-    let root = dir.path();
-    let store: Arc<dyn EventStore> = Arc::new(open_store(root)?);
-    let first = append(&store, vec![registered("s-0", "name-0")]).await;
     // Its polling would take an hour and nobody here calls `notify_appended`: only the store's
     // `wait_for_append` (file-change notifications, or the anchor read every 100 ms) can wake it.
-    let options = projection_options(root).polling_interval(Duration::from_secs(3600));
-    let manager = names_manager(Arc::clone(&store), options, None);
-    let daemon = manager.start_daemon();
-    tokio::time::timeout(GUARD, manager.wait_for("Names", first)).await??;
-
-    let child_root = root.to_path_buf();
-    let output =
-        tokio::task::spawn_blocking(move || child(&child_root, "appender").output()).await??;
-    assert!(output.status.success(), "appender failed: {output:?}");
-    let stdout = String::from_utf8(output.stdout)?;
-    let last: u64 = stdout
-        .split_once("LAST ")
-        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no LAST line in {stdout:?}"))?;
-    let last = Position::new(last)?;
-
-    tokio::time::timeout(GUARD, manager.wait_for("Names", last)).await??;
-    tokio::time::timeout(GUARD, manager.wait_for("Students", last)).await??;
-    assert_eq!(manager.store::<Names>()?.get("name-0")?, Some(21));
-    assert_eq!(manager.store::<Students>()?.get_all()?.len(), 101);
-    daemon.shutdown().await?;
-    Ok(())
+    a_child_appends_and_the_daemon_applies(|root| {
+        projection_options(root).polling_interval(Duration::from_secs(3600))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
