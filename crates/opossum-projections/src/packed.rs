@@ -322,25 +322,25 @@ impl Pending {
                 io::Error::new(io::ErrorKind::InvalidData, e),
             )
         })?;
-        let len = self.bytes.len() - start;
-        self.bytes.push(b'\n');
-        let located = state.is_some().then(|| Located {
-            offset: start as u64,
-            len: u32::try_from(len).unwrap_or(u32::MAX),
-            position,
-            tags: tags::index_tags(tags).into_boxed_slice(),
-        });
-        if located.is_some() && len > u32::MAX as usize {
+        let Ok(len) = u32::try_from(self.bytes.len() - start) else {
+            let len = self.bytes.len() - start;
             self.bytes.truncate(start);
             return Err(Error::io(
                 "encode an instance for",
                 path,
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("the state of {key:?} encodes to {len} bytes; at most 4 GiB fit"),
+                    format!("the record of {key:?} encodes to {len} bytes; at most 4 GiB fit"),
                 ),
             ));
-        }
+        };
+        self.bytes.push(b'\n');
+        let located = state.is_some().then(|| Located {
+            offset: start as u64,
+            len,
+            position,
+            tags: tags::index_tags(tags).into_boxed_slice(),
+        });
         self.records.push((key.to_owned(), located));
         Ok(())
     }
