@@ -14,7 +14,7 @@ use crate::layout::Layout;
 use crate::recovery;
 use crate::snapshot;
 use crate::vfs::{Vfs, VfsFile};
-use crate::{Error, StoreOptions};
+use crate::{Error, StoreOptions, StoredEvent};
 
 /// Reads fetch events in runs of at most this many, releasing the index lock in between.
 const READ_BATCH: usize = 1024;
@@ -208,6 +208,93 @@ impl Engine {
         Ok(out)
     }
 
+    /// The events `query` and `options` select, each with its line as stored and the chain
+    /// hash of the line before it.
+    pub(crate) fn read_stored(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        self.refresh()?;
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let head = self.read_index().head();
+        let mut after = options.after.map_or(0, Position::get);
+        let mut before = options.until.map_or(head, Position::get).min(head) + 1;
+        loop {
+            let index = self.read_index();
+            let wanted = (limit - out.len()).min(READ_BATCH);
+            let positions: Vec<u64> = index
+                .candidates(query, after, before, options.direction)
+                .take(wanted)
+                .collect();
+            let Some(last) = positions.last().copied() else {
+                break;
+            };
+            // Each event's predecessor too, for its hash: one sorted list of lines to read.
+            let mut lines: Vec<u64> = positions
+                .iter()
+                .flat_map(|p| [p - 1, *p])
+                .filter(|p| *p > 0)
+                .collect();
+            lines.sort_unstable();
+            lines.dedup();
+            let runs = self.plan(&index, &lines)?;
+            drop(index);
+            let mut found = std::collections::HashMap::with_capacity(lines.len());
+            for_each_line(runs, |position, path, offset, line| {
+                found.insert(position, (path.to_path_buf(), offset, line.to_vec()));
+                Ok(())
+            })?;
+            for p in &positions {
+                // A line stays in the map: it may be the next event's predecessor.
+                let Some((file, offset, bytes)) = found.get(p).cloned() else {
+                    continue;
+                };
+                let previous = if *p == 1 {
+                    Some(crate::record::ChainHash::GENESIS)
+                } else {
+                    found
+                        .get(&(p - 1))
+                        .and_then(|(_, _, prev)| crate::record::split_hash(prev).ok())
+                        .map(|(_, hash)| hash)
+                };
+                let corrupt = |reason: String| Error::corrupt(&file, offset, reason);
+                let previous = previous.ok_or_else(|| {
+                    corrupt(format!("the line before position {p} holds no hash"))
+                })?;
+                let (_, hash) =
+                    crate::record::split_hash(&bytes).map_err(|r| corrupt(r.to_owned()))?;
+                let event = crate::record::decode_event(&bytes).map_err(corrupt)?;
+                if !query.matches(&event.event) {
+                    continue;
+                }
+                let line = String::from_utf8(bytes)
+                    .map_err(|_| corrupt("the line is not UTF-8".to_owned()))?;
+                out.push(StoredEvent {
+                    event,
+                    line,
+                    hash: hash.to_hex(),
+                    previous_hash: previous.to_hex(),
+                    file,
+                    offset,
+                });
+            }
+            if out.len() >= limit || positions.len() < wanted {
+                break;
+            }
+            match options.direction {
+                Direction::Ascending => after = last,
+                Direction::Descending => before = last,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     pub(crate) fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
         self.refresh()?;
         let mut before = self.read_index().head() + 1;
@@ -318,6 +405,29 @@ struct Run {
 
 /// Reads `runs` and decodes their lines, keeping the events `query` matches.
 fn read_runs(runs: Vec<Run>, query: &Query, out: &mut Vec<SequencedEvent>) -> Result<(), Error> {
+    for_each_line(runs, |position, path, start, line| {
+        let event = crate::record::decode_event(line)
+            .map_err(|reason| Error::corrupt(path, start, reason))?;
+        if event.position.get() != position {
+            return Err(Error::corrupt(
+                path,
+                start,
+                format!("expected position {position}, found {}", event.position),
+            ));
+        }
+        if query.matches(&event.event) {
+            out.push(event);
+        }
+        Ok(())
+    })
+}
+
+/// Reads `runs` and hands each line (without its newline) to `visit`, with its position, its
+/// file and its offset there.
+fn for_each_line(
+    runs: Vec<Run>,
+    mut visit: impl FnMut(u64, &std::path::Path, u64, &[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut buf = Vec::new();
     for run in runs {
         buf.resize(usize::try_from(run.end - run.start).unwrap_or(0), 0);
@@ -328,18 +438,7 @@ fn read_runs(runs: Vec<Run>, query: &Query, out: &mut Vec<SequencedEvent>) -> Re
             let from = (start - run.start) as usize;
             let to = (end - run.start) as usize;
             let line = buf[from..to].strip_suffix(b"\n").unwrap_or(&buf[from..to]);
-            let event = crate::record::decode_event(line)
-                .map_err(|reason| Error::corrupt(&run.path, start, reason))?;
-            if event.position.get() != position {
-                return Err(Error::corrupt(
-                    &run.path,
-                    start,
-                    format!("expected position {position}, found {}", event.position),
-                ));
-            }
-            if query.matches(&event.event) {
-                out.push(event);
-            }
+            visit(position, &run.path, start, line)?;
         }
     }
     Ok(())

@@ -165,6 +165,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A store was to be opened [read-only](crate::StoreOptions::read_only) where there is
+    /// none. Nothing was created.
+    #[error(
+        "there is no store in {path}: it has no events/ folder; give the folder of an existing store"
+    )]
+    NotAStore {
+        /// The folder given.
+        path: PathBuf,
+    },
+
     /// [`FileEventStore::backup`](crate::FileEventStore::backup) was given a destination it
     /// will not write into. Nothing was created.
     #[error(
@@ -228,6 +238,7 @@ impl Error {
             }
             Error::CorruptLog { .. } | Error::AnchorMismatch { .. } => ErrorKind::Corrupt,
             Error::ReadOnly { .. } => ErrorKind::ReadOnly,
+            Error::NotAStore { .. } => ErrorKind::NotFound,
             Error::DiskFull { .. } => ErrorKind::DiskFull,
             Error::Io { .. } => ErrorKind::Io,
             Error::Core(e) => e.kind(),
@@ -293,6 +304,7 @@ impl Error {
                 path: path.clone(),
                 problems: problems.clone(),
             },
+            Error::NotAStore { path } => Error::NotAStore { path: path.clone() },
             Error::LockTimeout {
                 path,
                 waited,

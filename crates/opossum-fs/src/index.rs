@@ -165,6 +165,15 @@ impl Index {
         }
     }
 
+    /// Each event type and how many events it has, in the order the types first appeared.
+    pub(crate) fn type_counts(&self) -> Vec<(String, u64)> {
+        self.type_names
+            .iter()
+            .zip(&self.type_postings)
+            .map(|(name, postings)| (name.to_string(), postings.len() as u64))
+            .collect()
+    }
+
     /// The segment holding `position`, by index into `segments`.
     pub(crate) fn segment_of(&self, position: u64) -> Option<usize> {
         let i = self.segments.partition_point(|s| s.first <= position);

@@ -89,5 +89,5 @@ pub use check::{FileSystemKind, FolderCheck, Outcome, Probe, ProbeName, check_fo
 pub use error::Error;
 pub use options::{CHANGE_POLL_INTERVAL, ChangeDetection, StoreOptions, resolve_store_folder};
 pub use recovery::{RecoveryReport, Repair};
-pub use store::{FileEventStore, StoreStats};
+pub use store::{FileEventStore, StoreStats, StoredEvent, chain_hash};
 pub use verify::{BreakKind, ChainBreak, VerifyReport, verify_folder};

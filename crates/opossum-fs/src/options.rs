@@ -58,6 +58,7 @@ pub struct StoreOptions {
     segment_target_bytes: u64,
     change_detection: ChangeDetection,
     change_poll_interval: Duration,
+    read_only: bool,
 }
 
 /// How a subscriber waiting for new events (see
@@ -107,6 +108,7 @@ impl StoreOptions {
             segment_target_bytes: SEGMENT_TARGET_BYTES,
             change_detection: ChangeDetection::Auto,
             change_poll_interval: CHANGE_POLL_INTERVAL,
+            read_only: false,
         }
     }
 
@@ -160,6 +162,24 @@ impl StoreOptions {
     pub fn change_poll_interval(mut self, interval: Duration) -> StoreOptions {
         self.change_poll_interval = interval;
         self
+    }
+
+    /// Opens the store for reading only, changing nothing on disk: no folder or file is
+    /// created, no lock is taken, a torn tail is left in place (and not read), the index
+    /// snapshot is not saved, and appends fail with [`Error::ReadOnly`]. For tools that inspect
+    /// a store other processes write, or a copy that must stay as it was (an auditor's). The
+    /// store must exist: a folder without one is [`Error::NotAStore`]. Default `false` (a
+    /// folder that cannot be written opens read-only anyway).
+    #[must_use]
+    pub fn read_only(mut self, read_only: bool) -> StoreOptions {
+        self.read_only = read_only;
+        self
+    }
+
+    /// See [`StoreOptions::read_only`].
+    #[must_use]
+    pub fn get_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// See [`StoreOptions::change_detection`].

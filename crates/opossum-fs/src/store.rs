@@ -125,7 +125,16 @@ impl FileEventStore {
         let layout = Layout::new(folder);
         let span = tracing::info_span!("open", store = %layout.dir().display());
         let _enter = span.enter();
-        let writable = create_folders(&*vfs, &layout)?;
+        let writable = if options.get_read_only() {
+            if !vfs.metadata(&layout.events_dir()).is_ok_and(|m| m.is_dir) {
+                return Err(Error::NotAStore {
+                    path: layout.dir().to_path_buf(),
+                });
+            }
+            false
+        } else {
+            create_folders(&*vfs, &layout)?
+        };
         let mut lock = if writable {
             match StoreLock::open(
                 &vfs,
@@ -325,6 +334,31 @@ impl FileEventStore {
         });
     }
 
+    /// Every event type in the store and how many events it has, in the order the types first
+    /// appeared in the log; from the index, without reading the log.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when new events cannot be read into the index, [`Error::StoreDeleted`].
+    pub fn event_types(&self) -> Result<Vec<(String, u64)>, Error> {
+        self.shared.refresh()?;
+        Ok(self.shared.read_index().type_counts())
+    }
+
+    /// The store's identity, as `head.json` records it: 32 hex digits chosen when its anchor
+    /// was first written, kept for its whole life, and new in a backup (which is a store of its
+    /// own). `None` while no anchor records one (a store whose anchor predates identities).
+    ///
+    /// # Errors
+    /// [`Error::StoreDeleted`], [`Error::Io`] when `head.json` cannot be read.
+    pub fn identity(&self) -> Result<Option<String>, Error> {
+        Ok(self
+            .shared
+            .head
+            .read_fresh()?
+            .store
+            .map(|id| format!("{:032x}", id.0)))
+    }
+
     /// The store folder.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -426,6 +460,43 @@ impl FileEventStore {
         let span = tracing::debug_span!("read_last");
         let _enter = span.enter();
         Ok(self.shared.read_last(query)?)
+    }
+
+    /// The events `query` and `options` select, as [`read`](opossum_core::EventStore::read)
+    /// would return them, each with its line exactly as the log stores it, its chain hash,
+    /// the chain hash of the event before it, and where the line is: what an export or an
+    /// auditor's view shows, and what [`chain_hash`](crate::chain_hash) checks without the store.
+    ///
+    /// ```
+    /// use opossum_core::{NewEvent, Payload, Query, ReadOptions};
+    /// use opossum_fs::FileEventStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let folder = tempfile::tempdir()?;
+    /// let store = FileEventStore::open(folder.path().join("records"))?;
+    /// let checked = NewEvent::builder("Checked", Payload::from_json("{}")?).build()?;
+    /// store.append_blocking(vec![checked.clone(), checked], None)?;
+    ///
+    /// let stored = store.read_stored(&Query::all(), ReadOptions::new())?;
+    /// assert_eq!(stored.len(), 2);
+    /// assert_eq!(stored[1].previous_hash, stored[0].hash);
+    /// let recomputed = opossum_fs::chain_hash(&stored[1].previous_hash, &stored[1].line);
+    /// assert_eq!(recomputed.as_deref(), Some(stored[1].hash.as_str()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::CorruptLog`] when a line cannot be decoded, [`Error::Io`] when a segment cannot
+    /// be read, [`Error::StoreDeleted`].
+    pub fn read_stored(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let span = tracing::debug_span!("read_stored");
+        let _enter = span.enter();
+        self.shared.read_stored(query, options)
     }
 
     /// Walks the whole log and checks the hash chain, the positions and the anchor.
@@ -604,6 +675,46 @@ impl Drop for FileEventStore {
 
 /// How many times `delete` tries to remove the emptied folder while other handles let go.
 const DELETE_ATTEMPTS: u32 = 100;
+
+/// One event as the log stores it, from [`FileEventStore::read_stored`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredEvent {
+    /// The event, decoded.
+    pub event: SequencedEvent,
+    /// Its line, byte for byte as stored, without the newline.
+    pub line: String,
+    /// Its chain hash (64 lowercase hex digits), as the line records it.
+    pub hash: String,
+    /// The chain hash of the event before it (64 zeros before position 1).
+    pub previous_hash: String,
+    /// The segment file that holds it.
+    pub file: PathBuf,
+    /// The byte offset of its line in that file.
+    pub offset: u64,
+}
+
+/// The chain hash a stored event line must hold, given the hash of the event before it (64 hex
+/// digits; 64 zeros before position 1): SHA-256 over the previous hash's 32 bytes and the line
+/// up to its hash field, in lowercase hex (see `docs/format.md`). Compare it with the hash the
+/// line holds, [`StoredEvent::hash`]. `None` when `previous_hash` is not 64 hex digits or the
+/// line does not end in a hash field.
+///
+/// ```
+/// let line = r#"{"position":1,"type":"T","tags":[],"payload":{},"metadata":{"timestamp":"2026-01-01T00:00:00Z"},"batch_last":1,"synced_to":0,"hash":"0000000000000000000000000000000000000000000000000000000000000000"}"#;
+/// let genesis = "0".repeat(64);
+/// let hash = opossum_fs::chain_hash(&genesis, line).unwrap();
+/// assert_eq!(hash.len(), 64);
+/// assert_ne!(hash, genesis); // this line's stored hash is wrong
+/// assert_eq!(opossum_fs::chain_hash("not hex", line), None);
+/// ```
+#[must_use]
+pub fn chain_hash(previous_hash: &str, line: &str) -> Option<String> {
+    let previous = crate::record::ChainHash::from_hex(previous_hash.as_bytes())?;
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let (hashed, _) = crate::record::split_hash(line.as_bytes()).ok()?;
+    Some(crate::record::ChainHash::chain(previous, hashed).to_hex())
+}
 
 /// Store figures for operators.
 #[derive(Clone, Debug, PartialEq, Eq)]

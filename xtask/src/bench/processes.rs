@@ -285,7 +285,8 @@ pub(crate) fn multiprocess(dir: &Path, plan: &Plan, figures: &mut Figures) -> Re
     Ok(())
 }
 
-/// Records `open_1m_ms` (or `open_100k_ms`), `bytes_per_event_in_memory`,
+/// Records `open_1m_ms` (or `open_100k_ms`), `verify_per_s` (the whole chain of that store
+/// walked and hashed, as `opossum verify` does; median of 3), `bytes_per_event_in_memory`,
 /// `rss_bytes_per_event`, and `bulk_load_per_s`, the rate at which the store was written (flush
 /// off, batches of 10,000).
 pub(crate) fn open(dir: &Path, plan: &Plan, figures: &mut Figures) -> Result<()> {
@@ -316,6 +317,23 @@ pub(crate) fn open(dir: &Path, plan: &Plan, figures: &mut Figures) -> Result<()>
         );
         reports.push(report);
     }
+    // What `opossum verify` does: walk and hash the whole chain, without opening the store.
+    let folder = dir.join(name);
+    let mut verifies = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let report = opossum_fs::verify_folder(&folder)?;
+        verifies.push(started.elapsed().as_micros() as u64);
+        ensure!(
+            report.is_intact() && report.events_checked == plan.open_store_events,
+            "the store does not verify: {report:?}"
+        );
+    }
+    let verify_micros = median(&mut verifies).max(1);
+    figures.record(
+        "verify_per_s",
+        plan.open_store_events as f64 * 1e6 / verify_micros as f64,
+    );
     let events = plan.open_store_events as f64;
     let mut opens: Vec<u64> = reports.iter().map(|r| r.open_micros).collect();
     figures.record(plan.open_key, median(&mut opens) as f64 / 1e3);

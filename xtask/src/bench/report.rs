@@ -204,6 +204,11 @@ const LINES: &[Line] = &[
         baselines: &[],
     },
     Line {
+        scenario: "verify the whole chain (events/s)",
+        key: "verify_per_s",
+        baselines: &[],
+    },
+    Line {
         scenario: "index memory per event",
         key: "bytes_per_event_in_memory",
         baselines: &[],
