@@ -8,7 +8,7 @@ use opossum_core::Position;
 use crate::Error;
 use crate::head::{Anchor, HeadFile};
 use crate::layout::Layout;
-use crate::record::{ChainHash, decode_header, split_hash};
+use crate::record::{ChainHash, Header, decode_header, split_hash};
 use crate::recovery::{self, SavedAnchor};
 use crate::segment::{self, Evidence};
 use crate::vfs::{OsFs, Vfs};
@@ -152,10 +152,20 @@ pub(crate) fn verify_with(vfs: &Arc<dyn Vfs>, dir: &Path) -> Result<VerifyReport
             break;
         }
         let last_segment = i + 1 == segments.len();
-        let later = later_evidence(&**vfs, &segments[i + 1..])?;
-        if let Some(problem) =
-            walk_segment(&mut walk, &mut report, path, bytes, last_segment, later)
-        {
+        // Read only when damage is found: the next segment's claims judge it. A failure to
+        // read it fails the whole verify (below), never a judgement on less evidence.
+        let failed = std::cell::RefCell::new(None);
+        let later = || {
+            later_evidence(&**vfs, &segments[i + 1..]).unwrap_or_else(|e| {
+                *failed.borrow_mut() = Some(e);
+                Evidence::default()
+            })
+        };
+        let found = walk_segment(&mut walk, &mut report, path, bytes, last_segment, &later);
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
+        if let Some(problem) = found {
             report.problem = Some(problem);
             break;
         }
@@ -286,9 +296,10 @@ fn walk_segment(
     path: &Path,
     bytes: &[u8],
     last_segment: bool,
-    later: Evidence,
+    later: &dyn Fn() -> Evidence,
 ) -> Option<ChainBreak> {
     let lines = split_lines(bytes);
+    let checked = check_lines(&lines);
     let mut batch_last = 0u64;
     let mut batch_start_offset = 0u64;
     let mut batch_start_checked = report.events_checked;
@@ -303,13 +314,10 @@ fn walk_segment(
             kind,
             detail,
         };
-        let parsed = split_hash(line)
-            .map_err(str::to_owned)
-            .and_then(|(hashed, hash)| decode_header(line).map(|h| (hashed, hash, h)));
-        let (hashed, hash, header) = match parsed {
-            Ok(v) => v,
+        let (hash, header, links) = match &checked[n] {
+            Ok(v) => (v.hash, &v.header, v.links),
             Err(reason) => {
-                let mut evidence = later;
+                let mut evidence = later();
                 for (_, l) in &lines[n + 1..] {
                     evidence.observe(l);
                 }
@@ -356,7 +364,14 @@ fn walk_segment(
                 format!("found position {found} where {} belongs", walk.expected),
             ));
         }
-        if ChainHash::chain(walk.prev, hashed) != hash {
+        // Past the first line, `walk.prev` is the previous line's stored hash (the walk got
+        // here only by accepting it), which is what `links` was computed from.
+        let linked = match (n, links) {
+            (0, _) | (_, None) => split_hash(line)
+                .is_ok_and(|(hashed, _)| ChainHash::chain(walk.prev, hashed) == hash),
+            (_, Some(links)) => links,
+        };
+        if !linked {
             return Some(break_at(
                 BreakKind::Edited,
                 format!(
@@ -414,6 +429,62 @@ fn walk_segment(
         report.uncommitted_bytes = bytes.len() as u64 - committed_end;
     }
     None
+}
+
+/// What [`check_lines`] found in one line.
+struct CheckedLine<'a> {
+    /// The hash the line records.
+    hash: ChainHash,
+    header: Header<'a>,
+    /// Whether the hash follows from the line and the *previous line's* recorded hash (`None`
+    /// for the first line, or after a line that could not be parsed).
+    links: Option<bool>,
+}
+
+/// Lines below which checking them on one thread is faster than starting others.
+const PARALLEL_LINES: usize = 4096;
+
+/// Parses every line and checks its hash against the one the line before it records, on every
+/// core: each check needs only the two lines, so the chain is checked link by link in
+/// parallel, and the walk then reads the results in order.
+fn check_lines<'a>(lines: &[(u64, &'a [u8])]) -> Vec<Result<CheckedLine<'a>, String>> {
+    let check = |i: usize| -> Result<CheckedLine<'a>, String> {
+        let line = lines[i].1;
+        let (hashed, hash) = split_hash(line).map_err(str::to_owned)?;
+        let header = decode_header(line)?;
+        let links = i
+            .checked_sub(1)
+            .and_then(|p| split_hash(lines[p].1).ok())
+            .map(|(_, prev)| ChainHash::chain(prev, hashed) == hash);
+        Ok(CheckedLine {
+            hash,
+            header,
+            links,
+        })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || lines.len() < PARALLEL_LINES {
+        return (0..lines.len()).map(check).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..lines.len())
+            .step_by(chunk)
+            .map(|start| {
+                let end = (start + chunk).min(lines.len());
+                scope.spawn(move || (start..end).map(check).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, worker) in workers.into_iter().enumerate() {
+            match worker.join() {
+                Ok(part) => out.extend(part),
+                // A panic in a check (a bug, not a property of the file): do that part here.
+                Err(_) => out.extend((i * chunk..((i + 1) * chunk).min(lines.len())).map(check)),
+            }
+        }
+        out
+    })
 }
 
 /// Splits into `(offset, line)` pairs; the last line may lack its newline.

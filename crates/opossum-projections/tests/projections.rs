@@ -601,3 +601,59 @@ async fn paging_returns_every_instance_once_while_writes_and_compactions_go_on()
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn inspect_reads_the_folders_as_the_manager_left_them_without_changing_them() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("projections");
+    assert!(opossum_projections::inspect(&root)?.is_empty());
+    let store = memory_store();
+    let manager = manager(&store, options(dir.path()));
+    append(
+        &store,
+        vec![registered("s-1", "Ada"), registered("s-2", "Grace")],
+    )
+    .await;
+    append(&store, vec![course("c-1", "Rust", 2)]).await;
+    assert!(manager.catch_up().await.is_success());
+    let stats = manager.stats()?;
+
+    let before: Vec<(String, Vec<u8>)> = ["Students", "CourseDetails"]
+        .iter()
+        .flat_map(|p| {
+            projection_files(dir.path(), p)
+                .into_iter()
+                .map(move |f| (*p, f))
+        })
+        .map(|(p, f)| {
+            let bytes = std::fs::read(root.join(p).join(&f)).unwrap();
+            (format!("{p}/{f}"), bytes)
+        })
+        .collect();
+    let found = opossum_projections::inspect(&root)?;
+    let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, vec!["CourseDetails", "Students"], "in name order");
+    let students = &found[1];
+    assert_eq!(students.instances, 2);
+    assert_eq!(
+        students.checkpoint.map(|p| p.get()),
+        Some(3),
+        "every event is applied"
+    );
+    assert!(students.generation.is_some());
+    assert!(students.rebuild.is_none());
+    let from_manager = stats.iter().find(|s| s.name == "Students").unwrap();
+    assert_eq!(students.size_on_disk, from_manager.size_on_disk);
+    assert_eq!(students.files, from_manager.files);
+    assert_eq!(students.live_bytes, from_manager.live_bytes);
+    assert_eq!(found[0].checkpoint.map(|p| p.get()), Some(3));
+    // A folder that is not a projection's is left out.
+    std::fs::create_dir(root.join("notes"))?;
+    assert_eq!(opossum_projections::inspect(&root)?.len(), 2);
+    let after: Vec<(String, Vec<u8>)> = before
+        .iter()
+        .map(|(name, _)| (name.clone(), std::fs::read(root.join(name)).unwrap()))
+        .collect();
+    assert_eq!(before, after);
+    Ok(())
+}
