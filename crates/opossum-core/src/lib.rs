@@ -57,6 +57,7 @@
 mod durability;
 mod error;
 mod event;
+pub mod line;
 mod memory;
 mod position;
 mod query;

@@ -83,10 +83,27 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// }
 /// # fn main() {}
 /// ```
+///
+/// A store that needs something outside the test (a database server) takes a second argument,
+/// `when = available`: a function called before each case, which returns false to skip it (and
+/// says so). It decides, for example, that a missing server is a skip on a developer's machine
+/// but a failure in CI.
+///
+/// ```
+/// mod dcb_when_available {
+///     use opossum_core::InMemoryEventStore;
+///     fn available() -> bool { true }
+///     opossum_testkit::dcb_conformance_tests!(InMemoryEventStore::new, when = available);
+/// }
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! dcb_conformance_tests {
     ($factory:expr $(,)?) => {
-        $crate::__dcb_case_tests! { $factory;
+        $crate::dcb_conformance_tests!($factory, when = || true);
+    };
+    ($factory:expr, when = $when:expr $(,)?) => {
+        $crate::__dcb_case_tests! { $factory; $when;
             append_returns_the_last_position,
             positions_are_contiguous_across_appends,
             failed_condition_appends_none_of_a_batch,
@@ -125,7 +142,7 @@ macro_rules! dcb_conformance_tests {
             concurrent_conditional_appends_are_gap_free,
             concurrent_batches_stay_whole,
         }
-        $crate::subscription_conformance_tests!($factory);
+        $crate::subscription_conformance_tests!($factory, when = $when);
     };
 }
 
@@ -144,7 +161,10 @@ macro_rules! dcb_conformance_tests {
 #[macro_export]
 macro_rules! subscription_conformance_tests {
     ($factory:expr $(,)?) => {
-        $crate::__dcb_case_tests! { $factory;
+        $crate::subscription_conformance_tests!($factory, when = || true);
+    };
+    ($factory:expr, when = $when:expr $(,)?) => {
+        $crate::__dcb_case_tests! { $factory; $when;
             head_is_the_position_of_the_last_event,
             wait_for_append_returns_once_the_head_passes,
             read_stream_returns_what_read_returns,
@@ -165,10 +185,13 @@ macro_rules! subscription_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __dcb_case_tests {
-    ($factory:expr; $($case:ident),* $(,)?) => {
+    ($factory:expr; $when:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
+                if !($when)() {
+                    return;
+                }
                 $crate::block_on(async {
                     let store = ($factory)();
                     $crate::checks::$case(store).await;
