@@ -16,7 +16,9 @@ pub enum Error {
     /// The database could not be reached, or the connection was lost (the server restarted,
     /// the network failed). An append that fails this way was not acknowledged; retry it once
     /// the server is back (a condition protects against appending twice).
-    #[error("cannot reach PostgreSQL at {target}: {source}; check that the server runs and the URL is right, then retry")]
+    #[error(
+        "cannot reach PostgreSQL at {target}: {source}; check that the server runs and the URL is right, then retry"
+    )]
     Unavailable {
         /// Host, port and database, without the password.
         target: String,
@@ -36,7 +38,9 @@ pub enum Error {
     },
 
     /// A stored row is not the event line it should be, or the chain of hashes is broken.
-    #[error("the event at position {position} is damaged: {reason}; run verify, and restore from a backup")]
+    #[error(
+        "the event at position {position} is damaged: {reason}; run verify, and restore from a backup"
+    )]
     Corrupt {
         /// The position of the row.
         position: u64,
@@ -45,7 +49,9 @@ pub enum Error {
     },
 
     /// The database holds a schema written by a newer version of this crate.
-    #[error("the schema {schema} is at version {found}, newer than this version of opossum-postgres understands ({supported}); upgrade the crate")]
+    #[error(
+        "the schema {schema} is at version {found}, newer than this version of opossum-postgres understands ({supported}); upgrade the crate"
+    )]
     SchemaTooNew {
         /// The schema.
         schema: String,

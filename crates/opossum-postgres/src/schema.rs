@@ -18,7 +18,13 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         hash bytea NOT NULL
     );
     CREATE INDEX events_type_position ON {s}.events (type, position);
-    CREATE INDEX events_tags ON {s}.events USING gin (tags);",
+    CREATE INDEX events_tags ON {s}.events USING gin (tags);
+    CREATE TABLE {s}.head (
+        id integer PRIMARY KEY CHECK (id = 1),
+        position bigint NOT NULL,
+        hash bytea NOT NULL
+    );
+    INSERT INTO {s}.head (id, position, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));",
 )];
 
 /// Creates the schema or brings it to [`VERSION`], under a lock so that processes connecting
@@ -42,7 +48,10 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<(), Err
     .await
     .map_err(db("create the schema"))?;
     let found: Option<i32> = tx
-        .query_opt(&format!("SELECT max(version) FROM {schema}.schema_version"), &[])
+        .query_opt(
+            &format!("SELECT max(version) FROM {schema}.schema_version"),
+            &[],
+        )
         .await
         .map_err(db("read the schema version"))?
         .and_then(|row| row.get(0));

@@ -25,10 +25,7 @@ impl Params {
 
     /// The parameters as the client takes them.
     pub(crate) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.0
-            .iter()
-            .map(|p| &**p as &(dyn ToSql + Sync))
-            .collect()
+        self.0.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
     }
 }
 

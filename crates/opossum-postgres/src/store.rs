@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use opossum_core::line::{ChainHash, decode_line, encode_line, split_hash};
 use opossum_core::{
-    AppendCondition, Direction, EventStore, NewEvent, Position, Query, ReadOptions,
-    SequencedEvent, validate_append,
+    AppendCondition, Direction, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+    validate_append,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
@@ -29,10 +29,10 @@ const VERIFY_BATCH: i64 = 10_000;
 /// The DCB event store on PostgreSQL: the same [`EventStore`] as the folder store, with the
 /// same positions, the same event lines and the same hash chain (see `docs/adr/0016-…`).
 ///
-/// - **Appends are serialized by one transaction-level advisory lock** per store
-///   (`pg_advisory_xact_lock`), taken before the head is read: the condition check, the new
-///   positions and the insert are one step against every other connection, process and server,
-///   and positions commit in order, so a reader never sees position *n + 1* before *n*.
+/// - **Appends are serialized by the lock on the store's head row** (`SELECT … FOR UPDATE`),
+///   taken before anything else and held to the commit: the condition check, the new positions
+///   and the insert are one step against every other connection, process and server, and
+///   positions commit in order, so a reader never sees position *n + 1* before *n*.
 /// - **Group commit**: concurrent appends of one process share a transaction, each with its
 ///   own condition checked in order — against the table and against the appends before it in
 ///   the group.
@@ -212,7 +212,11 @@ impl PgEventStore {
         let Some(runtime) = &self.runtime else {
             return Err(Error::Closed);
         };
-        runtime.handle().spawn(future).await.map_err(|_| Error::Closed)?
+        runtime
+            .handle()
+            .spawn(future)
+            .await
+            .map_err(|_| Error::Closed)?
     }
 
     /// Runs `future` on the store's runtime and blocks the calling thread until it is done.
@@ -337,7 +341,11 @@ async fn setup_on(
     runtime: &tokio::runtime::Runtime,
     setup: impl Future<Output = Result<Arc<Inner>, Error>> + Send + 'static,
 ) -> Result<Arc<Inner>, Error> {
-    runtime.handle().spawn(setup).await.map_err(|_| Error::Closed)?
+    runtime
+        .handle()
+        .spawn(setup)
+        .await
+        .map_err(|_| Error::Closed)?
 }
 
 /// Connects, migrates, and starts the writer and the listener.
@@ -402,7 +410,7 @@ impl Inner {
         let client = self.client().await?;
         let row = client
             .query_one(
-                &format!("SELECT coalesce(max(position), 0) FROM {}.events", self.schema),
+                &format!("SELECT position FROM {}.head WHERE id = 1", self.schema),
                 &[],
             )
             .await
@@ -430,7 +438,11 @@ impl Inner {
         answer.await.map_err(|_| Error::Closed)?
     }
 
-    async fn read(&self, query: &Query, options: ReadOptions) -> Result<Vec<SequencedEvent>, Error> {
+    async fn read(
+        &self,
+        query: &Query,
+        options: ReadOptions,
+    ) -> Result<Vec<SequencedEvent>, Error> {
         if options.limit == Some(0) {
             return Ok(Vec::new());
         }
@@ -507,7 +519,9 @@ impl Inner {
                 let stored: &[u8] = row.get(2);
                 let position = position as u64;
                 let problem = if position != expected {
-                    Some(format!("found position {position} where {expected} belongs"))
+                    Some(format!(
+                        "found position {position} where {expected} belongs"
+                    ))
                 } else {
                     match split_hash(line.as_bytes()) {
                         Err(reason) => Some(format!("not an event line: {reason}")),
@@ -543,7 +557,8 @@ impl Inner {
 /// The event a row holds; its line must be the event at `position`.
 fn decode_row(position: i64, line: &str) -> Result<SequencedEvent, Error> {
     let position = position as u64;
-    let event = decode_line(line.as_bytes()).map_err(|reason| Error::Corrupt { position, reason })?;
+    let event =
+        decode_line(line.as_bytes()).map_err(|reason| Error::Corrupt { position, reason })?;
     if event.position.get() != position {
         return Err(Error::Corrupt {
             position,
@@ -555,7 +570,10 @@ fn decode_row(position: i64, line: &str) -> Result<SequencedEvent, Error> {
 
 /// The group commit: takes the queued appends and commits them in transactions of up to
 /// [`MAX_GROUP_APPENDS`], until the store is dropped.
-async fn writer(inner: std::sync::Weak<Inner>, mut requests: mpsc::UnboundedReceiver<AppendRequest>) {
+async fn writer(
+    inner: std::sync::Weak<Inner>,
+    mut requests: mpsc::UnboundedReceiver<AppendRequest>,
+) {
     while let Some(first) = requests.recv().await {
         let mut group = vec![first];
         let mut events = group[0].events.len();
@@ -608,35 +626,28 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     let s = &inner.schema;
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(db("begin an append"))?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("opossum-append:{s}")],
-    )
-    .await
-    .map_err(db("take the append lock"))?;
-    let last = tx
-        .query_opt(
-            &format!("SELECT position, hash FROM {s}.events ORDER BY position DESC LIMIT 1"),
+    // The head row's lock serializes appenders: held from here to the commit, so the
+    // conditions, the new positions and the rows are one step against every other writer.
+    let row = tx
+        .query_one(
+            &format!("SELECT position, hash FROM {s}.head WHERE id = 1 FOR UPDATE"),
             &[],
         )
         .await
-        .map_err(db("read the head"))?;
-    let (mut head, mut prev) = match last {
-        Some(row) => {
-            let position: i64 = row.get(0);
-            let hash: &[u8] = row.get(1);
-            let hash: [u8; 32] = hash.try_into().map_err(|_| Error::Corrupt {
-                position: position as u64,
-                reason: "its hash column is not 32 bytes".to_owned(),
-            })?;
-            (position as u64, ChainHash(hash))
-        }
-        None => (0, ChainHash::GENESIS),
+        .map_err(db("lock the head"))?;
+    let (mut head, mut prev) = {
+        let position: i64 = row.get(0);
+        let hash: &[u8] = row.get(1);
+        let hash: [u8; 32] = hash.try_into().map_err(|_| Error::Corrupt {
+            position: position as u64,
+            reason: "the head row's hash is not 32 bytes".to_owned(),
+        })?;
+        (u64::try_from(position).unwrap_or(0), ChainHash(hash))
     };
     let synced_to = head;
     let mut outcomes = Vec::with_capacity(group.len());
-    // (position, type, tags, line, hash) of every accepted event, in order.
-    let mut rows: Vec<(i64, String, Vec<String>, String, Vec<u8>)> = Vec::new();
+    // Every accepted event's row, in order.
+    let mut rows: Vec<NewRow> = Vec::new();
     let mut accepted: Vec<(Position, &NewEvent)> = Vec::new();
     for request in group {
         if let Some(condition) = &request.condition {
@@ -658,21 +669,20 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         for (i, event) in request.events.iter().enumerate() {
             let p = position(first + i as u64)?;
             let mut buf = Vec::new();
-            let hash = encode_line(&mut buf, prev, p, batch_last, synced_to, event).map_err(|e| {
-                Error::Core(opossum_core::Error::InvalidPayload { source: e })
-            })?;
+            let hash = encode_line(&mut buf, prev, p, batch_last, synced_to, event)
+                .map_err(|e| Error::Core(opossum_core::Error::InvalidPayload { source: e }))?;
             buf.pop(); // the newline
             let line = String::from_utf8(buf).map_err(|_| Error::Corrupt {
                 position: p.get(),
                 reason: "the encoded line is not UTF-8".to_owned(),
             })?;
-            rows.push((
-                p.get() as i64,
-                event.event_type().as_str().to_owned(),
-                event.tags().iter().map(sql::tag_text).collect(),
+            rows.push(NewRow {
+                position: p.get() as i64,
+                event_type: event.event_type().as_str().to_owned(),
+                tags: event.tags().iter().map(sql::tag_text).collect(),
                 line,
-                hash.0.to_vec(),
-            ));
+                hash: hash.0.to_vec(),
+            });
             accepted.push((p, event));
             prev = hash;
         }
@@ -682,14 +692,14 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut params = Params::default();
         let mut values = Vec::with_capacity(chunk.len());
-        for (p, t, tags, line, hash) in chunk {
+        for row in chunk {
             values.push(format!(
                 "({}, {}, {}::text[], {}, {})",
-                params.push(*p),
-                params.push(t.clone()),
-                params.push(tags.clone()),
-                params.push(line.clone()),
-                params.push(hash.clone()),
+                params.push(row.position),
+                params.push(row.event_type.clone()),
+                params.push(row.tags.clone()),
+                params.push(row.line.clone()),
+                params.push(row.hash.clone()),
             ));
         }
         tx.execute(
@@ -703,6 +713,12 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         .map_err(db("insert the events"))?;
     }
     if !rows.is_empty() {
+        tx.execute(
+            &format!("UPDATE {s}.head SET position = $1, hash = $2 WHERE id = 1"),
+            &[&(head as i64), &prev.0.as_slice()],
+        )
+        .await
+        .map_err(db("move the head"))?;
         // Delivered at commit, to every listening connection.
         tx.execute(
             "SELECT pg_notify($1, $2)",
@@ -713,6 +729,15 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     }
     tx.commit().await.map_err(db("commit the append"))?;
     Ok((outcomes, head))
+}
+
+/// The columns of one event to insert.
+struct NewRow {
+    position: i64,
+    event_type: String,
+    tags: Vec<String>,
+    line: String,
+    hash: Vec<u8>,
 }
 
 /// True when an event matching `condition` was committed after its `after`.
@@ -775,7 +800,10 @@ async fn listener(inner: std::sync::Weak<Inner>) {
                         }
                     }
                 });
-                if let Err(e) = client.batch_execute(&format!("LISTEN \"{channel_name}\"")).await {
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN \"{channel_name}\""))
+                    .await
+                {
                     tracing::warn!(error = %e, %target, "cannot listen for notifications; subscribers poll");
                 } else {
                     // Commits made while not listening: one look at the head.
@@ -831,7 +859,10 @@ impl EventStore for PgEventStore {
             .await?)
     }
 
-    async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, opossum_core::Error> {
+    async fn read_last(
+        &self,
+        query: &Query,
+    ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
         let inner = Arc::clone(&self.inner);
         let query = query.clone();
         Ok(self
