@@ -190,4 +190,3 @@ pub fn decode_line(line: &[u8]) -> Result<SequencedEvent, String> {
         event,
     })
 }
-

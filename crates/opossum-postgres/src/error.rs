@@ -28,7 +28,7 @@ pub enum Error {
     },
 
     /// The server answered an SQL statement with an error.
-    #[error("PostgreSQL refused {action}: {source}")]
+    #[error("PostgreSQL refused {action}: {}", message(source))]
     Database {
         /// What the store was doing ("append", "read", "migrate the schema").
         action: &'static str,
@@ -95,10 +95,11 @@ impl Error {
                 target: target.clone(),
                 source: source.to_string().into(),
             },
-            Error::Database { action, source } => Error::Unavailable {
-                target: format!("the database ({action})"),
-                source: source.to_string().into(),
-            },
+            // The client's error cannot be cloned: its kind and the server's message are kept.
+            Error::Database { action, source } => Error::Core(opossum_core::Error::storage(
+                database_kind(source),
+                format!("PostgreSQL refused {action}: {}", message(source)),
+            )),
             Error::Corrupt { position, reason } => Error::Corrupt {
                 position: *position,
                 reason: reason.clone(),
@@ -123,9 +124,18 @@ impl Error {
     }
 }
 
-/// The kind of a server error, from its SQLSTATE.
+/// The server's message for `error` when it sent one, the client's otherwise.
+fn message(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), ToString::to_string)
+}
+
+/// The kind of a server error, from its SQLSTATE; a lost connection is `Io`.
 fn database_kind(error: &tokio_postgres::Error) -> ErrorKind {
-    if error.is_closed() {
+    let socket = std::error::Error::source(error)
+        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+    if error.is_closed() || socket {
         return ErrorKind::Io;
     }
     match error.code().map(tokio_postgres::error::SqlState::code) {

@@ -57,8 +57,9 @@ impl PgOptions {
         self
     }
 
-    /// How many connections reads share (appends use one more of their own, and subscriptions
-    /// one to listen for notifications). Default 8; between 1 and 1,000.
+    /// How many connections reads and appends share (the pool holds one more, so a group
+    /// commit finds one while this many reads run; subscriptions use one more to listen for
+    /// notifications). Default 8; between 1 and 1,000.
     #[must_use]
     pub fn pool_size(mut self, connections: usize) -> PgOptions {
         self.pool_size = connections;

@@ -150,7 +150,14 @@ impl PgEventStore {
     /// schema cannot be created, [`Error::SchemaTooNew`].
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgEventStore, Error> {
         let (runtime, setup) = PgEventStore::prepare(url, options)?;
-        let inner = setup_on(&runtime, setup).await?;
+        let inner = match setup_on(&runtime, setup).await {
+            Ok(inner) => inner,
+            Err(e) => {
+                // Dropping a runtime inside an async context panics; this does not.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         Ok(PgEventStore {
             inner,
             runtime: Some(runtime),
@@ -164,7 +171,13 @@ impl PgEventStore {
     /// As [`connect`](Self::connect).
     pub fn connect_blocking(url: &str, options: PgOptions) -> Result<PgEventStore, Error> {
         let (runtime, setup) = PgEventStore::prepare(url, options)?;
-        let inner = wait_blocking(runtime.handle(), setup)?;
+        let inner = match wait_blocking(runtime.handle(), setup) {
+            Ok(inner) => inner,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         Ok(PgEventStore {
             inner,
             runtime: Some(runtime),

@@ -44,6 +44,7 @@ impl Opossum {
             handlers: Vec::new(),
             required: Vec::new(),
             mediator_timeout: None,
+            event_store: None,
         }
     }
 }
@@ -58,6 +59,7 @@ pub struct OpossumBuilder {
     handlers: Vec<RegisterHandler>,
     required: Vec<Require>,
     mediator_timeout: Option<Duration>,
+    event_store: Option<Arc<dyn EventStore>>,
 }
 
 impl std::fmt::Debug for OpossumBuilder {
@@ -71,6 +73,17 @@ impl std::fmt::Debug for OpossumBuilder {
 }
 
 impl OpossumBuilder {
+    /// Builds on `store` — any [`EventStore`], such as `opossum_postgres::PgEventStore` —
+    /// instead of opening the folder store. The [`store_path`](Self::store_path) folder is then
+    /// this process's local folder for the read models (`<store_path>/projections`, unless
+    /// [`projections_path`](Self::projections_path) says otherwise), rebuilt from the shared log
+    /// when missing; the folder store itself is not opened, and
+    /// [`AppStore::file_store`](crate::AppStore::file_store) is `None`.
+    pub fn event_store(mut self, store: Arc<dyn EventStore>) -> Self {
+        self.event_store = Some(store);
+        self
+    }
+
     /// The store folder (created when missing; a relative path is taken from the current
     /// folder). Its last component is the store's name.
     pub fn store_path(mut self, path: impl Into<PathBuf>) -> Self {
@@ -227,17 +240,27 @@ impl OpossumBuilder {
         let started = Instant::now();
         let checked = self.config.validated()?;
         let (folder, store_options) = (checked.store_folder, checked.store);
-        let (file, head) = tokio::task::spawn_blocking(move || {
-            let file = FileEventStore::open_with(folder, store_options)?;
-            let head = file.read_last_blocking(&Query::all())?.map(|e| e.position);
-            Ok::<_, Error>((file, head))
-        })
-        .await
-        .map_err(Error::task)??;
-        let file = Arc::new(file);
-        let shared: Arc<dyn EventStore> = file.clone();
-        let mut registry = ProjectionManager::builder(shared, checked.projections_folder)
-            .options(checked.projections);
+        let (file, shared, head) = match self.event_store {
+            Some(store) => {
+                let head = store.head().await?;
+                (None, store, head)
+            }
+            None => {
+                let (file, head) = tokio::task::spawn_blocking(move || {
+                    let file = FileEventStore::open_with(folder, store_options)?;
+                    let head = file.read_last_blocking(&Query::all())?.map(|e| e.position);
+                    Ok::<_, Error>((file, head))
+                })
+                .await
+                .map_err(Error::task)??;
+                let file = Arc::new(file);
+                let shared: Arc<dyn EventStore> = file.clone();
+                (Some(file), shared, head)
+            }
+        };
+        let mut registry =
+            ProjectionManager::builder(Arc::clone(&shared), checked.projections_folder.clone())
+                .options(checked.projections);
         for register in self.projections {
             registry = register(registry);
         }
@@ -245,7 +268,7 @@ impl OpossumBuilder {
         let link = Arc::new(Link::default());
         link.opened_at(head);
         let context = AppContext {
-            store: Arc::new(AppStore::new(Arc::clone(&file), Arc::clone(&link))),
+            store: Arc::new(AppStore::new(shared, file.clone(), Arc::clone(&link))),
             file,
             projections,
             clock: self.clock,
@@ -265,7 +288,7 @@ impl OpossumBuilder {
         let mediator = mediator.build()?;
         context.link.set_daemon(context.projections.start_daemon());
         tracing::info!(
-            store = %context.file.path().display(),
+            read_models = %checked.projections_folder.display(),
             projections = context.projections.projections().len(),
             millis = started.elapsed().as_millis() as u64,
             "opossum app started"
@@ -278,7 +301,7 @@ impl OpossumBuilder {
 /// projections, the clock and read models. [`OpossumApp`] exposes the same.
 pub struct AppContext {
     store: Arc<AppStore>,
-    file: Arc<FileEventStore>,
+    file: Option<Arc<FileEventStore>>,
     projections: ProjectionManager,
     clock: Arc<dyn Clock>,
     link: Arc<Link>,
@@ -469,11 +492,11 @@ impl OpossumApp {
     /// store's index snapshot could not be saved (the events are safe either way).
     pub async fn shutdown(self) -> Result<(), Error> {
         let file = self.stop().await?;
-        match Arc::try_unwrap(file) {
-            Ok(file) => tokio::task::spawn_blocking(move || file.close())
+        match file.map(Arc::try_unwrap) {
+            Some(Ok(file)) => tokio::task::spawn_blocking(move || file.close())
                 .await
                 .map_err(Error::task)??,
-            Err(shared) => {
+            Some(Err(shared)) => {
                 // Someone kept a handle (a clone of the mediator or the store): the store
                 // closes when the last one is dropped.
                 tracing::debug!(
@@ -481,6 +504,8 @@ impl OpossumApp {
                     "store still shared at shutdown; it closes with its last handle"
                 );
             }
+            // A store given to the builder closes when its last handle is dropped.
+            None => {}
         }
         tracing::info!("opossum app stopped");
         Ok(())
@@ -496,12 +521,17 @@ impl OpossumApp {
     /// has the store open); nothing is deleted then. [`Error::Store`] when the folder cannot be
     /// deleted.
     pub async fn delete_store(self) -> Result<(), Error> {
-        if self.context.projections.role() == Role::Follower {
-            return Err(Error::OpenElsewhere {
-                path: self.context.file.path().to_path_buf(),
+        let Some(path) = self.context.file.as_ref().map(|f| f.path().to_path_buf()) else {
+            return Err(Error::NotAFolderStore {
+                operation: "delete_store",
             });
+        };
+        if self.context.projections.role() == Role::Follower {
+            return Err(Error::OpenElsewhere { path });
         }
-        let file = self.stop().await?;
+        let file = self.stop().await?.ok_or(Error::NotAFolderStore {
+            operation: "delete_store",
+        })?;
         let file = Arc::try_unwrap(file).map_err(|_| Error::InUse {
             what: "a clone of the mediator, the store or a read model",
         })?;
@@ -511,8 +541,9 @@ impl OpossumApp {
         Ok(())
     }
 
-    /// Stops the daemon and drops everything but the file store, which it returns.
-    async fn stop(self) -> Result<Arc<FileEventStore>, Error> {
+    /// Stops the daemon and drops everything but the file store, which it returns (`None` for
+    /// a store given to the builder).
+    async fn stop(self) -> Result<Option<Arc<FileEventStore>>, Error> {
         let OpossumApp { context, mediator } = self;
         let daemon = context.link.take_daemon();
         if let Some(daemon) = daemon {

@@ -78,6 +78,16 @@ pub enum Error {
         path: std::path::PathBuf,
     },
 
+    /// The operation needs the folder store, and the app was built on another store
+    /// ([`OpossumBuilder::event_store`](crate::OpossumBuilder::event_store)).
+    #[error(
+        "{operation} works on the folder store only, and this app was built on another event store; do it with that store's own tools"
+    )]
+    NotAFolderStore {
+        /// The operation asked for.
+        operation: &'static str,
+    },
+
     /// A background task ended without an answer (it panicked or its runtime shut down).
     #[error("a background task ended unexpectedly: {reason}")]
     Task {
@@ -109,6 +119,7 @@ impl Error {
             Error::Mediator(e) => e.kind(),
             Error::ReadModelBehind { .. } => ErrorKind::Timeout,
             Error::InUse { .. } | Error::OpenElsewhere { .. } => ErrorKind::Busy,
+            Error::NotAFolderStore { .. } => ErrorKind::Unsupported,
             Error::Task { .. } => ErrorKind::Other,
         }
     }

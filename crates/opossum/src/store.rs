@@ -76,31 +76,38 @@ impl Link {
 /// `build_decision_model`, `execute_decision`, or directly. Reads go straight to the file store.
 /// [`AppStore::file_store`] reaches the file store's own operations (`verify`, `stats`).
 pub struct AppStore {
-    file: Arc<FileEventStore>,
+    store: Arc<dyn EventStore>,
+    file: Option<Arc<FileEventStore>>,
     link: Arc<Link>,
 }
 
 impl std::fmt::Debug for AppStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppStore")
-            .field("path", &self.file.path())
+            .field("path", &self.file.as_ref().map(|f| f.path().to_path_buf()))
             .field("last_appended", &self.link.last_appended())
             .finish()
     }
 }
 
 impl AppStore {
-    pub(crate) fn new(file: Arc<FileEventStore>, link: Arc<Link>) -> AppStore {
-        AppStore { file, link }
+    pub(crate) fn new(
+        store: Arc<dyn EventStore>,
+        file: Option<Arc<FileEventStore>>,
+        link: Arc<Link>,
+    ) -> AppStore {
+        AppStore { store, file, link }
     }
 
-    /// The file store underneath, for its own operations (`verify`, `stats`, `path`).
+    /// The file store underneath, for its own operations (`verify`, `stats`, `path`); `None`
+    /// when the app was built on another store
+    /// ([`OpossumBuilder::event_store`](crate::OpossumBuilder::event_store)).
     ///
     /// Appending through it directly skips the daemon wake-up and read-your-writes tracking;
     /// append through the `AppStore` instead.
     #[must_use]
-    pub fn file_store(&self) -> &FileEventStore {
-        &self.file
+    pub fn file_store(&self) -> Option<&FileEventStore> {
+        self.file.as_deref()
     }
 
     /// The highest position appended through this store by this process, if any.
@@ -117,7 +124,7 @@ impl EventStore for AppStore {
         events: Vec<NewEvent>,
         condition: Option<AppendCondition>,
     ) -> Result<Position, opossum_core::Error> {
-        let position = self.file.append(events, condition).await?;
+        let position = self.store.append(events, condition).await?;
         self.link.appended(position);
         Ok(position)
     }
@@ -127,21 +134,21 @@ impl EventStore for AppStore {
         query: &Query,
         options: ReadOptions,
     ) -> Result<Vec<SequencedEvent>, opossum_core::Error> {
-        self.file.read(query, options).await
+        self.store.read(query, options).await
     }
 
     async fn read_last(
         &self,
         query: &Query,
     ) -> Result<Option<SequencedEvent>, opossum_core::Error> {
-        self.file.read_last(query).await
+        self.store.read_last(query).await
     }
 
     async fn head(&self) -> Result<Option<Position>, opossum_core::Error> {
-        self.file.head().await
+        self.store.head().await
     }
 
     async fn wait_for_append(&self, beyond: Option<Position>) -> Result<(), opossum_core::Error> {
-        self.file.wait_for_append(beyond).await
+        self.store.wait_for_append(beyond).await
     }
 }

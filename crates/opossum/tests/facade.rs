@@ -180,7 +180,10 @@ async fn toml_environment_and_code_configure_the_same_app() {
         .await
         .unwrap();
     assert_eq!(built.projections().options().get_batch_size(), 10);
-    assert_eq!(built.store().file_store().path(), dir.path().join("notes"));
+    assert_eq!(
+        built.store().file_store().map(|f| f.path().to_path_buf()),
+        Some(dir.path().join("notes"))
+    );
     built.shutdown().await.unwrap();
 }
 
@@ -433,4 +436,54 @@ async fn read_models_wait_for_what_the_store_held_at_open() {
     GATE.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(text.as_deref(), Some("before"));
     app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_app_runs_on_a_store_of_its_own_with_its_read_models_in_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared: Arc<dyn EventStore> = Arc::new(opossum::InMemoryEventStore::new());
+    let app = app(dir.path())
+        .event_store(Arc::clone(&shared))
+        .polling_interval(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    assert!(app.store().file_store().is_none());
+    assert_eq!(send(&app, "a", "on the shared store").await, 1);
+    let notes = app.read_model::<Notes>().unwrap();
+    let read = notes.read(|s| s.get("a")).await.unwrap();
+    assert_eq!(read.as_deref(), Some("on the shared store"));
+    // The events are in the store given, not in a folder store.
+    assert_eq!(
+        shared
+            .read(&Query::all(), ReadOptions::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!dir.path().join("notes").join("events").exists());
+    // The read models are in the folder.
+    assert!(
+        dir.path()
+            .join("notes")
+            .join("projections")
+            .join("Notes")
+            .exists()
+    );
+    // Deleting is the folder store's alone.
+    let refused = app.delete_store().await.unwrap_err();
+    assert!(
+        matches!(refused, Error::NotAFolderStore { .. }),
+        "{refused}"
+    );
+    assert_eq!(refused.kind(), ErrorKind::Unsupported);
+    assert_eq!(
+        shared
+            .read(&Query::all(), ReadOptions::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use opossum::{Clock, Durability, Opossum, OpossumApp, OpossumBuilder, SystemClock};
+use opossum::{Clock, Durability, EventStore, Opossum, OpossumApp, OpossumBuilder, SystemClock};
 
 use crate::{
     admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens, http,
@@ -30,6 +30,9 @@ pub struct Settings {
     /// ([`Durability::Immediate`], the default) or once the operating system has them (tests may
     /// choose [`Durability::Eventual`] for speed).
     pub durability: Durability,
+    /// An event store to use instead of the folder store, such as one in PostgreSQL
+    /// ([`connect_postgres`]). The store folder then holds this server's read models only.
+    pub event_store: Option<Arc<dyn EventStore>>,
 }
 
 impl Settings {
@@ -40,6 +43,7 @@ impl Settings {
             data_dir: data_dir.into(),
             clock: Arc::new(SystemClock),
             durability: Durability::Immediate,
+            event_store: None,
         }
     }
 
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("durability", &self.durability)
+            .field("event_store", &self.event_store.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -72,7 +77,11 @@ pub async fn build_app(settings: &Settings) -> Result<OpossumApp, opossum::Error
 
 /// The store of `settings`, before any feature is registered.
 fn open(settings: &Settings) -> OpossumBuilder {
-    Opossum::builder()
+    let builder = match &settings.event_store {
+        Some(store) => Opossum::builder().event_store(Arc::clone(store)),
+        None => Opossum::builder(),
+    };
+    builder
         .store_path(settings.store_folder())
         .durability(settings.durability)
         // Several copies of the server (and `seed`) may share the store: the store wakes the
@@ -80,6 +89,26 @@ fn open(settings: &Settings) -> OpossumBuilder {
         // fallback.
         .polling_interval(POLLING_INTERVAL)
         .clock(Arc::clone(&settings.clock))
+}
+
+/// The PostgreSQL schema the sample's events live in.
+pub const POSTGRES_SCHEMA: &str = "course_management";
+
+/// Connects to the sample's store in the PostgreSQL database at `url` (schema
+/// [`POSTGRES_SCHEMA`], created on first use), for [`Settings::event_store`]. Every server on
+/// the database shares its events; each keeps its read models in its own data directory,
+/// rebuilt from the shared log when missing.
+///
+/// # Errors
+/// The PostgreSQL store's: the URL does not parse, the server cannot be reached, the schema
+/// cannot be created.
+pub async fn connect_postgres(url: &str) -> Result<Arc<dyn EventStore>, opossum_postgres::Error> {
+    let store = opossum_postgres::PgEventStore::connect(
+        url,
+        opossum_postgres::PgOptions::new().schema(POSTGRES_SCHEMA),
+    )
+    .await?;
+    Ok(Arc::new(store))
 }
 
 /// Registers a feature's projections and handlers.

@@ -39,7 +39,7 @@ pub mod tags;
 
 use std::future::Future;
 
-pub use app::{STORE_NAME, Settings, build_app};
+pub use app::{POSTGRES_SCHEMA, STORE_NAME, Settings, build_app, connect_postgres};
 pub use error::{AppError, AppResult};
 pub use http::{AppState, router};
 

@@ -38,6 +38,12 @@ struct Cli {
     )]
     bind: SocketAddr,
 
+    /// Keep the events in this PostgreSQL database instead of the data directory's folder
+    /// (`postgres://user:password@host:port/database`; schema `course_management`). The data
+    /// directory then holds this server's read models only.
+    #[arg(long, global = true, value_name = "URL", env = "OPOSSUM_DATABASE_URL")]
+    database_url: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -64,15 +70,12 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let outcome = match std::path::absolute(&cli.data_dir) {
-        Ok(data_dir) => {
-            let settings = Settings::new(data_dir);
-            match cli.command {
-                None | Some(Command::Serve) => run_server(settings, cli.bind).await,
-                Some(Command::Seed { size }) => run_seed(settings, size).await,
-            }
-        }
-        Err(e) => Err(format!("cannot resolve {}: {e}", cli.data_dir.display()).into()),
+    let outcome = match settings(&cli).await {
+        Ok(settings) => match cli.command {
+            None | Some(Command::Serve) => run_server(settings, cli.bind).await,
+            Some(Command::Seed { size }) => run_seed(settings, size).await,
+        },
+        Err(e) => Err(e),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,6 +88,18 @@ async fn main() -> ExitCode {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The settings the command line asks for: the data directory, and the PostgreSQL store when a
+/// database URL is given.
+async fn settings(cli: &Cli) -> Result<Settings, Failure> {
+    let data_dir = std::path::absolute(&cli.data_dir)
+        .map_err(|e| format!("cannot resolve {}: {e}", cli.data_dir.display()))?;
+    let mut settings = Settings::new(data_dir);
+    if let Some(url) = &cli.database_url {
+        settings.event_store = Some(course_management::connect_postgres(url).await?);
+    }
+    Ok(settings)
+}
+
 async fn run_server(settings: Settings, bind: SocketAddr) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -93,7 +108,15 @@ async fn run_server(settings: Settings, bind: SocketAddr) -> Result<(), Failure>
     let app = build_app(&settings).await?;
     let state = AppState::new(app, settings.clone());
     println!("course-management listening on http://{address}");
-    println!("  store:   {}", settings.store_folder().display());
+    if settings.event_store.is_some() {
+        println!(
+            "  store:   PostgreSQL (schema {}); read models in {}",
+            course_management::POSTGRES_SCHEMA,
+            settings.store_folder().display()
+        );
+    } else {
+        println!("  store:   {}", settings.store_folder().display());
+    }
     println!("  OpenAPI: http://{address}/openapi.json");
     println!("  stop with Ctrl+C");
     std::io::stdout().flush()?;

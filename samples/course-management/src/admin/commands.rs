@@ -161,14 +161,15 @@ impl Message for StoreFigures {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreView {
-    /// The store folder.
+    /// The store folder, or `postgres` for a store in PostgreSQL.
     pub path: String,
     /// Events stored.
     pub event_count: u64,
     /// The last position.
     pub head: Option<u64>,
     /// Bytes on disk of the whole store folder: the events, their index and the projections
-    /// (the sample keeps them in the store folder's `projections/`).
+    /// (the sample keeps them in the store folder's `projections/`). For a store in
+    /// PostgreSQL: the local read models only.
     pub size_on_disk: u64,
     /// Bytes on disk of every projection together (part of `size_on_disk`).
     pub projections_size_on_disk: u64,
@@ -297,28 +298,54 @@ impl Handler<StoreFigures> for AdminHandlers {
     async fn handle(&self, _: StoreFigures) -> AppResult<StoreView> {
         let store = Arc::clone(&self.store);
         let projections = self.projections.clone();
+        let head = opossum::EventStore::head(&*store)
+            .await
+            .map_err(opossum::Error::from)?;
         // Both walk folders on disk: a blocking thread's work, not an async worker's.
-        tokio::task::spawn_blocking(move || store_view(&store, &projections))
+        tokio::task::spawn_blocking(move || store_view(&store, &projections, head))
             .await
             .map_err(|e| AppError::Unavailable(format!("the statistics task failed: {e}")))?
     }
 }
 
 /// The figures of the store and of its projections, read from disk.
-fn store_view(store: &AppStore, projections: &ProjectionManager) -> AppResult<StoreView> {
-    let file = store.file_store();
-    let stats = file.stats().map_err(opossum::Error::from)?;
+fn store_view(
+    store: &AppStore,
+    projections: &ProjectionManager,
+    head: Option<opossum::Position>,
+) -> AppResult<StoreView> {
     let projections: Vec<ProjectionFigures> = projections
         .stats()?
         .into_iter()
         .map(ProjectionFigures::from)
         .collect();
+    let projections_size: u64 = projections.iter().map(|p| p.size_on_disk).sum();
+    let (path, event_count, head, size_on_disk) = match store.file_store() {
+        Some(file) => {
+            let stats = file.stats().map_err(opossum::Error::from)?;
+            (
+                file.path().display().to_string(),
+                stats.event_count,
+                stats.head.map(|p| p.get()),
+                stats.size_on_disk,
+            )
+        }
+        None => {
+            let head = head.map(|p| p.get());
+            (
+                "postgres".to_owned(),
+                head.unwrap_or(0),
+                head,
+                projections_size,
+            )
+        }
+    };
     Ok(StoreView {
-        path: file.path().display().to_string(),
-        event_count: stats.event_count,
-        head: stats.head.map(|p| p.get()),
-        size_on_disk: stats.size_on_disk,
-        projections_size_on_disk: projections.iter().map(|p| p.size_on_disk).sum(),
+        path,
+        event_count,
+        head,
+        size_on_disk,
+        projections_size_on_disk: projections_size,
         projection_files: projections.iter().map(|p| p.files).sum(),
         projection_instances: projections.iter().map(|p| p.instances).sum(),
         projections,

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opossum::{AppStore, FileEventStore};
+use opossum::AppStore;
 use tokio::sync::watch;
 
 /// Why the server ended the open feeds.
@@ -106,19 +106,19 @@ impl Feeds {
     }
 }
 
-/// A live feed's hold on the store: reads go to the file store underneath the app's store
-/// (a feed only reads), whose waiting for appends is woken by this process's commits at once
-/// and by other processes' through file-change notifications. Dropping it lets go.
+/// A live feed's hold on the store (a feed only reads): its waiting for appends is woken by this
+/// process's commits at once and by other processes' through the store's change detection
+/// (file-change notifications, or PostgreSQL's notifications). Dropping it lets go.
 pub struct FeedStore {
     store: Arc<AppStore>,
     _open: OpenFeed,
 }
 
 impl Deref for FeedStore {
-    type Target = FileEventStore;
+    type Target = AppStore;
 
-    fn deref(&self) -> &FileEventStore {
-        self.store.file_store()
+    fn deref(&self) -> &AppStore {
+        &self.store
     }
 }
 

@@ -76,6 +76,18 @@ fn classify(error: &AppError) -> Problem {
             "The read model is not up to date yet",
         ),
         ErrorKind::Closed => UNAVAILABLE,
+        // Deleting a store in a shared database, for one.
+        ErrorKind::Unsupported => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "unsupported",
+            "This store does not support the operation",
+        ),
+        // The database is unreachable (restarting, the network).
+        ErrorKind::Io => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "The store could not be read or written; try again",
+        ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

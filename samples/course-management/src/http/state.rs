@@ -101,6 +101,16 @@ impl AppState {
             }
             .into());
         }
+        if slot
+            .as_ref()
+            .is_some_and(|app| app.store().file_store().is_none())
+        {
+            // A shared database is not this server's to delete.
+            return Err(opossum::Error::NotAFolderStore {
+                operation: "deleting the store",
+            }
+            .into());
+        }
         // An open feed holds the store, which the delete needs to itself.
         self.shared.feeds.end_all(FeedEnded::StoreDeleted).await;
         let deleted = match slot.take() {

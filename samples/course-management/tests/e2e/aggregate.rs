@@ -19,7 +19,9 @@ async fn aggregate_course(server: &Server, capacity: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aggregate_enforces_its_rules() {
-    let server = Server::start().await;
+    let Some(server) = Server::start().await else {
+        return;
+    };
     let course = aggregate_course(&server, 1).await;
     let ada = server.student("Ada", "Lovelace").await;
     let alan = server.student("Alan", "Turing").await;
@@ -99,7 +101,9 @@ async fn the_aggregate_enforces_its_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_subscriptions_never_overbook_the_aggregate() {
-    let server = Server::start().await;
+    let Some(server) = Server::start().await else {
+        return;
+    };
     let course = aggregate_course(&server, 5).await;
     let mut students = Vec::new();
     for i in 0..8 {

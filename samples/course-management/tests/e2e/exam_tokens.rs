@@ -21,7 +21,9 @@ async fn issue(server: &Server, student: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_redeemed_once_by_its_student() {
-    let server = Server::start().await;
+    let Some(server) = Server::start().await else {
+        return;
+    };
     let ada = server.student("Ada", "Lovelace").await;
     let alan = server.student("Alan", "Turing").await;
     let token = issue(&server, &ada).await;
@@ -56,7 +58,9 @@ async fn a_token_is_redeemed_once_by_its_student() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_cannot_be_redeemed_and_unknown_ones_are_missing() {
-    let server = Server::start().await;
+    let Some(server) = Server::start().await else {
+        return;
+    };
     let ada = server.student("Ada", "Lovelace").await;
     let token = issue(&server, &ada).await;
     let revoked = server
@@ -107,7 +111,9 @@ async fn a_revoked_token_cannot_be_redeemed_and_unknown_ones_are_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_redemptions_of_one_token_succeed_once() {
-    let server = Server::start().await;
+    let Some(server) = Server::start().await else {
+        return;
+    };
     let ada = server.student("Ada", "Lovelace").await;
     let token = issue(&server, &ada).await;
     let replies = concurrently(6, |_| {

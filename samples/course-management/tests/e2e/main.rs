@@ -17,3 +17,6 @@ mod openapi;
 mod paging;
 mod students;
 mod support;
+
+/// This run's servers keep their events in their folder store.
+pub(crate) const POSTGRES: bool = false;

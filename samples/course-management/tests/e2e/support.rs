@@ -17,7 +17,71 @@ pub(crate) struct Server {
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    _schema: Option<SchemaGuard>,
     _dir: tempfile::TempDir,
+}
+
+/// The variable that holds the URL of the PostgreSQL database the `e2e_postgres` run uses
+/// (`.ci/run` starts a throw-away cluster and sets it).
+const DATABASE_URL_VAR: &str = "OPOSSUM_TEST_DATABASE_URL";
+
+/// The test database's URL for a run on PostgreSQL; `None` (after saying so) without one,
+/// except under `CI=true`, where a missing database fails the test.
+fn database_url() -> Option<String> {
+    match std::env::var(DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{DATABASE_URL_VAR} is not set: CI must run the end-to-end tests on PostgreSQL too"
+            );
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "SKIPPED: {DATABASE_URL_VAR} is not set; see the README's \"Outgrowing a folder\""
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL schema when the server is gone.
+struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let options = opossum_postgres::PgOptions::new().schema(schema);
+                if let Ok(store) = opossum_postgres::PgEventStore::connect(&url, options).await {
+                    let _ = store.drop_schema().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A schema name no other test uses.
+fn unique_schema() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "e2e_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// A response: status, content type and JSON body (`Null` when empty).
@@ -50,11 +114,24 @@ impl Reply {
 }
 
 impl Server {
-    pub(crate) async fn start() -> Server {
+    /// A server on a fresh store: a folder store, or with [`crate::POSTGRES`] a schema of its
+    /// own in the test database (`None` when there is none, outside CI).
+    pub(crate) async fn start() -> Option<Server> {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Timestamp::now());
         let mut settings = Settings::new(dir.path());
         settings.clock = Arc::new(clock.clone());
+        let mut schema_guard = None;
+        if crate::POSTGRES {
+            let url = database_url()?;
+            let schema = unique_schema();
+            let options = opossum_postgres::PgOptions::new().schema(schema.clone());
+            let store = opossum_postgres::PgEventStore::connect(&url, options)
+                .await
+                .unwrap();
+            settings.event_store = Some(Arc::new(store));
+            schema_guard = Some(SchemaGuard { url, schema });
+        }
         let app = build_app(&settings).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -67,7 +144,7 @@ impl Server {
             .await
             .unwrap();
         });
-        Server {
+        Some(Server {
             base,
             clock,
             // The timeout only guards against a hang; no assertion depends on timing.
@@ -77,8 +154,9 @@ impl Server {
                 .unwrap(),
             stop: Some(stop),
             task: Some(task),
+            _schema: schema_guard,
             _dir: dir,
-        }
+        })
     }
 
     /// Stops the server gracefully and waits until the store is closed.
