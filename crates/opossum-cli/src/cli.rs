@@ -56,6 +56,8 @@ pub enum Command {
     Projections(ProjectionsArgs),
     /// Serve a read-only web page for browsing and inspecting the events.
     Browse(BrowseArgs),
+    /// Copy a folder store into PostgreSQL, keeping positions, metadata and hashes, then verify.
+    Migrate(MigrateArgs),
 }
 
 /// A store folder.
@@ -214,4 +216,19 @@ pub struct BrowseArgs {
     /// The address to serve on; keep it on 127.0.0.1 unless the page is meant for the network.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub bind: String,
+}
+
+/// `opossum migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The folder store to copy (read only; it may go on being written: run again to copy
+    /// what came since).
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// The PostgreSQL database (`postgres://user:password@host:port/database`).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The schema to copy into (created when missing).
+    #[arg(long, value_name = "SCHEMA", default_value = "opossum")]
+    pub schema: String,
 }

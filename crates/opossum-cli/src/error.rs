@@ -41,6 +41,24 @@ pub enum Error {
     #[error("could not write the output: {0}")]
     Output(#[source] std::io::Error),
 
+    /// The PostgreSQL store refused or failed (unreachable, a schema too new, a copy that does
+    /// not continue its chain).
+    #[error(transparent)]
+    Postgres(#[from] opossum_postgres::Error),
+
+    /// `migrate` found events in PostgreSQL that are not the folder store's.
+    #[error(
+        "the PostgreSQL store already holds other events: its position {position} has hash {found}, the folder store's has {expected}; migrate into an empty schema (--schema)"
+    )]
+    Diverged {
+        /// The position compared.
+        position: u64,
+        /// Its hash in PostgreSQL.
+        found: String,
+        /// Its hash in the folder store (`none` when the folder has no such event).
+        expected: String,
+    },
+
     /// The projections could not be read or rebuilt.
     #[error(transparent)]
     Projections(#[from] opossum_projections::Error),
@@ -88,6 +106,8 @@ impl Error {
         match self {
             Error::Store(e) => e.kind(),
             Error::Projections(e) => e.kind(),
+            Error::Postgres(e) => e.kind(),
+            Error::Diverged { .. } => ErrorKind::InvalidInput,
             Error::InvalidArgument { .. }
             | Error::Key { .. }
             | Error::ExportFolder { .. }

@@ -18,6 +18,7 @@
 //! | `opossum doctor DIR` | whether a folder can hold a store that several PCs write |
 //! | `opossum projections DIR status\|rebuild [NAME]` | the read models kept in the store folder |
 //! | `opossum browse DIR [--bind 127.0.0.1:8080]` | a read-only web page to browse and inspect events |
+//! | `opossum migrate DIR postgres://… [--schema S]` | copies a folder store into PostgreSQL, keeping positions and hashes, and verifies |
 //!
 //! Commands print text for people, or one JSON document with `--json`, and end with an exit
 //! code a script can rely on: [`EXIT_OK`] (0), [`EXIT_FAILED`] (1: a check ran and found a
@@ -66,7 +67,7 @@ use clap::Parser;
 use opossum_projections::ProjectionManagerBuilder;
 
 pub use cli::{
-    BackupArgs, BrowseArgs, Cli, Command, DoctorArgs, ExportArgs, Filters, KeygenArgs,
+    BackupArgs, BrowseArgs, Cli, Command, DoctorArgs, ExportArgs, Filters, KeygenArgs, MigrateArgs,
     ProjectionsAction, ProjectionsArgs, QueryArgs, StoreArg, TailArgs, VerifyExportArgs,
 };
 pub use error::Error;

@@ -432,6 +432,7 @@ fn help_and_usage_errors() {
         "doctor",
         "projections",
         "browse",
+        "migrate",
     ] {
         let output = run(&[command, "--help"]);
         assert_eq!(output.status.code(), Some(0), "{command}");

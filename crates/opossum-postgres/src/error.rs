@@ -61,6 +61,16 @@ pub enum Error {
         supported: i32,
     },
 
+    /// [`PgEventStore::import_lines`](crate::PgEventStore::import_lines) was given a line
+    /// that does not continue this store's chain. Nothing of the batch was copied.
+    #[error("cannot copy the event at position {position}: {reason}")]
+    ImportRejected {
+        /// The position the line was to take.
+        position: u64,
+        /// Why it does not fit.
+        reason: String,
+    },
+
     /// The store was closed.
     #[error("the PostgreSQL store is closed; connect again")]
     Closed,
@@ -79,6 +89,7 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Io,
             Error::Database { source, .. } => database_kind(source),
             Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::ImportRejected { .. } => ErrorKind::InvalidInput,
             Error::SchemaTooNew { .. } => ErrorKind::Unsupported,
             Error::Closed => ErrorKind::Closed,
             Error::Core(e) => e.kind(),
@@ -112,6 +123,10 @@ impl Error {
                 schema: schema.clone(),
                 found: *found,
                 supported: *supported,
+            },
+            Error::ImportRejected { position, reason } => Error::ImportRejected {
+                position: *position,
+                reason: reason.clone(),
             },
             Error::Closed => Error::Closed,
             Error::Core(e) => Error::Core(match e {

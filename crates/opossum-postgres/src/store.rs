@@ -295,6 +295,54 @@ impl PgEventStore {
         self.on_runtime(async move { inner.verify().await }).await
     }
 
+    /// The head and its chain hash (hex), as the head row records them: what a copy into this
+    /// store must continue from. `None` for an empty store.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`], [`Error::Database`], [`Error::Corrupt`].
+    pub async fn head_hash(&self) -> Result<Option<(Position, String)>, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.on_runtime(async move {
+            let client = inner.client().await?;
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT position, hash FROM {}.head WHERE id = 1",
+                        inner.schema
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|source| Error::Database {
+                    action: "read the head",
+                    source,
+                })?;
+            let (position, hash) = head_of(&row)?;
+            Ok(Position::new(position).ok().map(|p| (p, hash.to_hex())))
+        })
+        .await
+    }
+
+    /// Copies event lines exactly as another Opossum store keeps them (the folder store's
+    /// `read_stored` lines, without their newline) into this store, keeping their positions,
+    /// metadata and hashes: the first must be the position after this store's head, each must
+    /// follow the one before it, and each must hold the hash its bytes and its predecessor's
+    /// hash give. One transaction, under the append lock, so nothing is copied in half, and an
+    /// interrupted copy continues from the head. Returns the new head.
+    ///
+    /// # Errors
+    /// [`Error::ImportRejected`] naming the first line that does not continue the chain (nothing
+    /// of the batch is copied then); [`Error::Unavailable`], [`Error::Database`].
+    pub async fn import_lines(&self, lines: Vec<String>) -> Result<Option<Position>, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.on_runtime(async move {
+            let head = import(&inner, &lines).await?;
+            inner.raise_head(head);
+            Ok(Position::new(head).ok())
+        })
+        .await
+    }
+
     /// The PostgreSQL schema the store lives in.
     #[must_use]
     pub fn schema(&self) -> &str {
@@ -648,15 +696,7 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         )
         .await
         .map_err(db("lock the head"))?;
-    let (mut head, mut prev) = {
-        let position: i64 = row.get(0);
-        let hash: &[u8] = row.get(1);
-        let hash: [u8; 32] = hash.try_into().map_err(|_| Error::Corrupt {
-            position: position as u64,
-            reason: "the head row's hash is not 32 bytes".to_owned(),
-        })?;
-        (u64::try_from(position).unwrap_or(0), ChainHash(hash))
-    };
+    let (mut head, mut prev) = head_of(&row)?;
     let synced_to = head;
     let mut outcomes = Vec::with_capacity(group.len());
     // Every accepted event's row, in order.
@@ -702,29 +742,7 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         head = last;
         outcomes.push(Planned::Accepted(batch_last));
     }
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut params = Params::default();
-        let mut values = Vec::with_capacity(chunk.len());
-        for row in chunk {
-            values.push(format!(
-                "({}, {}, {}::text[], {}, {})",
-                params.push(row.position),
-                params.push(row.event_type.clone()),
-                params.push(row.tags.clone()),
-                params.push(row.line.clone()),
-                params.push(row.hash.clone()),
-            ));
-        }
-        tx.execute(
-            &format!(
-                "INSERT INTO {s}.events (position, type, tags, line, hash) VALUES {}",
-                values.join(", ")
-            ),
-            &params.refs(),
-        )
-        .await
-        .map_err(db("insert the events"))?;
-    }
+    insert_rows(&tx, s, &rows).await?;
     if !rows.is_empty() {
         tx.execute(
             &format!("UPDATE {s}.head SET position = $1, hash = $2 WHERE id = 1"),
@@ -742,6 +760,117 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     }
     tx.commit().await.map_err(db("commit the append"))?;
     Ok((outcomes, head))
+}
+
+/// The position and hash of the head row.
+fn head_of(row: &tokio_postgres::Row) -> Result<(u64, ChainHash), Error> {
+    let position: i64 = row.get(0);
+    let hash: &[u8] = row.get(1);
+    let hash: [u8; 32] = hash.try_into().map_err(|_| Error::Corrupt {
+        position: u64::try_from(position).unwrap_or(0),
+        reason: "the head row's hash is not 32 bytes".to_owned(),
+    })?;
+    Ok((u64::try_from(position).unwrap_or(0), ChainHash(hash)))
+}
+
+/// Checks that `lines` continue the chain from the head, and inserts them; the new head.
+async fn import(inner: &Inner, lines: &[String]) -> Result<u64, Error> {
+    let db = |action| move |source| Error::Database { action, source };
+    let s = &inner.schema;
+    let mut client = inner.client().await?;
+    let tx = client.transaction().await.map_err(db("begin a copy"))?;
+    let row = tx
+        .query_one(
+            &format!("SELECT position, hash FROM {s}.head WHERE id = 1 FOR UPDATE"),
+            &[],
+        )
+        .await
+        .map_err(db("lock the head"))?;
+    let (mut head, mut prev) = head_of(&row)?;
+    let mut rows = Vec::with_capacity(lines.len());
+    for line in lines {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let rejected = |reason: String| Error::ImportRejected {
+            position: head + 1,
+            reason,
+        };
+        let event = decode_line(line.as_bytes())
+            .map_err(|r| rejected(format!("not an event line: {r}")))?;
+        if event.position.get() != head + 1 {
+            return Err(rejected(format!(
+                "the line holds position {}, and this store's next position is {}",
+                event.position,
+                head + 1
+            )));
+        }
+        let (hashed, hash) = split_hash(line.as_bytes()).map_err(|r| rejected(r.to_owned()))?;
+        if ChainHash::chain(prev, hashed) != hash {
+            return Err(rejected(
+                "its hash does not follow from its bytes and this store's head hash: it does not continue this store's chain".to_owned(),
+            ));
+        }
+        rows.push(NewRow {
+            position: sql_position(event.position),
+            event_type: event.event.event_type().as_str().to_owned(),
+            tags: event.event.tags().iter().map(sql::tag_text).collect(),
+            line: line.to_owned(),
+            hash: hash.0.to_vec(),
+        });
+        head += 1;
+        prev = hash;
+    }
+    insert_rows(&tx, s, &rows).await?;
+    if !rows.is_empty() {
+        tx.execute(
+            &format!("UPDATE {s}.head SET position = $1, hash = $2 WHERE id = 1"),
+            &[&(head as i64), &prev.0.as_slice()],
+        )
+        .await
+        .map_err(db("move the head"))?;
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&channel(s), &head.to_string()],
+        )
+        .await
+        .map_err(db("notify the subscribers"))?;
+    }
+    tx.commit().await.map_err(db("commit the copy"))?;
+    Ok(head)
+}
+
+/// Inserts `rows`, [`INSERT_CHUNK`] per statement.
+async fn insert_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    rows: &[NewRow],
+) -> Result<(), Error> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut params = Params::default();
+        let mut values = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            values.push(format!(
+                "({}, {}, {}::text[], {}, {})",
+                params.push(row.position),
+                params.push(row.event_type.clone()),
+                params.push(row.tags.clone()),
+                params.push(row.line.clone()),
+                params.push(row.hash.clone()),
+            ));
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {schema}.events (position, type, tags, line, hash) VALUES {}",
+                values.join(", ")
+            ),
+            &params.refs(),
+        )
+        .await
+        .map_err(|source| Error::Database {
+            action: "insert the events",
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// The columns of one event to insert.

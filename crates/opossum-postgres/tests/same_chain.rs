@@ -67,3 +67,66 @@ async fn the_same_appends_give_the_same_chain_in_both_stores() {
     let b = fs.read(&Query::all(), ReadOptions::new()).await.unwrap();
     assert_eq!(a, b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copied_lines_must_continue_the_chain() {
+    let Some(url) = support::database_url() else {
+        return;
+    };
+    let schema = unique_schema("import");
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let fs = FileEventStore::open(folder.path().join("store")).unwrap();
+    for i in 1..=10 {
+        fs.append(events(i), None).await.unwrap();
+    }
+    let lines: Vec<String> = fs
+        .read_stored(&Query::all(), ReadOptions::new())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.line)
+        .collect();
+    let pg = PgEventStore::connect(&url, PgOptions::new().schema(schema))
+        .await
+        .unwrap();
+    // Not the first position: refused, nothing copied.
+    let refused = pg.import_lines(lines[1..].to_vec()).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            opossum_postgres::Error::ImportRejected { position: 1, .. }
+        ),
+        "{refused}"
+    );
+    // An edited line breaks the chain: refused with its position, and the batch is not copied.
+    let mut edited = lines[..5].to_vec();
+    edited[3] = edited[3].replacen("\"invoice\": ", "\"invoice\":  ", 1);
+    assert_ne!(edited[3], lines[3]);
+    let refused = pg.import_lines(edited).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            opossum_postgres::Error::ImportRejected { position: 4, .. }
+        ),
+        "{refused}"
+    );
+    assert_eq!(pg.head().await.unwrap(), None);
+    // The real lines, in two batches: the same chain, and appends go on from it.
+    pg.import_lines(lines[..7].to_vec()).await.unwrap();
+    let head = pg.import_lines(lines[7..].to_vec()).await.unwrap();
+    assert_eq!(head, fs.head().await.unwrap());
+    assert_eq!(
+        pg.verify().await.unwrap().head_hash,
+        fs.verify().unwrap().head_hash
+    );
+    assert_eq!(
+        pg.head_hash().await.unwrap().map(|(_, h)| h),
+        fs.verify().unwrap().head_hash
+    );
+    let next = pg.append(events(11), None).await.unwrap();
+    assert_eq!(next.get(), lines.len() as u64 + events(11).len() as u64);
+    assert!(pg.verify().await.unwrap().is_intact());
+}

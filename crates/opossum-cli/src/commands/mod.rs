@@ -2,6 +2,7 @@
 
 mod backup;
 mod doctor;
+mod migrate;
 mod projections;
 pub(crate) mod query;
 mod stats;
@@ -27,6 +28,7 @@ pub(crate) fn run(tool: &Tool, command: Command, out: &mut Output) -> Result<Out
         Command::Doctor(args) => doctor::run(&args.dir, out),
         Command::Projections(args) => projections::run(tool, &args, out),
         Command::Browse(args) => crate::browse::browse(&args, out),
+        Command::Migrate(args) => migrate::run(&args, out),
     }
 }
 
