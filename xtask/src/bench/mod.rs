@@ -24,6 +24,7 @@ mod fs_query;
 mod measure;
 mod paired;
 mod peers;
+mod postgres;
 mod processes;
 mod projections;
 mod raw;
@@ -78,6 +79,14 @@ pub(crate) struct BenchArgs {
     /// `--only projections`; the report then lists the other figures as not measured.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+    /// Also measure this store beside the file store and SQLite, in the same rounds and turns:
+    /// `postgres` (needs `--database-url`).
+    #[arg(long, value_name = "BACKEND", value_parser = ["postgres"])]
+    backend: Option<String>,
+    /// The PostgreSQL server for `--backend postgres`; each scenario uses a schema of its own,
+    /// dropped at the end.
+    #[arg(long, value_name = "URL", env = "OPOSSUM_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// Sizes and durations of a run.
@@ -120,6 +129,8 @@ pub(crate) struct Plan {
     subscribe_events: u64,
     /// Events in the store that is read whole with `read_stream` and with `read`.
     stream_store_events: u64,
+    /// The PostgreSQL server measured beside the file store (`--backend postgres`).
+    postgres: Option<String>,
 }
 
 impl Plan {
@@ -143,6 +154,7 @@ impl Plan {
             projection_reads: 10_000,
             subscribe_events: 200,
             stream_store_events: 1_000_000,
+            postgres: None,
         }
     }
 
@@ -166,6 +178,7 @@ impl Plan {
             projection_reads: 2_000,
             subscribe_events: 50,
             stream_store_events: 200_000,
+            postgres: None,
         }
     }
 }
@@ -173,11 +186,19 @@ impl Plan {
 /// Runs every scenario in a temporary folder inside `args.dir`, prints the table and writes the
 /// JSON.
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
-    let plan = if args.quick {
+    let mut plan = if args.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if args.backend.as_deref() == Some("postgres") {
+        let Some(url) = &args.database_url else {
+            anyhow::bail!(
+                "--backend postgres needs the server: --database-url postgres://… (or OPOSSUM_BENCH_DATABASE_URL)"
+            );
+        };
+        plan.postgres = Some(url.clone());
+    }
     std::fs::create_dir_all(&args.dir).with_context(|| format!("create {}", args.dir.display()))?;
     let base = args
         .dir

@@ -16,7 +16,7 @@ use super::fs_query::QUERIED_TYPE;
 use super::measure::{self, Rate};
 use super::raw::{RawLog, RawOverwrite};
 use super::report::Figures;
-use super::{Plan, QUERY_STORE_EVENTS, fs_append, fs_query, peers, sqlite};
+use super::{Plan, QUERY_STORE_EVENTS, fs_append, fs_query, peers, postgres, sqlite};
 
 /// What one contender gets of a round.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +74,11 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
     let mut sqlite_clerk = sqlite::InvoiceClerk::open(dir)?;
     let mut sqlite_concurrent = sqlite::Concurrent::open(dir)?;
     let mut peers = peers::Appenders::open(dir)?;
+    let mut pg = plan
+        .postgres
+        .as_deref()
+        .map(postgres::Appenders::open)
+        .transpose()?;
 
     let rounds = plan.rounds;
     let turn = Turn {
@@ -82,6 +87,7 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
         cap: plan.concurrent_cap / rounds,
     };
     {
+        let pg = pg.as_mut().map(std::cell::RefCell::new);
         let peer = peers.scenarios();
         let mut contenders = vec![
             Contender::serial("raw_fsync_per_s", || raw.append()),
@@ -90,6 +96,11 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
             Contender::serial("sqlite_single_append_per_s", || sqlite_single.append()),
         ];
         contenders.extend(peer.single);
+        if let Some(pg) = &pg {
+            contenders.push(Contender::serial("pg_single_append_per_s", || {
+                pg.borrow_mut().append()
+            }));
+        }
         contenders.push(Contender::serial("batch1000_append_per_s", || {
             batches.append()
         }));
@@ -101,6 +112,11 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
             sqlite_clerk.issue_next()
         }));
         contenders.extend(peer.conditional);
+        if let Some(pg) = &pg {
+            contenders.push(Contender::serial("pg_conditional_append_per_s", || {
+                pg.borrow_mut().issue_next()
+            }));
+        }
         contenders.push(Contender::concurrent(
             "concurrent16_append_per_s",
             |per_writer, cap| concurrent.round(per_writer, cap),
@@ -110,6 +126,12 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
             |per_writer, cap| sqlite_concurrent.round(per_writer, cap),
         ));
         contenders.extend(peer.concurrent);
+        if let Some(pg) = &pg {
+            contenders.push(Contender::concurrent(
+                "pg_concurrent16_append_per_s",
+                |per_writer, cap| pg.borrow_mut().round(per_writer, cap),
+            ));
+        }
 
         let mut rates = vec![Rate::default(); contenders.len()];
         for _ in 0..rounds {
@@ -128,6 +150,9 @@ pub(crate) fn durable_appends(dir: &Path, plan: &Plan, figures: &mut Figures) ->
     concurrent.close()?;
     sqlite_concurrent.close()?;
     peers.close()?;
+    if let Some(pg) = pg {
+        pg.close()?;
+    }
     Ok(())
 }
 
@@ -243,6 +268,12 @@ pub(crate) fn queries(dir: &Path, plan: &Plan, figures: &mut Figures) -> Result<
         }),
     ];
     stores.extend(peers::catalogs(dir)?);
+    if let Some(url) = &plan.postgres {
+        stores.push(Box::new(postgres::PgCatalog::build(
+            url,
+            type_query(QUERIED_TYPE)?,
+        )?));
+    }
     let keys: Vec<QueryKeys> = stores.iter().map(|s| s.keys()).collect();
     let n = stores.len();
 

@@ -194,6 +194,54 @@ const LINES: &[Line] = &[
         ],
     },
     Line {
+        scenario: "PostgreSQL single append",
+        key: "pg_single_append_per_s",
+        baselines: &[
+            Measured("file store single", "single_append_per_s"),
+            Measured("SQLite single", "sqlite_single_append_per_s"),
+        ],
+    },
+    Line {
+        scenario: "PostgreSQL conditional append (invoices)",
+        key: "pg_conditional_append_per_s",
+        baselines: &[
+            Measured("file store conditional", "conditional_append_per_s"),
+            Measured("SQLite conditional", "sqlite_conditional_append_per_s"),
+        ],
+    },
+    Line {
+        scenario: "PostgreSQL 16 concurrent writers",
+        key: "pg_concurrent16_append_per_s",
+        baselines: &[
+            Measured("file store 16 writers", "concurrent16_append_per_s"),
+            Measured("SQLite 16 connections", "sqlite_concurrent16_append_per_s"),
+        ],
+    },
+    Line {
+        scenario: "PostgreSQL tag query, 10 of 100k",
+        key: "pg_tag_query_100k_us",
+        baselines: &[
+            Measured("file store tag query", "tag_query_100k_us"),
+            Measured("SQLite tag query", "sqlite_tag_query_100k_us"),
+        ],
+    },
+    Line {
+        scenario: "PostgreSQL type query, 10k of 100k",
+        key: "pg_type_query_10k_us",
+        baselines: &[
+            Measured("file store type query", "type_query_10k_us"),
+            Measured("SQLite type query", "sqlite_type_query_10k_us"),
+        ],
+    },
+    Line {
+        scenario: "PostgreSQL read_last by type",
+        key: "pg_read_last_us",
+        baselines: &[
+            Measured("file store read_last", "read_last_us"),
+            Measured("SQLite read_last", "sqlite_read_last_us"),
+        ],
+    },
+    Line {
         scenario: "open a closed store",
         key: "open_1m_ms",
         baselines: &[],
