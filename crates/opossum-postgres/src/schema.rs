@@ -18,7 +18,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         hash bytea NOT NULL
     );
     CREATE INDEX events_type_position ON {s}.events (type, position);
-    CREATE INDEX events_tags ON {s}.events USING gin (tags);
+    CREATE INDEX events_tags ON {s}.events USING gin (tags) WITH (fastupdate = off);
     CREATE TABLE {s}.head (
         id integer PRIMARY KEY CHECK (id = 1),
         position bigint NOT NULL,

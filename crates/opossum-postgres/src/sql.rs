@@ -37,9 +37,14 @@ pub(crate) fn filter(query: &Query, params: &mut Params) -> Option<String> {
     let mut alternatives = Vec::with_capacity(items.len());
     for item in items {
         let mut parts = Vec::new();
-        if !item.types().is_empty() {
-            let types: Vec<String> = item.types().iter().map(|t| t.as_str().to_owned()).collect();
-            parts.push(format!("type = ANY({}::text[])", params.push(types)));
+        match item.types() {
+            [] => {}
+            // One type: an equality, so the `(type, position)` index also gives the order.
+            [one] => parts.push(format!("type = {}", params.push(one.as_str().to_owned()))),
+            many => {
+                let types: Vec<String> = many.iter().map(|t| t.as_str().to_owned()).collect();
+                parts.push(format!("type = ANY({}::text[])", params.push(types)));
+            }
         }
         if !item.tags().is_empty() {
             let tags: Vec<String> = item.tags().iter().map(tag_text).collect();

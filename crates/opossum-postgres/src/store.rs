@@ -508,15 +508,22 @@ impl Inner {
             return Ok(Vec::new());
         }
         let mut params = Params::default();
-        let after = params.push(options.after.map_or(0, sql_position));
-        let until = params.push(options.until.map_or(i64::MAX, sql_position));
-        let mut sql = format!(
-            "SELECT position, line FROM {}.events WHERE position > {after} AND position <= {until}",
-            self.schema
-        );
+        // Only the bounds that bound something: a range over the whole table makes the
+        // planner intersect with the primary key instead of using the type or tag index alone.
+        let mut conditions = Vec::new();
+        if let Some(after) = options.after {
+            conditions.push(format!("position > {}", params.push(sql_position(after))));
+        }
+        if let Some(until) = options.until {
+            conditions.push(format!("position <= {}", params.push(sql_position(until))));
+        }
         if let Some(filter) = sql::filter(query, &mut params) {
-            sql.push_str(" AND ");
-            sql.push_str(&filter);
+            conditions.push(filter);
+        }
+        let mut sql = format!("SELECT position, line FROM {}.events", self.schema);
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
         }
         sql.push_str(match options.direction {
             Direction::Ascending => " ORDER BY position ASC",
@@ -687,16 +694,7 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     let s = &inner.schema;
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(db("begin an append"))?;
-    // The head row's lock serializes appenders: held from here to the commit, so the
-    // conditions, the new positions and the rows are one step against every other writer.
-    let row = tx
-        .query_one(
-            &format!("SELECT position, hash FROM {s}.head WHERE id = 1 FOR UPDATE"),
-            &[],
-        )
-        .await
-        .map_err(db("lock the head"))?;
-    let (mut head, mut prev) = head_of(&row)?;
+    let (mut head, mut prev) = lock_head(&tx, s).await?;
     let synced_to = head;
     let mut outcomes = Vec::with_capacity(group.len());
     // Every accepted event's row, in order.
@@ -742,22 +740,7 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         head = last;
         outcomes.push(Planned::Accepted(batch_last));
     }
-    insert_rows(&tx, s, &rows).await?;
-    if !rows.is_empty() {
-        tx.execute(
-            &format!("UPDATE {s}.head SET position = $1, hash = $2 WHERE id = 1"),
-            &[&(head as i64), &prev.0.as_slice()],
-        )
-        .await
-        .map_err(db("move the head"))?;
-        // Delivered at commit, to every listening connection.
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&channel(s), &head.to_string()],
-        )
-        .await
-        .map_err(db("notify the subscribers"))?;
-    }
+    write_rows(&tx, s, &rows, head, prev).await?;
     tx.commit().await.map_err(db("commit the append"))?;
     Ok((outcomes, head))
 }
@@ -779,14 +762,7 @@ async fn import(inner: &Inner, lines: &[String]) -> Result<u64, Error> {
     let s = &inner.schema;
     let mut client = inner.client().await?;
     let tx = client.transaction().await.map_err(db("begin a copy"))?;
-    let row = tx
-        .query_one(
-            &format!("SELECT position, hash FROM {s}.head WHERE id = 1 FOR UPDATE"),
-            &[],
-        )
-        .await
-        .map_err(db("lock the head"))?;
-    let (mut head, mut prev) = head_of(&row)?;
+    let (mut head, mut prev) = lock_head(&tx, s).await?;
     let mut rows = Vec::with_capacity(lines.len());
     for line in lines {
         let line = line.strip_suffix('\n').unwrap_or(line);
@@ -819,23 +795,58 @@ async fn import(inner: &Inner, lines: &[String]) -> Result<u64, Error> {
         head += 1;
         prev = hash;
     }
-    insert_rows(&tx, s, &rows).await?;
-    if !rows.is_empty() {
-        tx.execute(
-            &format!("UPDATE {s}.head SET position = $1, hash = $2 WHERE id = 1"),
-            &[&(head as i64), &prev.0.as_slice()],
-        )
-        .await
-        .map_err(db("move the head"))?;
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&channel(s), &head.to_string()],
-        )
-        .await
-        .map_err(db("notify the subscribers"))?;
-    }
+    write_rows(&tx, s, &rows, head, prev).await?;
     tx.commit().await.map_err(db("commit the copy"))?;
     Ok(head)
+}
+
+/// Locks the head row and reads it. The lock serializes every writer of the store: held to the
+/// commit, so the conditions, the new positions and the rows are one step against every other
+/// connection, process and server.
+async fn lock_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+) -> Result<(u64, ChainHash), Error> {
+    let row = tx
+        .query_one(
+            &format!("SELECT position, hash FROM {schema}.head WHERE id = 1 FOR UPDATE"),
+            &[],
+        )
+        .await
+        .map_err(|source| Error::Database {
+            action: "lock the head",
+            source,
+        })?;
+    head_of(&row)
+}
+
+/// Inserts `rows`, moves the head to `head` (with hash `prev`) and notifies the subscribers —
+/// delivered at the commit, to every listening connection.
+async fn write_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    rows: &[NewRow],
+    head: u64,
+    prev: ChainHash,
+) -> Result<(), Error> {
+    let db = |action| move |source| Error::Database { action, source };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    insert_rows(tx, schema, rows).await?;
+    tx.execute(
+        &format!("UPDATE {schema}.head SET position = $1, hash = $2 WHERE id = 1"),
+        &[&(head as i64), &prev.0.as_slice()],
+    )
+    .await
+    .map_err(db("move the head"))?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&channel(schema), &head.to_string()],
+    )
+    .await
+    .map_err(db("notify the subscribers"))?;
+    Ok(())
 }
 
 /// Inserts `rows`, [`INSERT_CHUNK`] per statement.
