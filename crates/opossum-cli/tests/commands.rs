@@ -27,17 +27,23 @@ fn child_writer() {
         .read_last_blocking(&opossum_core::Query::all())
         .unwrap()
         .map_or(1, |e| e.position.get() + 1);
-    println!("ready");
+    let mut ready = false;
     loop {
         store
             .append_blocking(vec![event(i), event(i + 1)], None)
             .unwrap();
         i += 2;
+        if !ready {
+            // Only once something was appended: the parent counts on it.
+            println!("ready");
+            ready = true;
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// A child process appending to `dir` until dropped; returns once it appended its first events.
+/// A child process appending to `dir` until dropped; `start` returns once it appended its first
+/// events.
 struct Writer(Child);
 
 impl Writer {
