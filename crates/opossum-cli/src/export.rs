@@ -243,12 +243,27 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, Error> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// The public key `--public-key` names.
-fn read_public_key(path: &Path) -> Result<VerifyingKey, Error> {
+/// The public key `--public-key` names for checking the export in `dir`. Not every 32 bytes
+/// are a public key: when these are not one but are the secret key of the export's own signer
+/// (given by mistake for its `.pub` file), that is what the error says.
+fn read_trusted_key(path: &Path, dir: &Path) -> Result<VerifyingKey, Error> {
     let bytes = read_key_file(path, "public key")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| Error::Key {
+    if let Ok(key) = VerifyingKey::from_bytes(&bytes) {
+        return Ok(key);
+    }
+    let signer = std::fs::read(dir.join(SIGNATURE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<SignatureFile>(&b).ok())
+        .and_then(|sig| from_hex::<32>(&sig.public_key))
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok());
+    let reason = if signer == Some(SigningKey::from_bytes(&bytes).verifying_key()) {
+        "it is the signer's SECRET key, not its public key: give the .pub file beside it, and keep the secret key private"
+    } else {
+        "its 64 hexadecimal digits are not an Ed25519 public key"
+    };
+    Err(Error::Key {
         path: path.to_path_buf(),
-        reason: "its 64 hexadecimal digits are not an Ed25519 public key".to_owned(),
+        reason: reason.to_owned(),
     })
 }
 
@@ -873,7 +888,7 @@ pub(crate) fn verify_export(args: &VerifyExportArgs, out: &mut Output) -> Result
     let trusted = args
         .public_key
         .as_deref()
-        .map(|p| read_public_key(p).map(|k| (p, k)))
+        .map(|p| read_trusted_key(p, dir).map(|k| (p, k)))
         .transpose()?;
 
     let mut problems = Problems::default();
