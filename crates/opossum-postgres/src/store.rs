@@ -150,18 +150,8 @@ impl PgEventStore {
     /// schema cannot be created, [`Error::SchemaTooNew`].
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgEventStore, Error> {
         let (runtime, setup) = PgEventStore::prepare(url, options)?;
-        let inner = match setup_on(&runtime, setup).await {
-            Ok(inner) => inner,
-            Err(e) => {
-                // Dropping a runtime inside an async context panics; this does not.
-                runtime.shutdown_background();
-                return Err(e);
-            }
-        };
-        Ok(PgEventStore {
-            inner,
-            runtime: Some(runtime),
-        })
+        let inner = setup_on(&runtime, setup).await;
+        PgEventStore::started(runtime, inner)
     }
 
     /// [`connect`](Self::connect) for blocking code (it may also be called from inside a
@@ -171,17 +161,26 @@ impl PgEventStore {
     /// As [`connect`](Self::connect).
     pub fn connect_blocking(url: &str, options: PgOptions) -> Result<PgEventStore, Error> {
         let (runtime, setup) = PgEventStore::prepare(url, options)?;
-        let inner = match wait_blocking(runtime.handle(), setup) {
-            Ok(inner) => inner,
+        let inner = wait_blocking(runtime.handle(), setup);
+        PgEventStore::started(runtime, inner)
+    }
+
+    /// The store on `runtime`, once its set-up succeeded; otherwise the runtime is shut down
+    /// (dropping it inside an async context would panic; this does not) and the error returned.
+    fn started(
+        runtime: tokio::runtime::Runtime,
+        setup: Result<Arc<Inner>, Error>,
+    ) -> Result<PgEventStore, Error> {
+        match setup {
+            Ok(inner) => Ok(PgEventStore {
+                inner,
+                runtime: Some(runtime),
+            }),
             Err(e) => {
                 runtime.shutdown_background();
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(PgEventStore {
-            inner,
-            runtime: Some(runtime),
-        })
+        }
     }
 
     fn prepare(
