@@ -74,7 +74,6 @@ pub(crate) fn verify_dir(dir: &Path) -> Result<Verified, Error> {
 
 pub(crate) fn run(dir: &Path, out: &mut Output) -> Result<Outcome, Error> {
     let spinner = super::progress(0, "verifying");
-    spinner.set_length(0);
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let verified = verify_dir(dir);
     spinner.finish_and_clear();
