@@ -107,6 +107,147 @@ pub enum Error {
         found: String,
     },
 
+    /// A typed decode found another version of the event's payload schema than the Rust type
+    /// reads, and no upcaster path led from one to the other.
+    #[error(
+        "event at position {position} of type {event_type:?} is version {found}, but the code \
+         reads version {expected}, and no upcasters lead from {found} to {expected}: register \
+         an upcaster for every step (or read it as its own version's type)"
+    )]
+    EventVersion {
+        /// The position of the event.
+        position: Position,
+        /// The event type name.
+        event_type: String,
+        /// The version the event has (after any upcasters that applied).
+        found: u32,
+        /// The version the Rust type reads ([`DomainEvent::VERSION`](crate::DomainEvent::VERSION)).
+        expected: u32,
+    },
+
+    /// Version 0 was given for an event; versions start at 1.
+    #[error("event type {event_type:?} was given version 0; versions start at 1")]
+    ZeroVersion {
+        /// The event type name.
+        event_type: String,
+    },
+
+    /// Upcasters that cannot be registered: a step given twice, version 0, a rename loop.
+    #[error("invalid upcaster: {problem}")]
+    InvalidUpcaster {
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// An upcaster failed on a stored payload.
+    #[error("upcasting {event_type:?} from version {version} failed: {problem}")]
+    Upcast {
+        /// The event type name.
+        event_type: String,
+        /// The version the upcaster reads.
+        version: u32,
+        /// What went wrong.
+        problem: String,
+    },
+
+    /// A free metadata field had an empty name or one of the fixed names.
+    #[error(
+        "metadata field name {name:?} is empty or one of the fixed names (timestamp, \
+         correlation_id, causation_id, operation_id, user_id, …): choose another name"
+    )]
+    InvalidMetadataField {
+        /// The rejected name.
+        name: String,
+    },
+
+    /// An event lacked a metadata field that the store requires on every append; nothing was
+    /// appended.
+    #[error(
+        "event {index} of the append (type {event_type:?}) has no {field:?} in its metadata, \
+         which this store requires on every event; set it (nothing was appended)"
+    )]
+    MissingMetadata {
+        /// The event's index in the append, from 0.
+        index: usize,
+        /// The event type name.
+        event_type: String,
+        /// The required field that is missing or empty.
+        field: String,
+    },
+
+    /// Personal data marked on an event was not usable.
+    #[error("invalid personal data: {problem}")]
+    InvalidPersonalData {
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// An event marked personal data, but was appended to a store directly rather than through
+    /// a shredding layer that seals it; nothing was appended.
+    #[error(
+        "event {index} of the append (type {event_type:?}) holds personal data of subject \
+         {subject:?}, which is only stored sealed: append it through \
+         opossum_core::records::Records with a key store (nothing was appended)"
+    )]
+    UnsealedPersonalData {
+        /// The event's index in the append, from 0.
+        index: usize,
+        /// The event type name.
+        event_type: String,
+        /// The data subject.
+        subject: String,
+    },
+
+    /// A sealed personal field did not open with its subject's key: the line or the key was
+    /// changed.
+    #[error(
+        "the sealed field {field:?} of subject {subject:?} in the event at position {position} \
+         does not open with the subject's key: the record or its key was altered; run verify"
+    )]
+    SealBroken {
+        /// The position of the event.
+        position: Position,
+        /// The data subject.
+        subject: String,
+        /// The field that did not open.
+        field: String,
+    },
+
+    /// The key store failed.
+    #[error("key store: {0}")]
+    KeyStore(StorageError),
+
+    /// New personal data was appended for a subject who was forgotten; nothing was appended.
+    #[error(
+        "subject {subject:?} was forgotten (its key is destroyed): new personal data for it \
+         cannot be stored; nothing was appended"
+    )]
+    SubjectForgotten {
+        /// The forgotten subject.
+        subject: String,
+    },
+
+    /// A typed decode of an event whose subject was forgotten failed, because the Rust type
+    /// needs the erased fields.
+    #[error(
+        "the personal data of subject {subject:?} in the {event_type:?} event at position \
+         {position} was erased (fields {fields:?}); make those fields Option or \
+         #[serde(default)] to read such events: {source}"
+    )]
+    Erased {
+        /// The position of the event.
+        position: Position,
+        /// The event type name.
+        event_type: String,
+        /// The forgotten subject.
+        subject: String,
+        /// The erased fields.
+        fields: Vec<String>,
+        /// What the JSON decoder said.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// The payload of a stored event did not decode into the requested Rust type.
     #[error("payload of {event_type:?} event at position {position} does not decode: {source}")]
     PayloadDecode {
@@ -153,8 +294,21 @@ impl Error {
             | Error::EmptyQuery
             | Error::InvalidReadOptions { .. }
             | Error::ZeroPosition
-            | Error::InvalidPayload { .. } => ErrorKind::InvalidInput,
-            Error::EventTypeMismatch { .. } | Error::PayloadDecode { .. } => ErrorKind::Decode,
+            | Error::InvalidPayload { .. }
+            | Error::ZeroVersion { .. }
+            | Error::InvalidMetadataField { .. }
+            | Error::MissingMetadata { .. }
+            | Error::InvalidPersonalData { .. }
+            | Error::InvalidUpcaster { .. }
+            | Error::SubjectForgotten { .. }
+            | Error::UnsealedPersonalData { .. } => ErrorKind::InvalidInput,
+            Error::SealBroken { .. } => ErrorKind::Corrupt,
+            Error::KeyStore(e) => e.kind(),
+            Error::EventTypeMismatch { .. }
+            | Error::PayloadDecode { .. }
+            | Error::EventVersion { .. }
+            | Error::Upcast { .. }
+            | Error::Erased { .. } => ErrorKind::Decode,
             Error::ConditionFailed { .. } => ErrorKind::ConditionFailed,
             Error::Storage(e) => e.kind(),
         }

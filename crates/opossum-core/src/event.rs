@@ -1,5 +1,6 @@
 //! Events: what callers append ([`NewEvent`]) and what stores return ([`SequencedEvent`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
@@ -95,10 +96,15 @@ impl<'de> Deserialize<'de> for Payload {
     }
 }
 
-/// When and why an event happened: a timestamp plus optional ids that link events together.
+/// When, why and by whom an event happened: a timestamp, optional ids that link events
+/// together, and free text fields for audit attribution.
+///
+/// The fixed ids and the free [`fields`](Metadata::fields) are what a store's required-metadata
+/// option ([`RequiredMetadata`](crate::RequiredMetadata)) can insist on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
-    /// When the event was created (UTC). Set by the builder unless given.
+    /// When the event was created (UTC), by the client's clock. Set by the builder unless given.
+    /// The store's own commit time is [`SequencedEvent::stored_at`].
     pub timestamp: Timestamp,
     /// Groups every event caused by one original request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,7 +118,25 @@ pub struct Metadata {
     /// Who caused the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Free audit fields, such as `reason`, `host` or `client`: names are non-empty, not one of
+    /// the fixed names above, and neither names nor values hold control characters. Kept in
+    /// name order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
 }
+
+/// The names of [`Metadata`]'s fixed fields, which a free field may not take.
+pub(crate) const FIXED_METADATA_NAMES: [&str; 9] = [
+    "timestamp",
+    "correlation_id",
+    "causation_id",
+    "operation_id",
+    "user_id",
+    "fields",
+    "stored_at",
+    "version",
+    "personal",
+];
 
 impl Metadata {
     /// Metadata with the given timestamp and no ids.
@@ -124,6 +148,30 @@ impl Metadata {
             causation_id: None,
             operation_id: None,
             user_id: None,
+            fields: BTreeMap::new(),
+        }
+    }
+
+    /// The value of a fixed id or free field by name (`"user_id"`, `"reason"`, …).
+    ///
+    /// ```
+    /// use opossum_core::{Metadata, Timestamp};
+    ///
+    /// let mut m = Metadata::at(Timestamp::UNIX_EPOCH);
+    /// m.user_id = Some("u-7".into());
+    /// m.fields.insert("reason".into(), "correction of a typo".into());
+    /// assert_eq!(m.get("user_id"), Some("u-7"));
+    /// assert_eq!(m.get("reason"), Some("correction of a typo"));
+    /// assert_eq!(m.get("host"), None);
+    /// ```
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "correlation_id" => self.correlation_id.as_deref(),
+            "causation_id" => self.causation_id.as_deref(),
+            "operation_id" => self.operation_id.as_deref(),
+            "user_id" => self.user_id.as_deref(),
+            _ => self.fields.get(name).map(String::as_str),
         }
     }
 
@@ -138,6 +186,59 @@ impl Metadata {
         .flatten()
         {
             reject_control_characters("metadata", id)?;
+        }
+        for (name, value) in &self.fields {
+            if name.is_empty() || FIXED_METADATA_NAMES.contains(&name.as_str()) {
+                return Err(Error::InvalidMetadataField { name: name.clone() });
+            }
+            reject_control_characters("metadata field name", name)?;
+            reject_control_characters("metadata", value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which top-level payload fields of an event are personal data of one data subject, sealed
+/// with that subject's key when a shredding store appends the event (see
+/// [`records`](crate::records)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalData {
+    /// The data subject (for example a student id): whose key seals the fields, and what
+    /// `forget` names.
+    pub subject: String,
+    /// The top-level payload fields that hold the subject's personal data, in the order given.
+    pub fields: Vec<String>,
+    /// Set by a read when the subject was forgotten: the fields are then absent from the
+    /// payload. Never set on an event being appended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+impl PersonalData {
+    fn validate(&self) -> Result<(), Error> {
+        if self.subject.is_empty() {
+            return Err(Error::InvalidPersonalData {
+                problem: "the data subject is empty: name whose personal data this is".into(),
+            });
+        }
+        reject_control_characters("data subject", &self.subject)?;
+        if self.fields.is_empty() {
+            return Err(Error::InvalidPersonalData {
+                problem: format!(
+                    "no personal fields are named for subject {:?}: list at least one",
+                    self.subject
+                ),
+            });
+        }
+        for (i, field) in self.fields.iter().enumerate() {
+            if field.is_empty() || self.fields[..i].contains(field) {
+                return Err(Error::InvalidPersonalData {
+                    problem: format!(
+                        "personal field {field:?} is empty or named twice: name each field once"
+                    ),
+                });
+            }
+            reject_control_characters("personal field", field)?;
         }
         Ok(())
     }
@@ -166,6 +267,23 @@ pub struct NewEvent {
     tags: Vec<Tag>,
     payload: Payload,
     metadata: Metadata,
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    personal: Option<PersonalData>,
+    /// True when the personal fields hold ciphertext (sealed by a shredding layer, or read
+    /// from a stored line); a store refuses personal data that is not sealed.
+    #[serde(skip)]
+    sealed: bool,
+}
+
+pub(crate) fn first_version() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+pub(crate) fn is_first_version(version: &u32) -> bool {
+    *version == 1
 }
 
 #[derive(Deserialize)]
@@ -175,12 +293,18 @@ struct UncheckedEvent {
     tags: Vec<Tag>,
     payload: Payload,
     metadata: Metadata,
+    #[serde(default = "first_version")]
+    version: u32,
+    #[serde(default)]
+    personal: Option<PersonalData>,
 }
 
 impl TryFrom<UncheckedEvent> for NewEvent {
     type Error = Error;
     fn try_from(e: UncheckedEvent) -> Result<Self, Error> {
-        NewEvent::from_parts(e.event_type, e.tags, e.payload, e.metadata)
+        NewEvent::from_parts(e.event_type, e.tags, e.payload, e.metadata)?
+            .with_version(e.version)?
+            .with_personal_data(e.personal)
     }
 }
 
@@ -194,18 +318,32 @@ impl NewEvent {
             tags: Vec::new(),
             tag_error: None,
             metadata: None,
+            version: 1,
+            personal: None,
         }
     }
 
-    /// Starts a builder from a typed event: its type name is [`DomainEvent::EVENT_TYPE`] and its
-    /// payload is its JSON encoding.
+    /// Starts a builder from a typed event: its type name is [`DomainEvent::EVENT_TYPE`], its
+    /// version [`DomainEvent::VERSION`], its payload its JSON encoding, and, when the type names
+    /// [`DomainEvent::PERSONAL_FIELDS`] and the value a [`DomainEvent::data_subject`], the
+    /// personal data to seal.
     pub fn from_typed<E: DomainEvent>(event: &E) -> EventBuilder {
+        let personal = match event.data_subject() {
+            Some(subject) if !E::PERSONAL_FIELDS.is_empty() => Some(PersonalData {
+                subject,
+                fields: E::PERSONAL_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+                erased: false,
+            }),
+            _ => None,
+        };
         EventBuilder {
             event_type: EventType::new(E::EVENT_TYPE),
             payload: Payload::from_value(event),
             tags: Vec::new(),
             tag_error: None,
             metadata: None,
+            version: E::VERSION,
+            personal,
         }
     }
 
@@ -226,7 +364,83 @@ impl NewEvent {
             tags,
             payload,
             metadata,
+            version: 1,
+            personal: None,
+            sealed: false,
         })
+    }
+
+    /// The same event with another payload schema version (1 when never set).
+    ///
+    /// # Errors
+    /// [`Error::ZeroVersion`] for 0: versions start at 1.
+    pub fn with_version(mut self, version: u32) -> Result<NewEvent, Error> {
+        if version == 0 {
+            return Err(Error::ZeroVersion {
+                event_type: self.event_type.as_str().to_owned(),
+            });
+        }
+        self.version = version;
+        Ok(self)
+    }
+
+    /// The same event with (or without) personal data to seal.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPersonalData`] for an empty subject or field list, or a field named
+    /// twice; [`Error::ControlCharacter`] in a subject or field name.
+    pub fn with_personal_data(mut self, personal: Option<PersonalData>) -> Result<NewEvent, Error> {
+        if let Some(p) = &personal {
+            p.validate()?;
+        }
+        self.personal = personal;
+        Ok(self)
+    }
+
+    /// The same event with another payload (used by upcasting and sealing; the type, tags and
+    /// metadata stay).
+    #[must_use]
+    pub fn with_payload(mut self, payload: Payload) -> NewEvent {
+        self.payload = payload;
+        self
+    }
+
+    /// The same event under another type name, at `version` (used by upcasting).
+    pub(crate) fn retyped(mut self, event_type: EventType, version: u32) -> NewEvent {
+        self.event_type = event_type;
+        self.version = version;
+        self
+    }
+
+    /// The version of the payload's schema: 1 unless the event's type says otherwise (see
+    /// [`DomainEvent::VERSION`]). Reads through [`Upcasters`](crate::Upcasters) give the
+    /// version the upcasters reached.
+    #[must_use]
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The personal data the event carries, if any.
+    #[must_use]
+    pub fn personal_data(&self) -> Option<&PersonalData> {
+        self.personal.as_ref()
+    }
+
+    /// True when the event's personal fields hold ciphertext: as a shredding layer hands it
+    /// to a store, and as a store reads it back before the layer opens it.
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        self.sealed && self.personal.is_some()
+    }
+
+    /// Marks the personal fields as sealed (or opened) ciphertext.
+    pub(crate) fn set_sealed(&mut self, sealed: bool) {
+        self.sealed = sealed;
+    }
+
+    /// The personal data, to mark erased or narrow (used by the shredding layer).
+    pub(crate) fn personal_data_mut(&mut self) -> &mut Option<PersonalData> {
+        &mut self.personal
     }
 
     /// The event type.
@@ -275,9 +489,12 @@ impl NewEvent {
     }
 }
 
-/// A stored event: a [`NewEvent`] plus the position the store gave it.
+/// A stored event: a [`NewEvent`] plus the position the store gave it and the store's own
+/// commit time.
 ///
-/// In JSON it is one flat object: `{"position":…,"type":…,"tags":…,"payload":…,"metadata":…}`.
+/// In JSON it is one flat object:
+/// `{"position":…,"type":…,"tags":…,"payload":…,"metadata":…,"stored_at":…}` (`version` and
+/// `personal` as well, when the event has them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "FlatEvent", try_from = "FlatEvent")]
 pub struct SequencedEvent {
@@ -285,6 +502,10 @@ pub struct SequencedEvent {
     pub position: Position,
     /// The event itself.
     pub event: NewEvent,
+    /// When the store committed the event, by the store's clock (the writer's clock when it
+    /// wrote the line); `None` for events stored before stores recorded it. The client's own
+    /// time is the event's [`Metadata::timestamp`].
+    pub stored_at: Option<Timestamp>,
 }
 
 /// The flat JSON shape of a [`SequencedEvent`]. (`#[serde(flatten)]` cannot carry a raw payload.)
@@ -296,6 +517,12 @@ struct FlatEvent {
     tags: Vec<Tag>,
     payload: Payload,
     metadata: Metadata,
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    personal: Option<PersonalData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stored_at: Option<Timestamp>,
 }
 
 impl From<SequencedEvent> for FlatEvent {
@@ -306,6 +533,9 @@ impl From<SequencedEvent> for FlatEvent {
             tags: s.event.tags,
             payload: s.event.payload,
             metadata: s.event.metadata,
+            version: s.event.version,
+            personal: s.event.personal,
+            stored_at: s.stored_at,
         }
     }
 }
@@ -315,17 +545,34 @@ impl TryFrom<FlatEvent> for SequencedEvent {
     fn try_from(f: FlatEvent) -> Result<Self, Error> {
         Ok(SequencedEvent {
             position: f.position,
-            event: NewEvent::from_parts(f.event_type, f.tags, f.payload, f.metadata)?,
+            event: NewEvent::from_parts(f.event_type, f.tags, f.payload, f.metadata)?
+                .with_version(f.version)?
+                .with_personal_data(f.personal)?,
+            stored_at: f.stored_at,
         })
     }
 }
 
 impl SequencedEvent {
+    /// A stored event without a recorded commit time (what tests and in-memory fixtures build).
+    #[must_use]
+    pub fn new(position: Position, event: NewEvent) -> SequencedEvent {
+        SequencedEvent {
+            position,
+            event,
+            stored_at: None,
+        }
+    }
+
     /// Decodes the payload into the typed event `E`.
     ///
     /// # Errors
-    /// [`Error::EventTypeMismatch`] when the stored type is not `E::EVENT_TYPE`;
-    /// [`Error::PayloadDecode`] when the payload does not fit `E`.
+    /// - [`Error::EventTypeMismatch`] when the stored type is not `E::EVENT_TYPE`;
+    /// - [`Error::EventVersion`] when the event's version is not `E::VERSION` (read through
+    ///   [`Upcasters`](crate::Upcasters) to bring older versions up to date);
+    /// - [`Error::Erased`] when the subject's personal data was erased and `E` cannot do
+    ///   without those fields (make them `Option` or `#[serde(default)]` to read such events);
+    /// - [`Error::PayloadDecode`] when the payload does not fit `E`.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, Error> {
         let found = self.event.event_type.as_str();
         if found != E::EVENT_TYPE {
@@ -335,20 +582,43 @@ impl SequencedEvent {
                 found: found.to_owned(),
             });
         }
-        self.event
-            .payload
-            .decode()
-            .map_err(|source| Error::PayloadDecode {
+        if self.event.version != E::VERSION {
+            return Err(Error::EventVersion {
                 position: self.position,
                 event_type: found.to_owned(),
-                source,
-            })
+                found: self.event.version,
+                expected: E::VERSION,
+            });
+        }
+        self.event.payload.decode().map_err(|source| {
+            match self.event.personal.as_ref().filter(|p| p.erased) {
+                Some(p) => Error::Erased {
+                    position: self.position,
+                    event_type: found.to_owned(),
+                    subject: p.subject.clone(),
+                    fields: p.fields.clone(),
+                    source,
+                },
+                None => Error::PayloadDecode {
+                    position: self.position,
+                    event_type: found.to_owned(),
+                    source,
+                },
+            }
+        })
     }
 
     /// True when the event has type `E::EVENT_TYPE`.
     #[must_use]
     pub fn is<E: DomainEvent>(&self) -> bool {
         self.event.event_type.as_str() == E::EVENT_TYPE
+    }
+
+    /// True when the event held personal data of a subject who was since forgotten: those
+    /// fields are absent from its payload.
+    #[must_use]
+    pub fn is_erased(&self) -> bool {
+        self.event.personal.as_ref().is_some_and(|p| p.erased)
     }
 }
 
@@ -371,13 +641,31 @@ impl SequencedEvent {
 /// let new = NewEvent::from_typed(&StudentRegistered { name: "Ada".into() })
 ///     .tag("studentId", "s-1")
 ///     .build()?;
-/// let stored = SequencedEvent { position: Position::FIRST, event: new };
+/// let stored = SequencedEvent::new(Position::FIRST, new);
 /// assert_eq!(stored.decode::<StudentRegistered>()?.name, "Ada");
 /// # Ok::<(), opossum_core::Error>(())
 /// ```
 pub trait DomainEvent: Serialize + DeserializeOwned {
     /// The stored type name, such as `"StudentRegistered"`.
     const EVENT_TYPE: &'static str;
+
+    /// The version of this type's payload schema, stored with every event. Raise it when the
+    /// payload's shape changes, and register an upcaster from the previous version (see
+    /// [`Upcasters`](crate::Upcasters)); events already stored keep their version and bytes.
+    const VERSION: u32 = 1;
+
+    /// The top-level payload fields that hold personal data of the event's
+    /// [`data_subject`](DomainEvent::data_subject). A store that shreds (see
+    /// [`records`](crate::records)) seals them with the subject's key; once the subject is
+    /// forgotten, reads give the event without them.
+    const PERSONAL_FIELDS: &'static [&'static str] = &[];
+
+    /// Whose personal data this event holds (for example the student's id), or `None` when it
+    /// holds none. Only consulted when [`PERSONAL_FIELDS`](DomainEvent::PERSONAL_FIELDS) is
+    /// not empty.
+    fn data_subject(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Fluent builder for a [`NewEvent`]. Errors are collected and reported by [`EventBuilder::build`].
@@ -389,6 +677,8 @@ pub struct EventBuilder {
     tags: Vec<Tag>,
     tag_error: Option<Error>,
     metadata: Option<Metadata>,
+    version: u32,
+    personal: Option<PersonalData>,
 }
 
 impl EventBuilder {
@@ -444,6 +734,33 @@ impl EventBuilder {
         self
     }
 
+    /// Sets a free metadata field, such as `reason` or `host` (see [`Metadata::fields`]).
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata_mut().fields.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the payload schema version (default 1, or [`DomainEvent::VERSION`]).
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Marks top-level payload fields as personal data of `subject`, to be sealed by a store
+    /// that shreds (typed events say this through [`DomainEvent::PERSONAL_FIELDS`]).
+    pub fn personal_data<I, F>(mut self, subject: impl Into<String>, fields: I) -> Self
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<String>,
+    {
+        self.personal = Some(PersonalData {
+            subject: subject.into(),
+            fields: fields.into_iter().map(Into::into).collect(),
+            erased: false,
+        });
+        self
+    }
+
     /// Replaces the whole metadata.
     pub fn metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = Some(metadata);
@@ -453,7 +770,8 @@ impl EventBuilder {
     /// Validates everything and returns the event.
     ///
     /// # Errors
-    /// The first problem found: an invalid type name, payload, tag, duplicate tag or metadata id.
+    /// The first problem found: an invalid type name, payload, tag, duplicate tag, metadata id
+    /// or field, version 0, or invalid personal data.
     pub fn build(mut self) -> Result<NewEvent, Error> {
         let event_type = self.event_type?;
         let payload = self.payload?;
@@ -464,7 +782,9 @@ impl EventBuilder {
             .metadata
             .take()
             .unwrap_or_else(|| Metadata::at(Timestamp::now()));
-        NewEvent::from_parts(event_type, self.tags, payload, metadata)
+        NewEvent::from_parts(event_type, self.tags, payload, metadata)?
+            .with_version(self.version)?
+            .with_personal_data(self.personal)
     }
 }
 
@@ -489,10 +809,7 @@ mod tests {
     }
 
     fn sequenced(event: NewEvent) -> SequencedEvent {
-        SequencedEvent {
-            position: Position::FIRST,
-            event,
-        }
+        SequencedEvent::new(Position::FIRST, event)
     }
 
     #[test]

@@ -61,17 +61,24 @@ pub mod line;
 mod memory;
 mod position;
 mod query;
+pub mod records;
+mod required;
 mod store;
 pub mod stream;
 mod tag;
+mod upcast;
 
 pub use durability::Durability;
 pub use error::{Error, ErrorKind, StorageError};
-pub use event::{DomainEvent, EventBuilder, Metadata, NewEvent, Payload, SequencedEvent};
+pub use event::{
+    DomainEvent, EventBuilder, Metadata, NewEvent, Payload, PersonalData, SequencedEvent,
+};
 pub use jiff::Timestamp;
 pub use memory::InMemoryEventStore;
 pub use position::Position;
 pub use query::{AppendCondition, Direction, Query, QueryItem, ReadOptions};
+pub use required::RequiredMetadata;
 pub use store::{DEFAULT_APPEND_POLL, EventStore, validate_append};
 pub use stream::EventStream;
 pub use tag::{EventType, Tag};
+pub use upcast::Upcasters;

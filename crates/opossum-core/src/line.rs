@@ -8,6 +8,10 @@
 //! {"position":7,"type":"T","tags":[…],"payload":…,"metadata":{…},"batch_last":8,"synced_to":6,"hash":"<64 hex>"}
 //! ```
 //!
+//! The `metadata` object holds the client's `timestamp`, the store's `stored_at`, the fixed
+//! ids, the free `fields`, and, when they differ from the default, the payload's `version` and
+//! the `personal` data marking. Readers of format 2 ignore metadata keys they do not know.
+//!
 //! `batch_last` is the position of the last event of the append the line belongs to.
 //! `synced_to` is the highest position known to be durable when the line was written. `hash` is
 //! SHA-256 over the previous event's hash (32 bytes; zeros before position 1) followed by the
@@ -21,7 +25,7 @@
 //! let event = NewEvent::builder("Checked", Payload::from_json("{}")?).build()?;
 //! let mut buf = Vec::new();
 //! let p = Position::FIRST;
-//! let hash = encode_line(&mut buf, ChainHash::GENESIS, p, p, 0, &event)?;
+//! let hash = encode_line(&mut buf, ChainHash::GENESIS, p, p, 0, None, &event)?;
 //! let line = &buf[..buf.len() - 1]; // without the newline
 //! let (hashed, stored) = split_hash(line).map_err(|r| r.to_owned())?;
 //! assert_eq!(stored, hash);
@@ -36,7 +40,12 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{EventType, Metadata, NewEvent, Payload, Position, SequencedEvent, Tag};
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::event::{first_version, is_first_version};
+use crate::{EventType, Metadata, NewEvent, Payload, PersonalData, Position, SequencedEvent, Tag};
 
 /// The bytes that close every line after the hashed part: `,"hash":"` + 64 hex digits + `"}`.
 const HASH_FIELD: &[u8] = b",\"hash\":\"";
@@ -111,22 +120,56 @@ struct LineOut<'a> {
     event_type: &'a str,
     tags: &'a [Tag],
     payload: &'a Payload,
-    metadata: &'a Metadata,
+    metadata: MetadataOut<'a>,
     batch_last: u64,
     synced_to: u64,
 }
 
+/// The line's `metadata` object: the event's metadata, the store's commit time, and the
+/// event's version and personal-data marking, in this order.
+#[derive(Serialize)]
+struct MetadataOut<'a> {
+    timestamp: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    causation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    fields: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "is_first_version")]
+    version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    personal: Option<PersonalOut<'a>>,
+}
+
+/// What a line records of personal data: whose it is and which fields are sealed (never the
+/// read-side `erased` flag).
+#[derive(Serialize)]
+struct PersonalOut<'a> {
+    subject: &'a str,
+    fields: &'a [String],
+}
+
 /// Appends the line for `event` to `buf` and returns its hash. `synced_to` is the highest
-/// position known durable before this line is written.
+/// position known durable before this line is written; `stored_at` is the store's commit time
+/// (`None` only to reproduce lines of stores that did not record it).
 pub fn encode_line(
     buf: &mut Vec<u8>,
     prev: ChainHash,
     position: Position,
     batch_last: Position,
     synced_to: u64,
+    stored_at: Option<Timestamp>,
     event: &NewEvent,
 ) -> Result<ChainHash, serde_json::Error> {
     let start = buf.len();
+    let m = event.metadata();
     serde_json::to_writer(
         &mut *buf,
         &LineOut {
@@ -134,7 +177,20 @@ pub fn encode_line(
             event_type: event.event_type().as_str(),
             tags: event.tags(),
             payload: event.payload(),
-            metadata: event.metadata(),
+            metadata: MetadataOut {
+                timestamp: m.timestamp,
+                stored_at,
+                correlation_id: m.correlation_id.as_deref(),
+                causation_id: m.causation_id.as_deref(),
+                operation_id: m.operation_id.as_deref(),
+                user_id: m.user_id.as_deref(),
+                fields: &m.fields,
+                version: event.version(),
+                personal: event.personal_data().map(|p| PersonalOut {
+                    subject: &p.subject,
+                    fields: &p.fields,
+                }),
+            },
             batch_last: batch_last.get(),
             synced_to,
         },
@@ -170,7 +226,7 @@ struct LineIn {
     event_type: EventType,
     tags: Vec<Tag>,
     payload: Payload,
-    metadata: Metadata,
+    metadata: MetadataIn,
     #[allow(dead_code)]
     batch_last: u64,
     #[allow(dead_code)]
@@ -180,13 +236,62 @@ struct LineIn {
     hash: IgnoredAny,
 }
 
+/// The line's `metadata` object as read. Unknown keys are ignored, as format-2 readers ignore
+/// the keys added since.
+#[derive(Deserialize)]
+struct MetadataIn {
+    timestamp: Timestamp,
+    #[serde(default)]
+    stored_at: Option<Timestamp>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    causation_id: Option<String>,
+    #[serde(default)]
+    operation_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default = "first_version")]
+    version: u32,
+    #[serde(default)]
+    personal: Option<PersonalIn>,
+}
+
+#[derive(Deserialize)]
+struct PersonalIn {
+    subject: String,
+    fields: Vec<String>,
+}
+
 /// Parses a whole line (without its newline) into the event it stores.
 pub fn decode_line(line: &[u8]) -> Result<SequencedEvent, String> {
     let l: LineIn = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    let event = NewEvent::from_parts(l.event_type, l.tags, l.payload, l.metadata)
+    let m = l.metadata;
+    let metadata = Metadata {
+        timestamp: m.timestamp,
+        correlation_id: m.correlation_id,
+        causation_id: m.causation_id,
+        operation_id: m.operation_id,
+        user_id: m.user_id,
+        fields: m.fields,
+    };
+    let personal = m.personal.map(|p| PersonalData {
+        subject: p.subject,
+        fields: p.fields,
+        erased: false,
+    });
+    let mut event = NewEvent::from_parts(l.event_type, l.tags, l.payload, metadata)
+        .and_then(|e| e.with_version(m.version))
+        .and_then(|e| e.with_personal_data(personal))
         .map_err(|e| e.to_string())?;
+    // A line marks personal data only once it is sealed.
+    let sealed = event.personal_data().is_some();
+    event.set_sealed(sealed);
     Ok(SequencedEvent {
         position: l.position,
         event,
+        stored_at: m.stored_at,
     })
 }

@@ -5,10 +5,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use jiff::Timestamp;
+
 use crate::store::validate_append;
 use crate::{
     AppendCondition, Direction, Error, EventStore, NewEvent, Position, Query, ReadOptions,
-    SequencedEvent,
+    RequiredMetadata, SequencedEvent,
 };
 
 /// An event store that lives in memory and is lost when dropped.
@@ -21,6 +23,7 @@ pub struct InMemoryEventStore {
     events: Mutex<Vec<SequencedEvent>>,
     /// The head, announced after every append (for [`EventStore::wait_for_append`]).
     head: tokio::sync::watch::Sender<u64>,
+    required: RequiredMetadata,
 }
 
 impl Default for InMemoryEventStore {
@@ -28,6 +31,7 @@ impl Default for InMemoryEventStore {
         InMemoryEventStore {
             events: Mutex::new(Vec::new()),
             head: tokio::sync::watch::Sender::new(0),
+            required: RequiredMetadata::none(),
         }
     }
 }
@@ -37,6 +41,15 @@ impl InMemoryEventStore {
     #[must_use]
     pub fn new() -> InMemoryEventStore {
         InMemoryEventStore::default()
+    }
+
+    /// An empty store that refuses appends lacking any of `required`'s metadata fields.
+    #[must_use]
+    pub fn with_required_metadata(required: RequiredMetadata) -> InMemoryEventStore {
+        InMemoryEventStore {
+            required,
+            ..InMemoryEventStore::default()
+        }
     }
 
     /// The number of stored events.
@@ -70,6 +83,7 @@ impl InMemoryEventStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, Error> {
         validate_append(&events)?;
+        self.required.check(&events)?;
         let mut stored = self.lock();
         if let Some(condition) = &condition {
             // Positions are index + 1, so everything after `after` starts at index `after`.
@@ -88,9 +102,14 @@ impl InMemoryEventStore {
         }
         let mut position = Position::after(stored.last().map(|e| e.position));
         let mut last = position;
+        let stored_at = Some(Timestamp::now());
         for event in events {
             last = position;
-            stored.push(SequencedEvent { position, event });
+            stored.push(SequencedEvent {
+                position,
+                event,
+                stored_at,
+            });
             position = position.next();
         }
         drop(stored);

@@ -76,6 +76,14 @@ impl QueryItem {
         Ok(self)
     }
 
+    /// Adds an accepted, already validated event type.
+    pub(crate) fn with_event_type(mut self, t: EventType) -> QueryItem {
+        if !self.types.contains(&t) {
+            self.types.push(t);
+        }
+        self
+    }
+
     /// Adds a required tag (tags are all required: AND).
     #[must_use]
     pub fn with_tag(mut self, tag: Tag) -> QueryItem {

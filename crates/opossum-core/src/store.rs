@@ -212,10 +212,21 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 /// Checks what every store must reject before it touches storage.
 ///
 /// # Errors
-/// [`Error::EmptyAppend`] when `events` is empty.
+/// - [`Error::EmptyAppend`] when `events` is empty;
+/// - [`Error::UnsealedPersonalData`] when an event marks personal data that no shredding layer
+///   sealed: a store never keeps personal data in plain text by accident.
 pub fn validate_append(events: &[NewEvent]) -> Result<(), Error> {
     if events.is_empty() {
         return Err(Error::EmptyAppend);
+    }
+    for (index, event) in events.iter().enumerate() {
+        if let Some(personal) = event.personal_data().filter(|_| !event.is_sealed()) {
+            return Err(Error::UnsealedPersonalData {
+                index,
+                event_type: event.event_type().as_str().to_owned(),
+                subject: personal.subject.clone(),
+            });
+        }
     }
     Ok(())
 }
