@@ -18,10 +18,7 @@ use opossum_fs::{FileEventStore, StoreOptions};
 
 fn json_codec(c: &mut Criterion) {
     let event = sample_event(42).expect("sample event");
-    let sequenced = SequencedEvent {
-        position: Position::new(1_234_567).expect("position"),
-        event: event.clone(),
-    };
+    let sequenced = SequencedEvent::new(Position::new(1_234_567).expect("position"), event.clone());
     let new_json = serde_json::to_string(&event).expect("encode");
     let sequenced_json = serde_json::to_string(&sequenced).expect("encode");
 

@@ -196,10 +196,7 @@ mod tests {
     fn invoices_carry_their_number() -> Result<(), Error> {
         let e = invoice_event(4_711)?;
         assert!(invoices_query()?.matches(&e));
-        let read = SequencedEvent {
-            position: opossum_core::Position::FIRST,
-            event: e,
-        };
+        let read = SequencedEvent::new(opossum_core::Position::FIRST, e);
         assert_eq!(next_invoice_number(Some(&read))?, 4_712);
         assert_eq!(next_invoice_number(None)?, 1);
         Ok(())

@@ -276,6 +276,7 @@ mod tests {
             event: NewEvent::builder(event_type, Payload::from_json("{}").unwrap())
                 .build()
                 .unwrap(),
+            stored_at: None,
         }
     }
 

@@ -221,6 +221,7 @@ mod tests {
                 .timestamp(at)
                 .build()
                 .unwrap(),
+            stored_at: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use opossum_core::Durability;
+use opossum_core::{Durability, RequiredMetadata};
 
 use crate::Error;
 
@@ -59,6 +59,7 @@ pub struct StoreOptions {
     change_detection: ChangeDetection,
     change_poll_interval: Duration,
     read_only: bool,
+    required_metadata: RequiredMetadata,
 }
 
 /// How a subscriber waiting for new events (see
@@ -109,7 +110,33 @@ impl StoreOptions {
             change_detection: ChangeDetection::Auto,
             change_poll_interval: CHANGE_POLL_INTERVAL,
             read_only: false,
+            required_metadata: RequiredMetadata::none(),
         }
+    }
+
+    /// Metadata fields every appended event must carry (for example `user_id` and `reason`):
+    /// an append in which any event lacks one fails with
+    /// [`MissingMetadata`](opossum_core::Error::MissingMetadata) and writes nothing. Default:
+    /// none.
+    ///
+    /// ```
+    /// use opossum_core::RequiredMetadata;
+    /// use opossum_fs::StoreOptions;
+    ///
+    /// let options = StoreOptions::new().require_metadata(RequiredMetadata::new(["user_id", "reason"])?);
+    /// assert_eq!(options.get_required_metadata().names(), ["user_id", "reason"]);
+    /// # Ok::<(), opossum_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn require_metadata(mut self, required: RequiredMetadata) -> StoreOptions {
+        self.required_metadata = required;
+        self
+    }
+
+    /// The metadata fields every append must carry.
+    #[must_use]
+    pub fn get_required_metadata(&self) -> &RequiredMetadata {
+        &self.required_metadata
     }
 
     /// When an append counts as done. Default [`Durability::Immediate`]: `append` returns only

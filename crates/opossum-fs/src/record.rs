@@ -96,15 +96,91 @@ mod tests {
     fn a_line_is_what_the_format_document_says() {
         let mut buf = Vec::new();
         let p = Position::new(1).unwrap();
-        encode(&mut buf, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
+        encode(&mut buf, ChainHash::GENESIS, p, p, 0, None, &sample()).unwrap();
         insta::assert_snapshot!(String::from_utf8(buf).unwrap());
+    }
+
+    /// A line with everything format 3 adds to `metadata`: the store's commit time, free
+    /// fields, a payload version, and the personal-data marking of sealed fields.
+    fn format_3_sample() -> NewEvent {
+        NewEvent::builder(
+            "StudentRegistered",
+            Payload::from_json(r#"{"studentId":"s-1","email":"c2VhbGVk"}"#).unwrap(),
+        )
+        .tag("studentId", "s-1")
+        .timestamp("2026-11-24T10:00:00Z".parse().unwrap())
+        .user_id("registrar")
+        .field("reason", "enrolment form 2026/117")
+        .field("host", "PC-07")
+        .version(2)
+        .personal_data("s-1", ["email"])
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_format_3_line_is_what_the_format_document_says() {
+        let mut buf = Vec::new();
+        let p = Position::new(1).unwrap();
+        let stored_at = "2026-11-24T10:00:00.25Z".parse().unwrap();
+        encode(
+            &mut buf,
+            ChainHash::GENESIS,
+            p,
+            p,
+            0,
+            Some(stored_at),
+            &format_3_sample(),
+        )
+        .unwrap();
+        insta::assert_snapshot!(String::from_utf8(buf.clone()).unwrap());
+        let read = decode_event(&buf[..buf.len() - 1]).unwrap();
+        assert_eq!(read.stored_at, Some(stored_at));
+        assert_eq!(read.event.version(), 2);
+        assert_eq!(
+            read.event.metadata().get("reason"),
+            Some("enrolment form 2026/117")
+        );
+        let personal = read.event.personal_data().unwrap();
+        assert_eq!(
+            (personal.subject.as_str(), &personal.fields[..]),
+            ("s-1", &["email".to_owned()][..])
+        );
+        assert!(read.event.is_sealed());
+        // The index reads the header of such a line as before.
+        assert_eq!(
+            decode_header(&buf[..buf.len() - 1]).unwrap().event_type,
+            "StudentRegistered"
+        );
+    }
+
+    #[test]
+    fn format_2_lines_read_as_version_1_without_a_commit_time() {
+        // The line of the format-2 snapshot, byte for byte.
+        let line = br#"{"position":1,"type":"CourseCreated","tags":[{"key":"courseId","value":"c/1"},{"key":"term","value":"2026 \\ spring: .."}],"payload":{"name":"Rust 101","max":10},"metadata":{"timestamp":"2026-11-24T10:00:00Z","correlation_id":"req-1"},"batch_last":1,"synced_to":0,"hash":"ded98d5888f9d5d11a0a3fbf3cf87f89650fcb26627e99aefb24900006aa01dc"}"#;
+        let (hashed, stored) = split_hash(line).unwrap();
+        assert_eq!(ChainHash::chain(ChainHash::GENESIS, hashed), stored);
+        let read = decode_event(line).unwrap();
+        assert_eq!(read.stored_at, None);
+        assert_eq!(read.event.version(), 1);
+        assert!(read.event.metadata().fields.is_empty());
+        assert_eq!(read.event, sample());
     }
 
     #[test]
     fn lines_decode_to_the_event_they_encode() {
         let mut buf = Vec::new();
         let p = Position::new(3).unwrap();
-        let hash = encode(&mut buf, ChainHash::GENESIS, p, p.next(), 2, &sample()).unwrap();
+        let hash = encode(
+            &mut buf,
+            ChainHash::GENESIS,
+            p,
+            p.next(),
+            2,
+            None,
+            &sample(),
+        )
+        .unwrap();
         let line = &buf[..buf.len() - 1];
         let (hashed, stored) = split_hash(line).unwrap();
         assert_eq!(stored, hash);
@@ -124,8 +200,8 @@ mod tests {
         let p = Position::FIRST;
         let mut a = Vec::new();
         let mut b = Vec::new();
-        let h1 = encode(&mut a, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
-        let h2 = encode(&mut b, h1, p, p, 0, &sample()).unwrap();
+        let h1 = encode(&mut a, ChainHash::GENESIS, p, p, 0, None, &sample()).unwrap();
+        let h2 = encode(&mut b, h1, p, p, 0, None, &sample()).unwrap();
         assert_ne!(h1, h2);
     }
 
@@ -146,6 +222,7 @@ mod tests {
             Position::FIRST,
             Position::FIRST,
             0,
+            None,
             &sample(),
         )
         .unwrap();
@@ -158,7 +235,7 @@ mod tests {
     fn format_1_lines_without_synced_to_still_decode() {
         let mut buf = Vec::new();
         let p = Position::FIRST;
-        encode(&mut buf, ChainHash::GENESIS, p, p, 0, &sample()).unwrap();
+        encode(&mut buf, ChainHash::GENESIS, p, p, 0, None, &sample()).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let old = text.replace(",\"synced_to\":0", "");
         let line = old.trim_end().as_bytes();
@@ -171,7 +248,7 @@ mod tests {
     fn a_line_cannot_vouch_for_itself() {
         let mut buf = Vec::new();
         let p = Position::new(5).unwrap();
-        encode(&mut buf, ChainHash::GENESIS, p, p, 5, &sample()).unwrap();
+        encode(&mut buf, ChainHash::GENESIS, p, p, 5, None, &sample()).unwrap();
         assert!(decode_header(&buf[..buf.len() - 1]).is_err());
     }
 }

@@ -390,6 +390,7 @@ impl FileEventStore {
         condition: Option<AppendCondition>,
     ) -> Result<oneshot::Receiver<Result<Position, Error>>, Error> {
         validate_append(&events)?;
+        self.shared.options.get_required_metadata().check(&events)?;
         let Some(sender) = &self.sender else {
             return Err(if self.read_only {
                 Error::ReadOnly {

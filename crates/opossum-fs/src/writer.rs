@@ -310,6 +310,8 @@ impl Committer {
         let mut prev = index.head_hash;
         let mut next = index.head() + 1;
         let synced_to = index.durable;
+        // One commit time for the group, by this writer's clock.
+        let stored_at = Some(opossum_core::Timestamp::now());
         for (i, request) in group.iter().enumerate() {
             if let Some(condition) = &request.condition {
                 let in_group = group_violates(group, &accepted, condition);
@@ -345,7 +347,15 @@ impl Committer {
                 let Ok(pos) = Position::new(position) else {
                     continue;
                 };
-                match record::encode(&mut self.buf, chain, pos, last_pos, synced_to, event) {
+                match record::encode(
+                    &mut self.buf,
+                    chain,
+                    pos,
+                    last_pos,
+                    synced_to,
+                    stored_at,
+                    event,
+                ) {
                     Ok(hash) => {
                         chain = hash;
                         encoded.push(Written {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use opossum_core::RequiredMetadata;
+
 use crate::Error;
 
 /// The longest PostgreSQL identifier, in bytes.
@@ -27,6 +29,7 @@ pub struct PgOptions {
     pool_size: usize,
     poll_interval: Duration,
     connect_timeout: Duration,
+    required_metadata: RequiredMetadata,
 }
 
 impl Default for PgOptions {
@@ -45,7 +48,24 @@ impl PgOptions {
             pool_size: 8,
             poll_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(10),
+            required_metadata: RequiredMetadata::none(),
         }
+    }
+
+    /// Metadata fields every appended event must carry (for example `user_id` and `reason`):
+    /// an append in which any event lacks one fails with
+    /// [`MissingMetadata`](opossum_core::Error::MissingMetadata) and writes nothing. Default:
+    /// none.
+    #[must_use]
+    pub fn require_metadata(mut self, required: RequiredMetadata) -> PgOptions {
+        self.required_metadata = required;
+        self
+    }
+
+    /// The metadata fields every append must carry.
+    #[must_use]
+    pub fn get_required_metadata(&self) -> &RequiredMetadata {
+        &self.required_metadata
     }
 
     /// The PostgreSQL schema that holds the store's tables, created on connect when missing:

@@ -252,6 +252,7 @@ impl PgEventStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, opossum_core::Error> {
         validate_append(&events)?;
+        self.inner.options.get_required_metadata().check(&events)?;
         let inner = Arc::clone(&self.inner);
         Ok(self.blocking(async move { inner.append(events, condition).await })?)
     }
@@ -695,6 +696,8 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
     let tx = client.transaction().await.map_err(db("begin an append"))?;
     let (mut head, mut prev) = lock_head(&tx, s).await?;
     let synced_to = head;
+    // One commit time for the group, by this process's clock.
+    let stored_at = Some(opossum_core::Timestamp::now());
     let mut outcomes = Vec::with_capacity(group.len());
     // Every accepted event's row, in order.
     let mut rows: Vec<NewRow> = Vec::new();
@@ -719,7 +722,7 @@ async fn try_commit(inner: &Inner, group: &[AppendRequest]) -> Result<(Vec<Plann
         for (i, event) in request.events.iter().enumerate() {
             let p = position(first + i as u64)?;
             let mut buf = Vec::new();
-            let hash = encode_line(&mut buf, prev, p, batch_last, synced_to, event)
+            let hash = encode_line(&mut buf, prev, p, batch_last, synced_to, stored_at, event)
                 .map_err(|e| Error::Core(opossum_core::Error::InvalidPayload { source: e }))?;
             buf.pop(); // the newline
             let line = String::from_utf8(buf).map_err(|_| Error::Corrupt {
@@ -993,6 +996,7 @@ impl EventStore for PgEventStore {
         condition: Option<AppendCondition>,
     ) -> Result<Position, opossum_core::Error> {
         validate_append(&events)?;
+        self.inner.options.get_required_metadata().check(&events)?;
         let inner = Arc::clone(&self.inner);
         Ok(self
             .on_runtime(async move { inner.append(events, condition).await })

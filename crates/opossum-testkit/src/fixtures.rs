@@ -113,10 +113,7 @@ impl EventRecord {
     /// position 0.
     #[must_use]
     pub fn expected(position: u64, event: &NewEvent) -> EventRecord {
-        EventRecord::of(&SequencedEvent {
-            position: pos(position),
-            event: event.clone(),
-        })
+        EventRecord::of(&SequencedEvent::new(pos(position), event.clone()))
     }
 }
 

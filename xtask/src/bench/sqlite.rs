@@ -235,10 +235,10 @@ fn event_from_row(row: &Row<'_>) -> Result<SequencedEvent> {
         Payload::from_json(&payload)?,
         serde_json::from_str(&metadata)?,
     )?;
-    Ok(SequencedEvent {
-        position: Position::new(u64::try_from(position)?)?,
+    Ok(SequencedEvent::new(
+        Position::new(u64::try_from(position)?)?,
         event,
-    })
+    ))
 }
 
 /// One connection appending one event per transaction.

@@ -198,7 +198,7 @@ fn at(second: i64, nanosecond: i32) -> Timestamp {
     Timestamp::new(second, nanosecond).expect("test timestamp must be in range")
 }
 
-/// Metadata — timestamp to the nanosecond and every optional id — round-trips.
+/// Metadata — timestamp to the nanosecond, every optional id and free fields — round-trips.
 pub async fn metadata_round_trips<S: EventStore>(store: S) {
     let full = Metadata {
         timestamp: at(1_700_000_000, 123_456_789),
@@ -206,6 +206,14 @@ pub async fn metadata_round_trips<S: EventStore>(store: S) {
         causation_id: Some("cause \\ ünï 🦫".to_owned()),
         operation_id: Some(String::new()),
         user_id: Some("user@example.org".to_owned()),
+        fields: [
+            ("reason", "correction: \"typo\" ünï"),
+            ("host", "PC-07"),
+            ("client", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
     };
     let metadata = [
         full,

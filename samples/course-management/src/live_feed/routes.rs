@@ -156,6 +156,7 @@ mod tests {
             .tag("studentId", "s-1")
             .build()
             .unwrap(),
+            stored_at: None,
         };
         let data = FeedEvent {
             position: 7,
