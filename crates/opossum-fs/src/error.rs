@@ -175,6 +175,19 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A subject's key file in the key store ([`FileKeyStore`](crate::FileKeyStore)) could not
+    /// be read as a key or a destroyed key: it was altered, or destroying it was interrupted.
+    #[error(
+        "the key file {path} is damaged ({problem}); if the subject was forgotten, opening the \
+         store's records finishes destroying it, otherwise restore the key store from its backup"
+    )]
+    DamagedKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// [`FileEventStore::backup`](crate::FileEventStore::backup) was given a destination it
     /// will not write into. Nothing was created.
     #[error(
@@ -236,7 +249,9 @@ impl Error {
             Error::StoreDeleted { .. } | Error::Poisoned { .. } | Error::Closed => {
                 ErrorKind::Closed
             }
-            Error::CorruptLog { .. } | Error::AnchorMismatch { .. } => ErrorKind::Corrupt,
+            Error::CorruptLog { .. } | Error::AnchorMismatch { .. } | Error::DamagedKey { .. } => {
+                ErrorKind::Corrupt
+            }
             Error::ReadOnly { .. } => ErrorKind::ReadOnly,
             Error::NotAStore { .. } => ErrorKind::NotFound,
             Error::DiskFull { .. } => ErrorKind::DiskFull,
@@ -367,6 +382,10 @@ impl Error {
             Error::BackupDestination { path, reason } => Error::BackupDestination {
                 path: path.clone(),
                 reason: reason.clone(),
+            },
+            Error::DamagedKey { path, problem } => Error::DamagedKey {
+                path: path.clone(),
+                problem: problem.clone(),
             },
             Error::Closed => Error::Closed,
             // Core errors are per request (a failed condition, a bad event), never the failure

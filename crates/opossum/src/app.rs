@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opossum_core::{Durability, EventStore, Position, Query};
+use opossum_core::records::{KeyStore, Records};
+use opossum_core::{Durability, EventStore, Position, Query, RequiredMetadata, Upcasters};
 use opossum_decision::{Clock, SystemClock};
-use opossum_fs::FileEventStore;
+use opossum_fs::{FileEventStore, FileKeyStore};
 use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message, MessageList};
 use opossum_projections::{
     AutoRebuild, Projection, ProjectionManager, ProjectionManagerBuilder, Role,
@@ -45,8 +46,19 @@ impl Opossum {
             required: Vec::new(),
             mediator_timeout: None,
             event_store: None,
+            upcasters: Upcasters::new(),
+            required_metadata: RequiredMetadata::none(),
+            keys: KeyChoice::None,
         }
     }
+}
+
+/// Where the app keeps the subjects' keys for crypto-shredding.
+enum KeyChoice {
+    None,
+    /// `keys/` in the store folder.
+    StoreFolder,
+    Given(Arc<dyn KeyStore>),
 }
 
 /// Collects the configuration, the projections and the handlers, then
@@ -60,6 +72,9 @@ pub struct OpossumBuilder {
     required: Vec<Require>,
     mediator_timeout: Option<Duration>,
     event_store: Option<Arc<dyn EventStore>>,
+    upcasters: Upcasters,
+    required_metadata: RequiredMetadata,
+    keys: KeyChoice,
 }
 
 impl std::fmt::Debug for OpossumBuilder {
@@ -81,6 +96,39 @@ impl OpossumBuilder {
     /// [`AppStore::file_store`](crate::AppStore::file_store) is `None`.
     pub fn event_store(mut self, store: Arc<dyn EventStore>) -> Self {
         self.event_store = Some(store);
+        self
+    }
+
+    /// Reads every event through `upcasters` (see [`Upcasters`]): decision models, projections,
+    /// read models and subscriptions then see the versions the code reads, while the stored
+    /// lines stay as written.
+    pub fn upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
+    }
+
+    /// Metadata fields every append must carry (for example `user_id` and `reason`), enforced
+    /// by the folder store ([`StoreOptions::require_metadata`](opossum_fs::StoreOptions::require_metadata)).
+    /// For a store given with [`event_store`](Self::event_store), set it in that store's own
+    /// options.
+    pub fn require_metadata(mut self, required: RequiredMetadata) -> Self {
+        self.required_metadata = required;
+        self
+    }
+
+    /// Seals personal data (see `opossum_core::records`) with keys kept in the store folder's
+    /// `keys/` folder, and allows [`AppStore::forget`]. With a store given by
+    /// [`event_store`](Self::event_store), the keys are kept in `keys/` of the
+    /// [`store_path`](Self::store_path) folder; use [`key_store`](Self::key_store) to keep
+    /// them elsewhere.
+    pub fn shred_personal_data(mut self) -> Self {
+        self.keys = KeyChoice::StoreFolder;
+        self
+    }
+
+    /// Seals personal data with keys from `keys`, and allows [`AppStore::forget`].
+    pub fn key_store(mut self, keys: Arc<dyn KeyStore>) -> Self {
+        self.keys = KeyChoice::Given(keys);
         self
     }
 
@@ -239,7 +287,11 @@ impl OpossumBuilder {
     pub async fn build(self) -> Result<OpossumApp, Error> {
         let started = Instant::now();
         let checked = self.config.validated()?;
-        let (folder, store_options) = (checked.store_folder, checked.store);
+        let (folder, store_options) = (
+            checked.store_folder,
+            checked.store.require_metadata(self.required_metadata),
+        );
+        let key_folder = folder.clone();
         let (file, shared, head) = match self.event_store {
             Some(store) => {
                 let head = store.head().await?;
@@ -258,6 +310,29 @@ impl OpossumBuilder {
                 (Some(file), shared, head)
             }
         };
+        let keys = match self.keys {
+            KeyChoice::None => None,
+            KeyChoice::StoreFolder => {
+                Some(Arc::new(FileKeyStore::for_store(&key_folder)) as Arc<dyn KeyStore>)
+            }
+            KeyChoice::Given(keys) => Some(keys),
+        };
+        let records = if keys.is_some() || !self.upcasters.is_empty() {
+            let mut records = Records::new(Arc::clone(&shared)).with_upcasters(self.upcasters);
+            if let Some(keys) = keys {
+                records = records.with_key_store(keys);
+            }
+            let records = Arc::new(records);
+            // Finish any `forget` a crash interrupted, before anything reads.
+            records.recover().await?;
+            Some(records)
+        } else {
+            None
+        };
+        let shared: Arc<dyn EventStore> = match &records {
+            Some(records) => records.clone(),
+            None => shared,
+        };
         let mut registry =
             ProjectionManager::builder(Arc::clone(&shared), checked.projections_folder.clone())
                 .options(checked.projections);
@@ -268,7 +343,12 @@ impl OpossumBuilder {
         let link = Arc::new(Link::default());
         link.opened_at(head);
         let context = AppContext {
-            store: Arc::new(AppStore::new(shared, file.clone(), Arc::clone(&link))),
+            store: Arc::new(AppStore::new(
+                shared,
+                file.clone(),
+                records,
+                Arc::clone(&link),
+            )),
             file,
             projections,
             clock: self.clock,

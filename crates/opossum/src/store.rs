@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use opossum_core::records::{Forgotten, Records};
 use opossum_core::{
-    AppendCondition, EventStore, NewEvent, Position, Query, ReadOptions, SequencedEvent,
+    AppendCondition, EventStore, Metadata, NewEvent, Position, Query, ReadOptions, SequencedEvent,
 };
 use opossum_fs::FileEventStore;
 use opossum_projections::ProjectionDaemon;
@@ -78,6 +79,7 @@ impl Link {
 pub struct AppStore {
     store: Arc<dyn EventStore>,
     file: Option<Arc<FileEventStore>>,
+    records: Option<Arc<Records<Arc<dyn EventStore>>>>,
     link: Arc<Link>,
 }
 
@@ -94,9 +96,43 @@ impl AppStore {
     pub(crate) fn new(
         store: Arc<dyn EventStore>,
         file: Option<Arc<FileEventStore>>,
+        records: Option<Arc<Records<Arc<dyn EventStore>>>>,
         link: Arc<Link>,
     ) -> AppStore {
-        AppStore { store, file, link }
+        AppStore {
+            store,
+            file,
+            records,
+            link,
+        }
+    }
+
+    /// Forgets a data subject (GDPR erasure by crypto-shredding): appends a
+    /// `SubjectForgotten` event with `metadata` (its `user_id` says who; `reason` is added to
+    /// its fields) and destroys the subject's key, so every read from then on gives that
+    /// subject's events without their personal fields. See
+    /// [`Records::forget`](opossum_core::records::Records::forget).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPersonalData`](opossum_core::Error::InvalidPersonalData) when the app was
+    /// built without [`shred_personal_data`](crate::OpossumBuilder::shred_personal_data) or a
+    /// key store; the store's and the key store's errors.
+    pub async fn forget(
+        &self,
+        subject: &str,
+        reason: &str,
+        metadata: Metadata,
+    ) -> Result<Forgotten, opossum_core::Error> {
+        let Some(records) = &self.records else {
+            return Err(opossum_core::Error::InvalidPersonalData {
+                problem: "this app keeps no personal data: build it with shred_personal_data() \
+                          or key_store() to forget subjects"
+                    .into(),
+            });
+        };
+        let forgotten = records.forget(subject, reason, metadata).await?;
+        self.link.appended(forgotten.position);
+        Ok(forgotten)
     }
 
     /// The file store underneath, for its own operations (`verify`, `stats`, `path`); `None`
