@@ -24,7 +24,8 @@ use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use opossum_core::Query;
+use opossum_core::records::SubjectForgotten;
+use opossum_core::{DomainEvent as _, Query};
 use opossum_fs::StoredEvent;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -151,8 +152,21 @@ fn position_of_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// What an export says of an event's sealed personal fields: whose they are, which, and
+/// whether the subject was forgotten (`erased`: the key is destroyed, the ciphertext in the
+/// line can no longer be opened) or not (`sealed`: the key store can still open them).
+#[derive(Serialize)]
+struct PersonalNote<'a> {
+    subject: &'a str,
+    fields: &'a [String],
+    state: &'static str,
+}
+
 /// The text of the event file of `event`: pretty for people, exact for machines.
-fn event_file_text(event: &StoredEvent) -> Result<String, serde_json::Error> {
+fn event_file_text(
+    event: &StoredEvent,
+    forgotten: &HashSet<String>,
+) -> Result<String, serde_json::Error> {
     let line = &event.line;
     let mut text = String::with_capacity(line.len() * 3 + 256);
     text.push_str("{\n  \"position\": ");
@@ -165,8 +179,33 @@ fn event_file_text(event: &StoredEvent) -> Result<String, serde_json::Error> {
     text.push_str(&serde_json::to_string(line)?);
     text.push_str(",\n  \"event\": ");
     text.push_str(&pretty_json(line, 1));
+    if let Some(personal) = event.event.event.personal_data() {
+        let note = PersonalNote {
+            subject: &personal.subject,
+            fields: &personal.fields,
+            state: if forgotten.contains(&personal.subject) {
+                "erased"
+            } else {
+                "sealed"
+            },
+        };
+        text.push_str(",\n  \"personal\": ");
+        text.push_str(&serde_json::to_string(&note)?);
+    }
     text.push_str("\n}\n");
     Ok(text)
+}
+
+/// The subjects the store's `SubjectForgotten` events name.
+fn forgotten_subjects(store: &opossum_fs::FileEventStore) -> Result<HashSet<String>, Error> {
+    let query = Query::from_event_types([SubjectForgotten::EVENT_TYPE])?;
+    let mut out = HashSet::new();
+    for event in store.read_blocking(&query, opossum_core::ReadOptions::new())? {
+        if let Ok(f) = event.decode::<SubjectForgotten>() {
+            out.insert(f.subject);
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,6 +449,7 @@ pub(crate) fn export(args: &ExportArgs, out: &mut Output) -> Result<Outcome, Err
     let signing_key = args.sign.as_deref().map(read_signing_key).transpose()?;
     let store = open_read_only(&args.dir)?;
     prepare_out(&args.out, store.path())?;
+    let forgotten = forgotten_subjects(&store)?;
 
     // The head when the export starts: events appended while it runs are not part of it.
     let head = store
@@ -447,7 +487,7 @@ pub(crate) fn export(args: &ExportArgs, out: &mut Output) -> Result<Outcome, Err
             let position = event.event.position.get();
             let name = file_name(position);
             let path = args.out.join(&name);
-            let text = event_file_text(event)
+            let text = event_file_text(event, &forgotten)
                 .map_err(|e| Error::io("encode", &path, io::Error::other(e)))?;
             write_new(&path, text.as_bytes())?;
             files.push(FileEntry {

@@ -487,6 +487,11 @@ impl<S: EventStore> Records<S> {
         &self.inner
     }
 
+    /// The wrapped store, taken back (for example to close it).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     /// The upcasters reads go through.
     pub fn upcasters(&self) -> &Upcasters {
         &self.upcasters
