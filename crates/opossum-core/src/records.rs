@@ -853,3 +853,245 @@ impl<S: EventStore> Records<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::InMemoryEventStore;
+    use jiff::Timestamp;
+
+    fn registered(subject: &str, email: &str) -> NewEvent {
+        NewEvent::builder(
+            "Registered",
+            Payload::from_json(&format!(
+                r#"{{"id":"{subject}","email":"{email}","name":"N {subject}","n":1.50}}"#
+            ))
+            .unwrap(),
+        )
+        .tag("id", subject)
+        .personal_data(subject, ["email", "name", "absent"])
+        .build()
+        .unwrap()
+    }
+
+    fn officer() -> Metadata {
+        let mut m = Metadata::at(Timestamp::now());
+        m.user_id = Some("dpo".into());
+        m
+    }
+
+    #[test]
+    fn sealing_keeps_other_members_and_their_order_and_opening_restores_them() {
+        let key = SubjectKey::generate().unwrap();
+        let event = registered("s-1", "a@x.org");
+        let sealed = seal(event.clone(), &key).unwrap();
+        assert!(sealed.is_sealed());
+        let json = sealed.payload().as_json();
+        assert!(
+            !json.contains("a@x.org") && !json.contains("N s-1"),
+            "{json}"
+        );
+        assert!(json.starts_with(r#"{"id":"s-1","email":""#) && json.ends_with(r#","n":1.50}"#));
+        // Only the fields present are listed as sealed.
+        assert_eq!(sealed.personal_data().unwrap().fields, ["email", "name"]);
+        let opened = open(SequencedEvent::new(Position::FIRST, sealed), Some(&key)).unwrap();
+        assert_eq!(opened.event.payload(), event.payload());
+        assert!(!opened.event.is_sealed() && !opened.is_erased());
+    }
+
+    #[test]
+    fn a_changed_ciphertext_a_wrong_key_or_a_moved_field_does_not_open() {
+        let key = SubjectKey::generate().unwrap();
+        let sealed = seal(registered("s-1", "a@x.org"), &key).unwrap();
+        let other = SubjectKey::generate().unwrap();
+        let at = |e: NewEvent| SequencedEvent::new(Position::FIRST, e);
+        assert!(matches!(
+            open(at(sealed.clone()), Some(&other)),
+            Err(Error::SealBroken { ref field, .. }) if field == "email"
+        ));
+        // Swap the two sealed values: each is bound to its own field name.
+        let v: serde_json::Value = serde_json::from_str(sealed.payload().as_json()).unwrap();
+        let swapped = format!(
+            r#"{{"id":"s-1","email":{},"name":{},"n":1.50}}"#,
+            v["name"], v["email"]
+        );
+        let moved = sealed
+            .clone()
+            .with_payload(Payload::from_json(&swapped).unwrap());
+        assert!(matches!(
+            open(at(moved), Some(&key)),
+            Err(Error::SealBroken { .. })
+        ));
+        // Without a key (forgotten), the sealed fields are left out and the event is marked.
+        let erased = open(at(sealed), None).unwrap();
+        assert!(erased.is_erased());
+        assert_eq!(erased.event.payload().as_json(), r#"{"id":"s-1","n":1.50}"#);
+    }
+
+    #[tokio::test]
+    async fn a_plain_store_refuses_unsealed_personal_data() {
+        let store = InMemoryEventStore::new();
+        assert!(matches!(
+            store.append(vec![registered("s-1", "a@x.org")], None).await,
+            Err(Error::UnsealedPersonalData { index: 0, .. })
+        ));
+        assert!(store.is_empty());
+        let without_keys = Records::new(InMemoryEventStore::new());
+        assert!(matches!(
+            without_keys
+                .append(vec![registered("s-1", "a@x.org")], None)
+                .await,
+            Err(Error::InvalidPersonalData { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn forget_erases_in_every_handle_and_refuses_new_data() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::new());
+        let a = Records::new(Arc::clone(&store)).with_key_store(Arc::clone(&keys));
+        let b = Records::new(Arc::clone(&store)).with_key_store(Arc::clone(&keys));
+        a.append(vec![registered("s-1", "a@x.org")], None)
+            .await
+            .unwrap();
+        a.append(vec![registered("s-2", "b@x.org")], None)
+            .await
+            .unwrap();
+        // `a` caches s-1's key by reading.
+        let all = a.read(&Query::all(), ReadOptions::new()).await.unwrap();
+        assert!(all[0].event.payload().as_json().contains("a@x.org"));
+
+        let done = b.forget("s-1", "request 17", officer()).await.unwrap();
+        assert!(!done.already && done.key_destroyed);
+        let last = store
+            .read_last(&forgotten_query("s-1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(last.event.metadata().user_id.as_deref(), Some("dpo"));
+        assert_eq!(last.event.metadata().get("reason"), Some("request 17"));
+
+        let all = a.read(&Query::all(), ReadOptions::new()).await.unwrap();
+        assert!(all[0].is_erased());
+        assert!(!all[0].event.payload().as_json().contains("a@x.org"));
+        assert!(all[1].event.payload().as_json().contains("b@x.org"));
+        assert!(matches!(
+            a.append(vec![registered("s-1", "new@x.org")], None).await,
+            Err(Error::SubjectForgotten { .. })
+        ));
+        let again = a.forget("s-1", "twice", officer()).await.unwrap();
+        assert_eq!((again.position, again.already), (done.position, true));
+    }
+
+    /// A store that lets another handle forget a subject just before the first append reaches
+    /// it: the moment after the appending handle last looked for forgotten subjects.
+    struct ForgetsFirst {
+        inner: Arc<InMemoryEventStore>,
+        keys: Arc<dyn KeyStore>,
+        armed: AtomicBool,
+    }
+
+    #[async_trait]
+    impl EventStore for ForgetsFirst {
+        async fn append(
+            &self,
+            events: Vec<NewEvent>,
+            condition: Option<AppendCondition>,
+        ) -> Result<Position, Error> {
+            if self.armed.swap(false, Ordering::SeqCst) {
+                let other =
+                    Records::new(Arc::clone(&self.inner)).with_key_store(Arc::clone(&self.keys));
+                other.forget("s-1", "meanwhile", officer()).await?;
+            }
+            self.inner.append(events, condition).await
+        }
+        async fn read(
+            &self,
+            query: &Query,
+            options: ReadOptions,
+        ) -> Result<Vec<SequencedEvent>, Error> {
+            self.inner.read(query, options).await
+        }
+        async fn read_last(&self, query: &Query) -> Result<Option<SequencedEvent>, Error> {
+            self.inner.read_last(query).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_cached_before_another_handles_forget_never_seals_data_after_it() {
+        let inner = Arc::new(InMemoryEventStore::new());
+        let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::new());
+        let store = ForgetsFirst {
+            inner: Arc::clone(&inner),
+            keys: Arc::clone(&keys),
+            armed: AtomicBool::new(false),
+        };
+        let records = Records::new(store).with_key_store(Arc::clone(&keys));
+        records
+            .append(vec![registered("s-1", "a@x.org")], None)
+            .await
+            .unwrap();
+        records.inner().armed.store(true, Ordering::SeqCst);
+        // The key is cached and the handle has seen no forget: only the condition stops it.
+        let raced = records
+            .append(vec![registered("s-1", "late@x.org")], None)
+            .await;
+        assert!(
+            matches!(raced, Err(ref e) if e.is_condition_failed()),
+            "{raced:?}"
+        );
+        // Retried, as a decision would be, it is refused outright.
+        assert!(matches!(
+            records
+                .append(vec![registered("s-1", "late@x.org")], None)
+                .await,
+            Err(Error::SubjectForgotten { .. })
+        ));
+        assert_eq!(
+            inner.len(),
+            2,
+            "the registration and the forget, nothing after"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_forget_is_finished_by_the_next_handle() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let keys: Arc<dyn KeyStore> = Arc::new(InMemoryKeyStore::new());
+        let a = Records::new(Arc::clone(&store)).with_key_store(Arc::clone(&keys));
+        a.append(vec![registered("s-1", "a@x.org")], None)
+            .await
+            .unwrap();
+        // The event lands, then the process dies before destroying the key.
+        let event = NewEvent::from_typed(&SubjectForgotten {
+            subject: "s-1".into(),
+            reason: "r".into(),
+        })
+        .tag(SUBJECT_TAG, "s-1")
+        .build()
+        .unwrap();
+        store.append(vec![event], None).await.unwrap();
+        assert!(keys.get("s-1").await.unwrap().is_some());
+        let b = Records::new(Arc::clone(&store)).with_key_store(Arc::clone(&keys));
+        assert_eq!(b.recover().await.unwrap(), 1);
+        assert!(keys.get("s-1").await.unwrap().is_none());
+        assert!(b.read(&Query::all(), ReadOptions::new()).await.unwrap()[0].is_erased());
+    }
+
+    #[tokio::test]
+    async fn a_key_lost_without_a_forget_is_an_error_not_an_erasure() {
+        let store = Arc::new(InMemoryEventStore::new());
+        let a = Records::new(Arc::clone(&store)).with_key_store(Arc::new(InMemoryKeyStore::new()));
+        a.append(vec![registered("s-1", "a@x.org")], None)
+            .await
+            .unwrap();
+        let other_keys =
+            Records::new(Arc::clone(&store)).with_key_store(Arc::new(InMemoryKeyStore::new()));
+        assert!(matches!(
+            other_keys.read(&Query::all(), ReadOptions::new()).await,
+            Err(Error::KeyStore(ref e)) if e.kind() == ErrorKind::NotFound
+        ));
+    }
+}
