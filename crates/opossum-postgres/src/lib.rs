@@ -27,6 +27,7 @@
 //! ```
 
 mod error;
+mod keys;
 mod options;
 mod schema;
 mod sql;

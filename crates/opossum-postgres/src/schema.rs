@@ -5,12 +5,13 @@ use deadpool_postgres::Client;
 use crate::Error;
 
 /// The newest schema version this crate writes.
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 /// The SQL of each migration, by the version it brings the schema to. `{s}` is the schema.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE {s}.events (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE {s}.events (
         position bigint PRIMARY KEY,
         type text NOT NULL,
         tags text[] NOT NULL,
@@ -25,7 +26,17 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         hash bytea NOT NULL
     );
     INSERT INTO {s}.head (id, position, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));",
-)];
+    ),
+    // The data subjects' keys for sealed personal data (ADR 0019): `key` is NULL once destroyed.
+    (
+        2,
+        "CREATE TABLE {s}.subject_keys (
+        subject text PRIMARY KEY,
+        key bytea,
+        destroyed_at timestamptz
+    );",
+    ),
+];
 
 /// Creates the schema or brings it to [`VERSION`], under a lock so that processes connecting
 /// at once do not race.

@@ -74,9 +74,9 @@ impl std::fmt::Debug for PgEventStore {
 }
 
 /// What the store's tasks share.
-struct Inner {
+pub(crate) struct Inner {
     pool: Pool,
-    schema: String,
+    pub(crate) schema: String,
     target: String,
     options: PgOptions,
     config: tokio_postgres::Config,
@@ -217,7 +217,12 @@ impl PgEventStore {
     }
 
     /// Runs `future` on the store's runtime and waits for it from any context.
-    async fn on_runtime<T: Send + 'static>(
+    /// What the store's tasks share, for the key store's queries.
+    pub(crate) fn shared(&self) -> Arc<Inner> {
+        Arc::clone(&self.inner)
+    }
+
+    pub(crate) async fn on_runtime<T: Send + 'static>(
         &self,
         future: impl Future<Output = Result<T, Error>> + Send + 'static,
     ) -> Result<T, Error> {
@@ -452,7 +457,7 @@ async fn setup(config: tokio_postgres::Config, options: PgOptions) -> Result<Arc
 }
 
 impl Inner {
-    async fn client(&self) -> Result<deadpool_postgres::Client, Error> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, Error> {
         self.pool.get().await.map_err(|e| Error::Unavailable {
             target: self.target.clone(),
             source: Box::new(e),

@@ -118,15 +118,16 @@ impl OpossumBuilder {
 
     /// Seals personal data (see `opossum_core::records`) with keys kept in the store folder's
     /// `keys/` folder, and allows [`AppStore::forget`]. With a store given by
-    /// [`event_store`](Self::event_store), the keys are kept in `keys/` of the
-    /// [`store_path`](Self::store_path) folder; use [`key_store`](Self::key_store) to keep
-    /// them elsewhere.
+    /// [`event_store`](Self::event_store), the keys would be kept in `keys/` of this process's
+    /// [`store_path`](Self::store_path) folder, which other servers do not see: give every
+    /// server the same [`key_store`](Self::key_store) instead (the PostgreSQL store is one).
     pub fn shred_personal_data(mut self) -> Self {
         self.keys = KeyChoice::StoreFolder;
         self
     }
 
-    /// Seals personal data with keys from `keys`, and allows [`AppStore::forget`].
+    /// Seals personal data with keys from `keys` (for example the `opossum_postgres::PgEventStore`
+    /// the app is built on, which keeps them in its schema), and allows [`AppStore::forget`].
     pub fn key_store(mut self, keys: Arc<dyn KeyStore>) -> Self {
         self.keys = KeyChoice::Given(keys);
         self

@@ -160,10 +160,14 @@ pub use store::AppStore;
 // The DCB vocabulary and the event store trait.
 /// The core crate's error: validation, a failed append condition, storage failures.
 pub use opossum_core::Error as EventStoreError;
+/// Records kept for years: crypto-shredding of personal data (`SubjectForgotten`,
+/// `Forgotten`, key stores) and reads through upcasters (see
+/// [`OpossumBuilder::shred_personal_data`] and [`AppStore::forget`]).
+pub use opossum_core::records;
 pub use opossum_core::{
     AppendCondition, Direction, DomainEvent, Durability, ErrorKind, EventBuilder, EventStore,
     EventType, InMemoryEventStore, Metadata, NewEvent, Payload, Position, Query, QueryItem,
-    ReadOptions, SequencedEvent, StorageError, Tag, Timestamp,
+    ReadOptions, RequiredMetadata, SequencedEvent, StorageError, Tag, Timestamp, Upcasters,
 };
 
 // The file store.
