@@ -125,6 +125,22 @@ pub enum Error {
         expected: u32,
     },
 
+    /// A typed decode of an event whose personal fields are sealed: it was read from a store
+    /// directly, not through a shredding layer with the key store.
+    #[error(
+        "the {event_type:?} event at position {position} holds sealed personal data of subject \
+         {subject:?}: read it through opossum_core::records::Records with the key store to \
+         decode it"
+    )]
+    Sealed {
+        /// The position of the event.
+        position: Position,
+        /// The event type name.
+        event_type: String,
+        /// The data subject.
+        subject: String,
+    },
+
     /// Version 0 was given for an event; versions start at 1.
     #[error("event type {event_type:?} was given version 0; versions start at 1")]
     ZeroVersion {
@@ -308,7 +324,8 @@ impl Error {
             | Error::PayloadDecode { .. }
             | Error::EventVersion { .. }
             | Error::Upcast { .. }
-            | Error::Erased { .. } => ErrorKind::Decode,
+            | Error::Erased { .. }
+            | Error::Sealed { .. } => ErrorKind::Decode,
             Error::ConditionFailed { .. } => ErrorKind::ConditionFailed,
             Error::Storage(e) => e.kind(),
         }

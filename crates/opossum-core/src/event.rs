@@ -568,6 +568,9 @@ impl SequencedEvent {
     ///
     /// # Errors
     /// - [`Error::EventTypeMismatch`] when the stored type is not `E::EVENT_TYPE`;
+    /// - [`Error::Sealed`] when the event's personal fields are still sealed (it was read from a
+    ///   store directly rather than through [`Records`](crate::records::Records) with the key
+    ///   store), so that ciphertext is never taken for a value;
     /// - [`Error::EventVersion`] when the event's version is not `E::VERSION` (read through
     ///   [`Upcasters`](crate::Upcasters) to bring older versions up to date);
     /// - [`Error::Erased`] when the subject's personal data was erased and `E` cannot do
@@ -580,6 +583,19 @@ impl SequencedEvent {
                 position: self.position,
                 expected: E::EVENT_TYPE.to_owned(),
                 found: found.to_owned(),
+            });
+        }
+        if self.event.is_sealed() {
+            let subject = self
+                .event
+                .personal
+                .as_ref()
+                .map(|p| p.subject.clone())
+                .unwrap_or_default();
+            return Err(Error::Sealed {
+                position: self.position,
+                event_type: found.to_owned(),
+                subject,
             });
         }
         if self.event.version != E::VERSION {

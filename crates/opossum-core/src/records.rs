@@ -307,8 +307,9 @@ fn aad(subject: &str, field: &str) -> Vec<u8> {
 /// dropped from the list; an event left with none carries no personal data.
 ///
 /// # Errors
-/// [`Error::InvalidPersonalData`] when the payload is not an object; a storage error when the
-/// system has no randomness.
+/// [`Error::InvalidPersonalData`] when the payload is not an object or names a personal field
+/// twice (the second would otherwise be stored in plain text); a storage error when the system
+/// has no randomness.
 pub fn seal(event: NewEvent, key: &SubjectKey) -> Result<NewEvent, Error> {
     let Some(personal) = event.personal_data().cloned() else {
         return Ok(event);
@@ -317,6 +318,17 @@ pub fn seal(event: NewEvent, key: &SubjectKey) -> Result<NewEvent, Error> {
         return Ok(event);
     }
     let mut members = members(&event, &personal.subject)?;
+    for field in &personal.fields {
+        if members.0.iter().filter(|(k, _)| k == field).count() > 1 {
+            return Err(Error::InvalidPersonalData {
+                problem: format!(
+                    "the payload of the {:?} event names its personal field {field:?} more than \
+                     once; give each member once",
+                    event.event_type().as_str()
+                ),
+            });
+        }
+    }
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
     let mut sealed = Vec::new();
     for field in &personal.fields {
@@ -928,6 +940,38 @@ mod tests {
         let erased = open(at(sealed), None).unwrap();
         assert!(erased.is_erased());
         assert_eq!(erased.event.payload().as_json(), r#"{"id":"s-1","n":1.50}"#);
+    }
+
+    #[test]
+    fn a_personal_field_named_twice_is_refused_and_a_sealed_event_does_not_decode() {
+        let key = SubjectKey::generate().unwrap();
+        let twice = NewEvent::builder(
+            "Registered",
+            Payload::from_json(r#"{"email":"a@x.org","email":"b@x.org"}"#).unwrap(),
+        )
+        .personal_data("s-1", ["email"])
+        .build()
+        .unwrap();
+        assert!(matches!(
+            seal(twice, &key),
+            Err(Error::InvalidPersonalData { .. })
+        ));
+
+        #[derive(Serialize, Deserialize)]
+        struct Registered {
+            email: String,
+        }
+        impl DomainEvent for Registered {
+            const EVENT_TYPE: &'static str = "Registered";
+        }
+        let sealed = seal(registered("s-1", "a@x.org"), &key).unwrap();
+        let stored = SequencedEvent::new(Position::FIRST, sealed);
+        assert!(matches!(
+            stored.decode::<Registered>(),
+            Err(Error::Sealed { ref subject, .. }) if subject == "s-1"
+        ));
+        let opened = open(stored, Some(&key)).unwrap();
+        assert_eq!(opened.decode::<Registered>().unwrap().email, "a@x.org");
     }
 
     #[tokio::test]

@@ -22,6 +22,10 @@ type Step = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 /// record. An event whose steps stop short of the version the code reads is
 /// [`Error::EventVersion`], naming the type and both versions.
 ///
+/// Steps also run on events whose subject was forgotten, after the erased personal fields were
+/// removed: a step must accept a payload without them (as the one below does), or reads of
+/// such events fail with [`Error::Upcast`].
+///
 /// ```
 /// use opossum_core::{DomainEvent, NewEvent, Payload, Position, SequencedEvent, Upcasters};
 /// use serde::{Deserialize, Serialize};
@@ -39,7 +43,8 @@ type Step = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 ///     // Early releases called the event "StudentSignedUp".
 ///     .rename("StudentSignedUp", "StudentRegistered")?
 ///     .upcast("StudentRegistered", 1, |mut v: Value| {
-///         let name = v["name"].as_str().ok_or("no name")?.to_owned();
+///         // `name` is absent when the student's personal data was erased.
+///         let name = v["name"].as_str().unwrap_or_default().to_owned();
 ///         let (first, last) = name.split_once(' ').unwrap_or((&name, ""));
 ///         v["first_name"] = json!(first);
 ///         v["last_name"] = json!(last);
@@ -368,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_missing_step_names_the_type_and_versions() {
-        let only_second = Upcasters::new().upcast("Registered", 2, |v| Ok(v)).unwrap();
+        let only_second = Upcasters::new().upcast("Registered", 2, Ok).unwrap();
         let read = only_second
             .apply(stored("Registered", 1, r#"{"name":"Ada"}"#))
             .unwrap();
@@ -432,11 +437,11 @@ mod tests {
     fn bad_registrations_are_refused() {
         let u = two_steps();
         assert!(matches!(
-            u.clone().upcast("Registered", 1, |v| Ok(v)),
+            u.clone().upcast("Registered", 1, Ok),
             Err(Error::InvalidUpcaster { .. })
         ));
         assert!(matches!(
-            Upcasters::new().upcast("Registered", 0, |v| Ok(v)),
+            Upcasters::new().upcast("Registered", 0, Ok),
             Err(Error::InvalidUpcaster { .. })
         ));
         assert!(matches!(

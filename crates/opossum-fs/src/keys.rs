@@ -20,7 +20,9 @@
 //!
 //! padded with spaces to at least the old length, and syncs it: the file stays as a tombstone,
 //! so the subject's key is never created again. A file that holds neither (a destroy torn by a
-//! crash) reads as no key, and destroying it again finishes the job.
+//! crash) reads as no key, and destroying it again finishes the job. Temporary files a killed
+//! process left behind (keys never published, so never used) are removed by the next key
+//! published once they are a minute old.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -39,6 +41,9 @@ use crate::Error;
 pub const KEYS_FOLDER: &str = "keys";
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How old a temporary key file must be before it counts as left behind by a killed process.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A [`KeyStore`] in a folder: by default `keys/` in the store folder
 /// ([`FileKeyStore::for_store`]). See the [module documentation](self) for its files.
@@ -184,11 +189,36 @@ impl FileKeyStore {
         let _ = fs::remove_file(&temp);
         match linked {
             Ok(()) => {
+                self.sweep_temporaries();
                 sync_dir(&self.dir)?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(Error::io("link", path, e)),
+        }
+    }
+
+    /// Removes temporary files that a process killed while publishing left behind (older than
+    /// [`STALE_TEMPORARY`]): each holds a key that was never published, so never used.
+    fn sweep_temporaries(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 
@@ -335,5 +365,56 @@ impl KeyStore for FileKeyStore {
     async fn destroy(&self, subject: &str) -> Result<bool, opossum_core::Error> {
         let (this, subject) = (self.clone(), subject.to_owned());
         blocking(move || this.destroy_now(&subject)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_published_key_sweeps_stale_temporaries_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = FileKeyStore::for_store(tmp.path());
+        fs::create_dir_all(keys.dir()).unwrap();
+        let stale = keys.dir().join(".1-2-3.tmp");
+        let fresh = keys.dir().join(".4-5-6.tmp");
+        fs::write(&stale, "{}").unwrap();
+        fs::write(&fresh, "{}").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let key = keys.create("s-1").unwrap();
+        assert!(!stale.exists() && fresh.exists());
+        match keys.read("s-1").unwrap() {
+            KeyFile::Live(read) => assert_eq!(read.as_bytes(), key.as_bytes()),
+            _ => panic!("no live key"),
+        }
+        assert!(keys.destroy_now("s-1").unwrap());
+        assert!(matches!(keys.read("s-1").unwrap(), KeyFile::Destroyed));
+        assert!(!keys.destroy_now("s-1").unwrap());
+    }
+
+    #[test]
+    fn a_torn_tombstone_reads_as_damage_and_destroying_again_repairs_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = FileKeyStore::for_store(tmp.path());
+        keys.create("s-1").unwrap();
+        let path = keys.key_path("s-1");
+        let text = fs::read_to_string(&path).unwrap();
+        // The first bytes of the tombstone over the key's line: neither a key nor a tombstone.
+        let torn = format!("{{\"subject\":\"s-1\",\"destr{}", &text[24..]);
+        let torn_len = torn.len();
+        fs::write(&path, torn).unwrap();
+        assert!(matches!(keys.read("s-1"), Err(Error::DamagedKey { .. })));
+        assert!(!keys.destroy_now("s-1").unwrap());
+        assert!(matches!(keys.read("s-1").unwrap(), KeyFile::Destroyed));
+        let after = fs::read_to_string(&path).unwrap();
+        assert!(after.len() >= torn_len, "{after:?}");
+        assert!(!after.contains("\"key\""), "{after:?}");
     }
 }

@@ -196,7 +196,10 @@ async fn forgetter(path: &Path, cycle: u64) {
             .forget(&subject, "crash test", by("dpo"))
             .await
             .unwrap();
-        assert!(!forgotten.already && forgotten.key_destroyed, "{forgotten:?}");
+        assert!(
+            !forgotten.already && forgotten.key_destroyed,
+            "{forgotten:?}"
+        );
         say(&format!("FGT {subject}"));
     }
 }
@@ -303,7 +306,9 @@ async fn check_store(path: &Path, printed: &Printed) -> Result<Checked, String> 
         return Err(format!("REG {s} was printed but its event is missing"));
     }
     if let Some(s) = printed.forgotten.difference(&forgotten).next() {
-        return Err(format!("FGT {s} was printed but it has no SubjectForgotten"));
+        return Err(format!(
+            "FGT {s} was printed but it has no SubjectForgotten"
+        ));
     }
     if let Some(s) = printed.kept.intersection(&forgotten).next() {
         return Err(format!("{s} was kept but is forgotten"));
@@ -355,10 +360,7 @@ async fn check_store(path: &Path, printed: &Printed) -> Result<Checked, String> 
     checked.subjects = subjects.len();
     checked.forgotten = forgotten.len();
     for s in &subjects {
-        let key = keys
-            .get(s)
-            .await
-            .map_err(|e| format!("key of {s}: {e}"))?;
+        let key = keys.get(s).await.map_err(|e| format!("key of {s}: {e}"))?;
         let file = keys.key_path(s);
         let state = if file.exists() {
             Some(key_file(&file)?.1)
@@ -388,10 +390,7 @@ async fn check_store(path: &Path, printed: &Printed) -> Result<Checked, String> 
     for temp in &temps {
         match key_file(temp) {
             Ok((s, KeyFileState::Live)) if forgotten.contains(&s) => {
-                return Err(format!(
-                    "{} keeps a key of forgotten {s}",
-                    temp.display()
-                ));
+                return Err(format!("{} keeps a key of forgotten {s}", temp.display()));
             }
             Ok(_) => {}
             // A temporary file cut by the kill before it was synced and published.
@@ -582,13 +581,13 @@ async fn forgetting_survives_sigkill_at_random_moments() {
 async fn interrupted_forget(path: &Path) -> Vec<u8> {
     let records = records_on(path);
     records
-        .append(
-            vec![applicant_event("s-1"), applicant_event("s-2")],
-            None,
-        )
+        .append(vec![applicant_event("s-1"), applicant_event("s-2")], None)
         .await
         .unwrap();
-    let read = records.read(&applicants(), ReadOptions::new()).await.unwrap();
+    let read = records
+        .read(&applicants(), ReadOptions::new())
+        .await
+        .unwrap();
     assert!(read.iter().all(|e| !e.is_erased()));
 
     let event = NewEvent::from_typed(&SubjectForgotten {
@@ -603,7 +602,11 @@ async fn interrupted_forget(path: &Path) -> Vec<u8> {
 
     // The key is still there, as the crash left it.
     let keys = FileKeyStore::for_store(path);
-    let key = keys.get("s-1").await.unwrap().expect("the key survived the crash");
+    let key = keys
+        .get("s-1")
+        .await
+        .unwrap()
+        .expect("the key survived the crash");
     let file = keys.key_path("s-1");
     assert_eq!(key_file(&file).unwrap(), ("s-1".into(), KeyFileState::Live));
     let text = fs::read_to_string(&file).unwrap();
@@ -635,7 +638,10 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 /// file, `s-2` is untouched. Reads come first, so that a `Records` that has not looked at the
 /// log since the event finishes the forget with its first read.
 async fn assert_finished(path: &Path, records: &Records<FileEventStore>, key_hex: &[u8]) {
-    let read = records.read(&applicants(), ReadOptions::new()).await.unwrap();
+    let read = records
+        .read(&applicants(), ReadOptions::new())
+        .await
+        .unwrap();
     assert_eq!(read.len(), 2);
     assert!(read[0].is_erased());
     assert_eq!(
@@ -647,7 +653,10 @@ async fn assert_finished(path: &Path, records: &Records<FileEventStore>, key_hex
         }
     );
     assert!(!read[1].is_erased());
-    assert_eq!(read[1].decode::<ApplicantRegistered>().unwrap(), applicant("s-2"));
+    assert_eq!(
+        read[1].decode::<ApplicantRegistered>().unwrap(),
+        applicant("s-2")
+    );
 
     let keys = FileKeyStore::for_store(path);
     assert!(keys.get("s-1").await.unwrap().is_none());
@@ -666,9 +675,15 @@ async fn assert_finished(path: &Path, records: &Records<FileEventStore>, key_hex
     let again = records.forget("s-1", "again", by("dpo")).await.unwrap();
     assert!(again.already);
     assert!(!again.key_destroyed);
-    assert_eq!(records.inner().head().await.unwrap().map(|p| p.get()), Some(3));
+    assert_eq!(
+        records.inner().head().await.unwrap().map(|p| p.get()),
+        Some(3)
+    );
     let report = verify_folder(path).unwrap();
-    assert!(report.is_intact() && report.events_checked == 3, "{report:?}");
+    assert!(
+        report.is_intact() && report.events_checked == 3,
+        "{report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,7 +731,10 @@ async fn a_records_that_cached_the_key_stops_using_it_when_it_sees_the_event() {
         .append(vec![applicant_event("s-1"), applicant_event("s-2")], None)
         .await
         .unwrap();
-    cached.read(&applicants(), ReadOptions::new()).await.unwrap();
+    cached
+        .read(&applicants(), ReadOptions::new())
+        .await
+        .unwrap();
     let other = records_on(&path);
     let event = NewEvent::from_typed(&SubjectForgotten {
         subject: "s-1".into(),

@@ -737,17 +737,8 @@ async fn required_metadata_is_enforced_and_free_fields_and_stored_at_round_trip(
     store.close().unwrap();
     let reopened = FileEventStore::open_with(&path, required_options()).unwrap();
     check(&reopened.read_last(&Query::all()).await.unwrap().unwrap());
-    // The options are not stored with the folder: a plain open accepts unsigned events.
     reopened.close().unwrap();
-    let plain = FileEventStore::open(&path).unwrap();
-    assert_eq!(
-        plain
-            .append(vec![deviation().build().unwrap()], None)
-            .await
-            .unwrap(),
-        pos(3)
-    );
-    assert_intact(&path, 3);
+    assert_intact(&path, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -924,7 +915,7 @@ async fn personal_data_is_sealed_and_forgetting_destroys_every_copy_of_the_key()
     assert_ne!(key, grace_key);
     assert_eq!(
         files_containing(&path, key_hex.as_bytes()),
-        [key_file.clone()]
+        std::slice::from_ref(&key_file)
     );
 
     // Forget.
@@ -1403,4 +1394,180 @@ async fn a_forget_between_the_look_and_the_append_fails_the_append() {
     let read = a.read(&applicants(), ReadOptions::new()).await.unwrap();
     assert!(read.iter().all(SequencedEvent::is_erased));
     assert_intact(&path, 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency, and what is sealed.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_sealing_a_new_subject_at_once_share_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let a = Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    let b = Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    // Each subject's key is created by both at once: whoever publishes first, both seal with
+    // that key, so everything opens, in both and in a third handle.
+    for i in 0..20 {
+        let subject = format!("n-{i}");
+        let by_a = applicant(&subject, "from-a", "Name A", "a@example.org");
+        let by_b = applicant(&subject, "from-b", "Name B", "b@example.org");
+        let (ra, rb) = tokio::join!(
+            a.append(vec![applicant_event(&by_a)], None),
+            b.append(vec![applicant_event(&by_b)], None)
+        );
+        ra.unwrap();
+        rb.unwrap();
+    }
+    let c = Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    for reader in [&a, &b, &c] {
+        let read = reader
+            .read(&applicants(), ReadOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 40);
+        for event in &read {
+            let decoded = event.decode::<ApplicantRegistered>().unwrap();
+            let expected = if decoded.course == "from-a" {
+                applicant(&decoded.id, "from-a", "Name A", "a@example.org")
+            } else {
+                applicant(&decoded.id, "from-b", "Name B", "b@example.org")
+            };
+            assert_eq!(decoded, expected);
+        }
+    }
+    let keys = fs::read_dir(path.join("keys"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".key")
+        })
+        .count();
+    assert_eq!(keys, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_forgetting_one_subject_at_once_append_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let a = Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    let b = Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    for i in 0..10 {
+        let subject = format!("f-{i}");
+        a.append(
+            vec![applicant_event(&applicant(
+                &subject, "c", ADA_NAME, ADA_EMAIL,
+            ))],
+            None,
+        )
+        .await
+        .unwrap();
+        let (fa, fb) = tokio::join!(
+            a.forget(&subject, "by a", metadata_by("dpo-a")),
+            b.forget(&subject, "by b", metadata_by("dpo-b"))
+        );
+        let (fa, fb) = (fa.unwrap(), fb.unwrap());
+        assert_eq!(fa.position, fb.position, "{subject}");
+        assert!(fa.already != fb.already, "{subject}: {fa:?} {fb:?}");
+        let events = a
+            .read(&forgotten_query(&subject).unwrap(), ReadOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{subject}");
+        assert_tombstone(&FileKeyStore::for_store(&path).key_path(&subject), &subject);
+    }
+    let read = b.read(&applicants(), ReadOptions::new()).await.unwrap();
+    assert!(read.iter().all(SequencedEvent::is_erased));
+    assert_intact(&path, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_values_of_every_json_kind_open_to_the_same_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let records =
+        Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    let payload = json!({
+        "id": "s-1",
+        "name": "Zoë \"Z\" O'Neil\\\n\t☃",
+        "email": {"home": "z@home.example", "work": ["z@work.example", 1.5e300, null, true]},
+        "phone": -12345678901234567_i64,
+        "kept": "not personal"
+    });
+    let event = NewEvent::builder("Profiled", Payload::from_value(&payload).unwrap())
+        .personal_data("s-1", ["name", "email", "phone"])
+        .build()
+        .unwrap();
+    let sent = event.payload().as_json().to_owned();
+    records.append(vec![event], None).await.unwrap();
+    let read = records
+        .read(&Query::all(), ReadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(read[0].event.payload().as_json(), sent);
+    let raw = records
+        .inner()
+        .read(&Query::all(), ReadOptions::new())
+        .await
+        .unwrap();
+    let stored = raw[0].event.payload().as_json();
+    for secret in [
+        "Zo",
+        "home.example",
+        "work.example",
+        "1.5e300",
+        "12345678901234567",
+    ] {
+        assert!(!stored.contains(secret), "{secret} in {stored}");
+    }
+    assert!(stored.contains("not personal"));
+    // Erased: only the personal fields go.
+    records
+        .forget("s-1", "request", metadata_by("dpo"))
+        .await
+        .unwrap();
+    let read = records
+        .read(&Query::all(), ReadOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        read[0].event.payload().as_json(),
+        r#"{"id":"s-1","kept":"not personal"}"#
+    );
+}
+
+/// A payload given as JSON text may name a member twice. Every occurrence of a personal field
+/// must be sealed (or the event refused): none may reach the log in plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personal_field_named_twice_in_the_payload_is_not_stored_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let records =
+        Records::new(FileEventStore::open(&path).unwrap()).with_key_store(key_store(&path));
+    let event = NewEvent::builder(
+        "ApplicantEmailChanged",
+        Payload::from_json(
+            r#"{"id":"s-1","email":"first@example.org","email":"second@example.org"}"#,
+        )
+        .unwrap(),
+    )
+    .personal_data("s-1", ["email"])
+    .build()
+    .unwrap();
+    // Refusing the event is fine; storing it is fine only when both values are sealed.
+    if records.append(vec![event], None).await.is_ok() {
+        let raw = records
+            .inner()
+            .read(&Query::all(), ReadOptions::new())
+            .await
+            .unwrap();
+        let stored = raw[0].event.payload().as_json();
+        for secret in ["first@example.org", "second@example.org"] {
+            assert!(
+                !stored.contains(secret),
+                "{secret} stored in plain text: {stored}"
+            );
+            let found = files_containing(&path, secret.as_bytes());
+            assert!(found.is_empty(), "{secret} found in {found:?}");
+        }
+    }
 }
