@@ -4,13 +4,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opossum_core::records::{KeyStore, Records};
-use opossum_core::{Durability, EventStore, Position, Query, RequiredMetadata, Upcasters};
+use opossum_core::records::{Forgotten, KeyStore, Records};
+use opossum_core::{
+    Durability, EventStore, Metadata, Position, Query, RequiredMetadata, Upcasters,
+};
 use opossum_decision::{Clock, SystemClock};
 use opossum_fs::{FileEventStore, FileKeyStore};
 use opossum_mediator::{Handler, Mediator, MediatorBuilder, Message, MessageList};
 use opossum_projections::{
-    AutoRebuild, Projection, ProjectionManager, ProjectionManagerBuilder, Role,
+    AutoRebuild, Projection, ProjectionManager, ProjectionManagerBuilder, RebuildReport, Role,
 };
 use serde::de::DeserializeOwned;
 
@@ -379,7 +381,9 @@ impl OpossumBuilder {
 }
 
 /// What handler factories get (see [`OpossumBuilder::handler_with`]): the opened store, the
-/// projections, the clock and read models. [`OpossumApp`] exposes the same.
+/// projections, the clock and read models. [`OpossumApp`] exposes the same. Clones share
+/// everything.
+#[derive(Clone)]
 pub struct AppContext {
     store: Arc<AppStore>,
     file: Option<Arc<FileEventStore>>,
@@ -417,6 +421,29 @@ impl AppContext {
         &self.projections
     }
 
+    /// Forgets a data subject and then rebuilds every read model, so that no projection file
+    /// in the folder keeps the erased fields: [`AppStore::forget`] appends the
+    /// `SubjectForgotten` event and destroys the key, and the rebuild re-derives each
+    /// projection from the log, where the fields are now erased, and removes the generations
+    /// built before. A rebuild reads the whole log: forgetting is rare, and thorough.
+    ///
+    /// # Errors
+    /// [`AppStore::forget`]'s errors. Projections that fail to rebuild are listed in
+    /// [`ForgetReport::rebuilt`] (their older files may still hold the data: rebuild them again).
+    pub async fn forget(
+        &self,
+        subject: &str,
+        reason: &str,
+        metadata: Metadata,
+    ) -> Result<ForgetReport, Error> {
+        let forgotten = self.store.forget(subject, reason, metadata).await?;
+        let rebuilt = self.projections.rebuilder().rebuild_all().await;
+        if !rebuilt.failed.is_empty() {
+            tracing::warn!(subject = %subject, failed = rebuilt.failed.len(), "read models that failed to rebuild after a forget may still hold its personal data");
+        }
+        Ok(ForgetReport { forgotten, rebuilt })
+    }
+
     /// A read-your-writes view of the registered projection `P`: `read_model::<Courses>()` is
     /// a `ReadModel<Course>` when `Courses` keeps `Course` states. The compiler checks the
     /// state type.
@@ -449,6 +476,15 @@ impl AppContext {
             self.read_timeout,
         ))
     }
+}
+
+/// What [`AppContext::forget`] did: the forget itself, and the rebuild of the read models.
+#[derive(Debug)]
+pub struct ForgetReport {
+    /// The `SubjectForgotten` event's position, and whether a key was destroyed.
+    pub forgotten: Forgotten,
+    /// Every projection rebuilt from the log without the erased fields, and any that failed.
+    pub rebuilt: RebuildReport,
 }
 
 /// A running Opossum application: the store, the projections kept current by their daemon,

@@ -149,7 +149,7 @@ mod error;
 mod read_model;
 mod store;
 
-pub use app::{AppContext, Opossum, OpossumApp, OpossumBuilder};
+pub use app::{AppContext, ForgetReport, Opossum, OpossumApp, OpossumBuilder};
 pub use config::{
     Config, ENV_PREFIX, PROJECTIONS_FOLDER, ProjectionsConfig, StoreConfig, Validated,
 };

@@ -113,6 +113,9 @@ impl AppStore {
     /// subject's events without their personal fields. See
     /// [`Records::forget`](opossum_core::records::Records::forget).
     ///
+    /// Read models built before keep the fields in their files until they are rebuilt:
+    /// [`AppContext::forget`](crate::AppContext::forget) forgets and rebuilds them.
+    ///
     /// # Errors
     /// [`Error::InvalidPersonalData`](opossum_core::Error::InvalidPersonalData) when the app was
     /// built without [`shred_personal_data`](crate::OpossumBuilder::shred_personal_data) or a

@@ -650,3 +650,46 @@ async fn required_metadata_is_enforced_through_the_app() {
     );
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_through_the_app_rebuilds_the_read_models_without_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = store_folder(&dir);
+    early_release(&folder).await;
+    let app = builder(&folder)
+        .upcasters(upcasters())
+        .shred_personal_data()
+        .projection(Students)
+        .build()
+        .await
+        .unwrap();
+    app.wait_for_projections(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let rows = app.read_model::<Students>().unwrap();
+    let ada = rows.read(|s| s.get("s-1")).await.unwrap();
+    assert_eq!(
+        ada,
+        Some(v3("s-1", "Ada", "Lovelace", "ada@example.org").into())
+    );
+    assert!(!files_containing(&folder.join("projections"), b"Lovelace").is_empty());
+
+    let report = app
+        .context()
+        .forget("s-1", "request 18", by("dpo"))
+        .await
+        .unwrap();
+    assert!(report.forgotten.key_destroyed && !report.forgotten.already);
+    assert!(report.rebuilt.is_success(), "{:?}", report.rebuilt);
+    assert_eq!(report.rebuilt.rebuilt.len(), 1);
+    // At once, with no rebuild by hand: the read model shows the erasure, and no file of the
+    // folder holds the name or the address.
+    let ada = rows.read(|s| s.get("s-1")).await.unwrap();
+    assert_eq!(ada, Some(erased("s-1").into()));
+    for secret in ["Lovelace", "ada@example.org"] {
+        let found = files_containing(&folder, secret.as_bytes());
+        assert!(found.is_empty(), "{secret} found in {found:?}");
+    }
+    assert!(!files_containing(&folder.join("projections"), b"Hopper").is_empty());
+    app.shutdown().await.unwrap();
+}
