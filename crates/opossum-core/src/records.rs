@@ -21,7 +21,8 @@
 //! The event comes first and the key's destruction second: a crash between them leaves an event
 //! whose key still exists, and every [`Records`] that sees the event (on its next operation, or
 //! [`Records::recover`]) destroys the key before using any key, so no forgotten subject's key
-//! is ever used again. New personal data of a forgotten subject is refused with
+//! is ever used again. Reads look for new `SubjectForgotten` events once per call; streams and
+//! subscriptions at most every [`STREAM_LOOK_INTERVAL`]. New personal data of a forgotten subject is refused with
 //! [`Error::SubjectForgotten`], also when a process had cached the key before another process
 //! forgot the subject: each such append carries a condition that fails if a `SubjectForgotten`
 //! for the subject was appended since the process last looked.
@@ -104,6 +105,10 @@ use crate::{
     AppendCondition, DomainEvent, Error, ErrorKind, EventStore, Metadata, NewEvent, Payload,
     PersonalData, Position, Query, QueryItem, ReadOptions, SequencedEvent, Tag, Upcasters,
 };
+
+/// How often a stream (a streaming read, a subscription) reads the log for new
+/// `SubjectForgotten` events at most, before opening sealed events.
+pub const STREAM_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The tag key every [`SubjectForgotten`] event carries, with the subject as its value.
 pub const SUBJECT_TAG: &str = "dataSubject";
@@ -441,6 +446,8 @@ pub struct Forgotten {
 struct Shredding {
     /// The last `SubjectForgotten` position read from the log.
     checked_to: Option<Position>,
+    /// When the log was last read for `SubjectForgotten` events.
+    looked_at: Option<std::time::Instant>,
     forgotten: HashSet<String>,
     cache: HashMap<String, SubjectKey>,
 }
@@ -537,7 +544,11 @@ impl<S: EventStore> Records<S> {
         let Some(keys) = &self.keys else {
             return Ok(0);
         };
-        let after = self.state().checked_to;
+        let after = {
+            let mut state = self.state();
+            state.looked_at = Some(std::time::Instant::now());
+            state.checked_to
+        };
         let mut options = ReadOptions::new();
         if let Some(after) = after {
             options = options.after(after);
@@ -566,6 +577,20 @@ impl<S: EventStore> Records<S> {
         let mut state = self.state();
         state.checked_to = state.checked_to.max(Some(last));
         Ok(subjects.len())
+    }
+
+    /// [`recover`](Records::recover), unless it ran within [`STREAM_LOOK_INTERVAL`]: what a
+    /// stream does before opening each event, so that a long read does not query the log once
+    /// per event.
+    async fn recover_now_and_then(&self) -> Result<(), Error> {
+        let recent = self
+            .state()
+            .looked_at
+            .is_some_and(|at| at.elapsed() < STREAM_LOOK_INTERVAL);
+        if !recent {
+            self.recover().await?;
+        }
+        Ok(())
     }
 
     /// True when `subject` has been forgotten (as far as the log says now).
@@ -722,6 +747,13 @@ impl<S: EventStore> Records<S> {
         self.present(event).await
     }
 
+    async fn present_streamed(&self, event: SequencedEvent) -> Result<SequencedEvent, Error> {
+        if self.keys.is_some() && event.event.is_sealed() {
+            self.recover_now_and_then().await?;
+        }
+        self.present(event).await
+    }
+
     async fn present_all(&self, events: Vec<SequencedEvent>) -> Result<Vec<SequencedEvent>, Error> {
         let sealed = self.keys.is_some() && events.iter().any(|e| e.event.is_sealed());
         if !sealed && self.upcasters.is_empty() {
@@ -860,7 +892,7 @@ impl<S: EventStore> Records<S> {
         item: Result<SequencedEvent, Error>,
     ) -> Result<SequencedEvent, Error> {
         match item {
-            Ok(event) => self.present_one(event).await,
+            Ok(event) => self.present_streamed(event).await,
             Err(e) => Err(e),
         }
     }
