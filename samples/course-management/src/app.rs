@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use opossum::{Clock, Durability, EventStore, Opossum, OpossumApp, OpossumBuilder, SystemClock};
+use opossum::records::KeyStore;
+use opossum::{
+    Clock, DomainEvent, Durability, EventStore, EventStoreError, Opossum, OpossumApp,
+    OpossumBuilder, RequiredMetadata, SystemClock, Upcasters,
+};
 
 use crate::{
     admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens, http,
@@ -31,8 +35,14 @@ pub struct Settings {
     /// choose [`Durability::Eventual`] for speed).
     pub durability: Durability,
     /// An event store to use instead of the folder store, such as one in PostgreSQL
-    /// ([`connect_postgres`]). The store folder then holds this server's read models only.
+    /// ([`connect_postgres`], [`Settings::on_postgres`]). The store folder then holds this
+    /// server's read models only.
     pub event_store: Option<Arc<dyn EventStore>>,
+    /// Where the students' keys live (their personal data is sealed with them): `None` for the
+    /// store folder's `keys/`. Servers sharing one event store must share its keys too, or
+    /// one cannot read the students another registered: on PostgreSQL, the store itself keeps
+    /// them ([`Settings::on_postgres`]).
+    pub key_store: Option<Arc<dyn KeyStore>>,
 }
 
 impl Settings {
@@ -44,7 +54,19 @@ impl Settings {
             clock: Arc::new(SystemClock),
             durability: Durability::Immediate,
             event_store: None,
+            key_store: None,
         }
+    }
+
+    /// The same settings with the events, and the students' keys, in the PostgreSQL store
+    /// `store` (see [`connect_postgres`]): every server on the database seals and opens the
+    /// students' personal data with the same keys, and a forget on one destroys the key for
+    /// all.
+    #[must_use]
+    pub fn on_postgres(mut self, store: Arc<opossum_postgres::PgEventStore>) -> Settings {
+        self.key_store = Some(Arc::clone(&store) as Arc<dyn KeyStore>);
+        self.event_store = Some(store);
+        self
     }
 
     /// The store folder.
@@ -60,6 +82,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("durability", &self.durability)
             .field("event_store", &self.event_store.is_some())
+            .field("key_store", &self.key_store.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -71,17 +94,25 @@ impl std::fmt::Debug for Settings {
 /// The facade's: invalid settings, a store that does not open, unreadable projection files,
 /// [`opossum::MediatorError::MissingHandlers`] for a route's message that no feature handles.
 pub async fn build_app(settings: &Settings) -> Result<OpossumApp, opossum::Error> {
-    let builder = register_features(open(settings));
+    let builder = register_features(open(settings)?);
     http::require_handlers(builder).build().await
 }
 
-/// The store of `settings`, before any feature is registered.
-fn open(settings: &Settings) -> OpossumBuilder {
+/// The store of `settings`, before any feature is registered: read through [`upcasters`],
+/// requiring [`required_metadata`] on every append (the folder store; a PostgreSQL store is
+/// given it by [`connect_postgres`]), and sealing personal data with the keys of
+/// [`Settings::key_store`] — by default the store folder's `keys/` (for another event store
+/// without a key store of its own: this server's data directory's `course-management/keys/`).
+fn open(settings: &Settings) -> Result<OpossumBuilder, EventStoreError> {
     let builder = match &settings.event_store {
         Some(store) => Opossum::builder().event_store(Arc::clone(store)),
         None => Opossum::builder(),
     };
-    builder
+    let builder = match &settings.key_store {
+        Some(keys) => builder.key_store(Arc::clone(keys)),
+        None => builder.shred_personal_data(),
+    };
+    Ok(builder
         .store_path(settings.store_folder())
         .durability(settings.durability)
         // Several copies of the server (and `seed`) may share the store: the store wakes the
@@ -89,26 +120,68 @@ fn open(settings: &Settings) -> OpossumBuilder {
         // fallback.
         .polling_interval(POLLING_INTERVAL)
         .clock(Arc::clone(&settings.clock))
+        .upcasters(upcasters()?)
+        .require_metadata(required_metadata()?))
+}
+
+/// The schema evolution of the sample's events, applied to every read (decision models,
+/// projections, read models, the live feed); the stored lines never change:
+///
+/// | event | from | to | change |
+/// |---|---|---|---|
+/// | `CourseCreated` | 1 | 2 | the key `maxStudentCount` became `capacity` ([`courses::course_created_v1_to_v2`]) |
+///
+/// # Errors
+/// Never for these registrations; the signature carries the upcasters' validation.
+pub fn upcasters() -> Result<Upcasters, EventStoreError> {
+    Upcasters::new().upcast(
+        courses::CourseCreated::EVENT_TYPE,
+        1,
+        courses::course_created_v1_to_v2,
+    )
+}
+
+/// The metadata every append must carry: [`store::HOST_FIELD`](crate::store::HOST_FIELD), the
+/// machine it came from (every event the sample builds gets it from
+/// [`Writer::event`](crate::store::Writer::event) or
+/// [`Writer::metadata`](crate::store::Writer::metadata)). An append without it is refused,
+/// with nothing written.
+///
+/// # Errors
+/// Never for this name; the signature carries the names' validation.
+pub fn required_metadata() -> Result<RequiredMetadata, EventStoreError> {
+    RequiredMetadata::new([crate::store::HOST_FIELD])
 }
 
 /// The PostgreSQL schema the sample's events live in.
 pub const POSTGRES_SCHEMA: &str = "course_management";
 
 /// Connects to the sample's store in the PostgreSQL database at `url` (schema
-/// [`POSTGRES_SCHEMA`], created on first use), for [`Settings::event_store`]. Every server on
-/// the database shares its events; each keeps its read models in its own data directory,
+/// [`POSTGRES_SCHEMA`], created on first use, with [`postgres_options`]), for
+/// [`Settings::on_postgres`]. Every server on the database shares its events and the students'
+/// keys (the schema's `subject_keys`); each keeps its read models in its own data directory,
 /// rebuilt from the shared log when missing.
 ///
 /// # Errors
 /// The PostgreSQL store's: the URL does not parse, the server cannot be reached, the schema
 /// cannot be created.
-pub async fn connect_postgres(url: &str) -> Result<Arc<dyn EventStore>, opossum_postgres::Error> {
-    let store = opossum_postgres::PgEventStore::connect(
-        url,
-        opossum_postgres::PgOptions::new().schema(POSTGRES_SCHEMA),
-    )
-    .await?;
+pub async fn connect_postgres(
+    url: &str,
+) -> Result<Arc<opossum_postgres::PgEventStore>, opossum_postgres::Error> {
+    let store =
+        opossum_postgres::PgEventStore::connect(url, postgres_options(POSTGRES_SCHEMA)?).await?;
     Ok(Arc::new(store))
+}
+
+/// The PostgreSQL store's options for the sample's events in `schema`: it requires
+/// [`required_metadata`] on every append, as the folder store does.
+///
+/// # Errors
+/// As [`required_metadata`].
+pub fn postgres_options(schema: &str) -> Result<opossum_postgres::PgOptions, EventStoreError> {
+    Ok(opossum_postgres::PgOptions::new()
+        .schema(schema)
+        .require_metadata(required_metadata()?))
 }
 
 /// Registers a feature's projections and handlers.
@@ -161,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn a_route_whose_message_has_no_handler_fails_the_start() {
         let dir = tempfile::tempdir().unwrap();
-        let builder = without_enrollment(open(&settings(&dir)));
+        let builder = without_enrollment(open(&settings(&dir)).unwrap());
         let error = http::require_handlers(builder).build().await.unwrap_err();
         let opossum::Error::Mediator(MediatorError::MissingHandlers { messages }) = &error else {
             panic!("not a missing handler: {error}");
@@ -173,12 +246,35 @@ mod tests {
         );
         // Without the requirement, the same app builds, and fails at the first enrolment.
         let dir = tempfile::tempdir().unwrap();
-        let unchecked = without_enrollment(open(&settings(&dir)))
+        let unchecked = without_enrollment(open(&settings(&dir)).unwrap())
             .build()
             .await
             .unwrap();
         assert!(!unchecked.mediator().handles::<enrollment::EnrollStudent>());
         unchecked.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_append_without_the_host_field_is_refused() {
+        use opossum::{ErrorKind, NewEvent, Payload};
+
+        let dir = tempfile::tempdir().unwrap();
+        let app = build_app(&settings(&dir)).await.unwrap();
+        let bare = NewEvent::builder("Probe", Payload::from_json("{}").unwrap())
+            .build()
+            .unwrap();
+        let refused = app.store().append(vec![bare], None).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
+        assert!(
+            matches!(refused, EventStoreError::MissingMetadata { ref field, .. } if field == "host"),
+            "{refused}"
+        );
+        let signed = NewEvent::builder("Probe", Payload::from_json("{}").unwrap())
+            .field("host", "test")
+            .build()
+            .unwrap();
+        app.store().append(vec![signed], None).await.unwrap();
+        app.shutdown().await.unwrap();
     }
 
     #[tokio::test]

@@ -39,8 +39,8 @@ struct Cli {
     bind: SocketAddr,
 
     /// Keep the events in this PostgreSQL database instead of the data directory's folder
-    /// (`postgres://user:password@host:port/database`; schema `course_management`). The data
-    /// directory then holds this server's read models only.
+    /// (`postgres://user:password@host:port/database`; schema `course_management`), and the
+    /// students' keys with them. The data directory then holds this server's read models only.
     #[arg(long, global = true, value_name = "URL", env = "OPOSSUM_DATABASE_URL")]
     database_url: Option<String>,
 
@@ -93,11 +93,11 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 async fn settings(cli: &Cli) -> Result<Settings, Failure> {
     let data_dir = std::path::absolute(&cli.data_dir)
         .map_err(|e| format!("cannot resolve {}: {e}", cli.data_dir.display()))?;
-    let mut settings = Settings::new(data_dir);
-    if let Some(url) = &cli.database_url {
-        settings.event_store = Some(course_management::connect_postgres(url).await?);
-    }
-    Ok(settings)
+    let settings = Settings::new(data_dir);
+    Ok(match &cli.database_url {
+        Some(url) => settings.on_postgres(course_management::connect_postgres(url).await?),
+        None => settings,
+    })
 }
 
 async fn run_server(settings: Settings, bind: SocketAddr) -> Result<(), Failure> {

@@ -1,14 +1,40 @@
-//! How the features talk to the store: events stamped with the injected clock, queries from
-//! types and tags, and the retry policy of decisions.
+//! How the features talk to the store: events stamped with the injected clock and attributed
+//! to this machine and application, queries from types and tags, and the retry policy of
+//! decisions.
 
 use std::fmt::Display;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use opossum::{
-    AppContext, AppStore, Clock, DomainEvent, EventBuilder, EventStoreError, NewEvent, Query,
-    QueryItem, RetryPolicy, Tag,
+    AppContext, AppStore, Clock, DomainEvent, EventBuilder, EventStoreError, Metadata, NewEvent,
+    Query, QueryItem, RetryPolicy, Tag,
 };
+
+/// The free metadata field naming the machine an event was appended from. The app requires it
+/// on every append (see [`crate::app::required_metadata`]).
+pub const HOST_FIELD: &str = "host";
+/// The free metadata field naming the application and its version that appended an event.
+pub const APP_FIELD: &str = "app";
+/// What [`APP_FIELD`] holds: `course-management/<version>`.
+pub const APP_NAME: &str = concat!("course-management/", env!("CARGO_PKG_VERSION"));
+
+static HOST: LazyLock<String> = LazyLock::new(|| {
+    ["HOSTNAME", "COMPUTERNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|value| value.trim().to_owned())
+        // A metadata value may hold no control character; such a name is no name.
+        .find(|value| !value.is_empty() && !value.chars().any(char::is_control))
+        .unwrap_or_else(|| "unknown".to_owned())
+});
+
+/// The machine's name, for [`HOST_FIELD`]: the environment's `HOSTNAME` (Unix shells), else
+/// `COMPUTERNAME` (Windows), else `unknown`. Read once per process.
+#[must_use]
+pub fn host_name() -> &'static str {
+    &HOST
+}
 
 /// What every command handler holds: the store to decide on and append to, and the clock that
 /// stamps its events (a `ManualClock` in tests, so time rules are tested without sleeping).
@@ -32,9 +58,24 @@ impl Writer {
         })
     }
 
-    /// Starts an event stamped with the clock's time.
+    /// Starts an event stamped with the clock's time and attributed with the free metadata
+    /// fields [`HOST_FIELD`] ([`host_name`]) and [`APP_FIELD`] ([`APP_NAME`]).
     pub fn event<E: DomainEvent>(&self, event: &E) -> EventBuilder {
-        NewEvent::from_typed(event).timestamp(self.clock.now())
+        NewEvent::from_typed(event).metadata(self.metadata())
+    }
+
+    /// Metadata stamped with the clock's time and attributed like [`Writer::event`]'s, for
+    /// events the library builds itself (such as `SubjectForgotten`).
+    #[must_use]
+    pub fn metadata(&self) -> Metadata {
+        let mut metadata = Metadata::at(self.clock.now());
+        metadata
+            .fields
+            .insert(HOST_FIELD.to_owned(), host_name().to_owned());
+        metadata
+            .fields
+            .insert(APP_FIELD.to_owned(), APP_NAME.to_owned());
+        metadata
     }
 }
 

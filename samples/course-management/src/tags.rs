@@ -2,8 +2,15 @@
 
 /// A student, on every event about one.
 pub const STUDENT_ID: &str = "studentId";
-/// A student's email, lower-cased: the unique-username boundary.
+/// A student's email, lower-cased, in plain text: the unique-username boundary of stores
+/// written before registrations were tagged [`STUDENT_EMAIL_HASH`]. No new event carries it
+/// (a tag is not sealed, so it would outlive the student's erasure), but the uniqueness
+/// condition still matches it, so that old registrations keep their address taken.
 pub const STUDENT_EMAIL: &str = "studentEmail";
+/// The lowercase hex SHA-256 of a student's lower-cased email: the unique-username boundary.
+/// It survives the student's erasure, so an address stays taken; whoever knows an address can
+/// still test whether it was registered (hash it and query the tag).
+pub const STUDENT_EMAIL_HASH: &str = "studentEmailHash";
 /// A course, on every event about one.
 pub const COURSE_ID: &str = "courseId";
 /// An invoice's number.

@@ -192,6 +192,9 @@ pub struct Buyer {
     pub first_name: String,
     /// Last name.
     pub last_name: String,
+    /// True when the student was forgotten: the names are erased (empty).
+    #[serde(default)]
+    pub personal_data_erased: bool,
     /// How many of the course's books they bought.
     pub books_bought: u32,
 }
@@ -249,18 +252,20 @@ impl Projection for CourseBookBuyersProjection {
             buyer.books_bought += 1;
             return Ok(Some(course));
         }
-        let registration = related
-            .iter()
-            .find(|e| e.is::<StudentRegistered>())
-            .map(|e| e.decode::<StudentRegistered>())
-            .transpose()?;
+        let registration = related.iter().find(|e| e.is::<StudentRegistered>());
+        // A forgotten student's registration reads with the names erased (empty): forgetting a
+        // student rebuilds this projection, so no copy of them stays here.
+        let personal_data_erased = registration.is_some_and(SequencedEvent::is_erased);
         let (first_name, last_name) = registration
+            .map(SequencedEvent::decode::<StudentRegistered>)
+            .transpose()?
             .map(|r| (r.first_name, r.last_name))
             .unwrap_or_default();
         course.buyers.push(Buyer {
             student_id: bought.student_id,
             first_name,
             last_name,
+            personal_data_erased,
             books_bought: 1,
         });
         Ok(Some(course))

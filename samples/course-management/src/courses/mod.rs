@@ -12,7 +12,7 @@ pub use commands::{
     ChangeCourseLimit, CourseCommands, CreateCourse, MAX_STUDENT_LIMIT, valid_limit,
 };
 pub use decisions::{CourseCapacity, course_capacity, course_exists};
-pub use events::{CourseCreated, CourseStudentLimitModified};
+pub use events::{CourseCreated, CourseStudentLimitModified, course_created_v1_to_v2};
 pub use projections::{
     COURSE_DETAILS, COURSE_SHORT_INFO, CourseDetails, CourseDetailsProjection, CourseShortInfo,
     CourseShortInfoProjection, EnrolledStudent,

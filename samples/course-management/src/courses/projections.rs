@@ -114,12 +114,15 @@ impl Projection for CourseShortInfoProjection {
 pub struct EnrolledStudent {
     /// The student.
     pub student_id: Uuid,
-    /// First name (empty for a student who was never registered).
+    /// First name (empty for a student who was never registered, or was forgotten).
     pub first_name: String,
     /// Last name.
     pub last_name: String,
     /// Email.
     pub email: String,
+    /// True when the student was forgotten: the names and the email are erased.
+    #[serde(default)]
+    pub personal_data_erased: bool,
 }
 
 /// Everything about one course.
@@ -178,10 +181,12 @@ impl Projection for CourseDetailsProjection {
         course.info = course.info.update(event)?;
         if event.is::<StudentEnrolledToCourse>() {
             let student_id = event.decode::<StudentEnrolledToCourse>()?.student_id;
-            let registration = related
-                .iter()
-                .find(|e| e.is::<StudentRegistered>())
-                .map(|e| e.decode::<StudentRegistered>())
+            let registration = related.iter().find(|e| e.is::<StudentRegistered>());
+            // A forgotten student's registration reads with the names and email erased (empty):
+            // forgetting a student rebuilds this projection, so no copy of them stays here.
+            let erased = registration.is_some_and(SequencedEvent::is_erased);
+            let registration = registration
+                .map(SequencedEvent::decode::<StudentRegistered>)
                 .transpose()?;
             course.enrolled_students.push(match registration {
                 Some(r) => EnrolledStudent {
@@ -189,12 +194,14 @@ impl Projection for CourseDetailsProjection {
                     first_name: r.first_name,
                     last_name: r.last_name,
                     email: r.email,
+                    personal_data_erased: erased,
                 },
                 None => EnrolledStudent {
                     student_id,
                     first_name: String::new(),
                     last_name: String::new(),
                     email: String::new(),
+                    personal_data_erased: false,
                 },
             });
         }

@@ -187,6 +187,7 @@ fn schemas() -> Value {
         ("firstName", string()),
         ("lastName", string()),
         ("email", string()),
+        ("personalDataErased", boolean()),
         ("enrollmentTier", tier()),
         ("courseCount", integer()),
         ("maxCourses", integer()),
@@ -214,6 +215,7 @@ fn schemas() -> Value {
                 ("firstName", string()),
                 ("lastName", string()),
                 ("email", string()),
+                ("personalDataErased", boolean()),
             ],
             &[],
         )),
@@ -256,6 +258,11 @@ fn schemas() -> Value {
         "Problem": object(&[("type", string()), ("title", string()), ("status", integer()), ("detail", string())], &[]),
         "RegisterStudent": object(&[("firstName", string()), ("lastName", string()), ("email", string())], &[]),
         "StudentCreated": object(&[("studentId", uuid())], &[]),
+        "ForgetStudent": object(&[
+            ("reason", json!({"type": "string", "minLength": 1, "maxLength": 200, "description": "why, such as the erasure request's reference"})),
+            ("requestedBy", json!({"type": "string", "minLength": 1, "maxLength": 200, "description": "who asked: the SubjectForgotten event's user_id"})),
+        ], &[]),
+        "StudentForgotten": object(&[("studentId", uuid()), ("position", integer()), ("alreadyForgotten", boolean())], &[]),
         "StudentShortInfo": object(&student_info, &[]),
         "StudentDetails": object(&student_details, &[]),
         "Subscription": object(&[("enrollmentTier", tier())], &[]),
@@ -299,7 +306,7 @@ fn schemas() -> Value {
         ], &[]),
         "CourseBuyers": object(&[
             ("courseId", uuid()),
-            ("buyers", array(object(&[("studentId", uuid()), ("firstName", string()), ("lastName", string()), ("booksBought", integer())], &[]))),
+            ("buyers", array(object(&[("studentId", uuid()), ("firstName", string()), ("lastName", string()), ("personalDataErased", boolean()), ("booksBought", integer())], &[]))),
         ], &[]),
         "PostAnnouncement": object(&[("title", string()), ("body", string()), ("idempotencyToken", uuid())], &["body"]),
         "AnnouncementCreated": object(&[("announcementId", uuid())], &[]),
@@ -360,6 +367,10 @@ pub fn openapi_document() -> Value {
         },
         "/students/{studentId}": {
             "get": operation("Students", "A student with their courses", vec![student()], None, ok("StudentDetails"), &[400, 404, 503]),
+        },
+        "/students/{studentId}/forget": {
+            "post": operation("Students", "Forget a student: erase their names and email from every event (crypto-shredding) and read model; the events stay and the chain stays intact. Again: alreadyForgotten is true",
+                vec![student()], Some("ForgetStudent"), ok("StudentForgotten"), &[400, 404]),
         },
         "/students/{studentId}/subscription": {
             "patch": operation("Students", "Change a student's subscription tier", vec![student()], Some("Subscription"), ok("StudentDetails"), &[400, 404, 409]),

@@ -1,5 +1,7 @@
 //! Students: registration with a unique email (the DCB "unique username" example, enforced by a
-//! plain append condition), subscription tiers, and the student read models.
+//! plain append condition on the email's hash), subscription tiers, the student read models,
+//! and forgetting a student (their names and email are personal data, sealed under their own
+//! key, and erased for good when the key is destroyed).
 
 mod commands;
 mod decisions;
@@ -9,7 +11,10 @@ mod queries;
 mod routes;
 mod tier;
 
-pub use commands::{RegisterStudent, StudentCommands, UpdateSubscription};
+pub use commands::{
+    ForgetStudent, PERSONAL_READ_MODELS, RegisterStudent, StudentCommands, StudentEraser,
+    StudentForgotten, UpdateSubscription, email_hash,
+};
 pub use decisions::{current_tier, registered};
 pub use events::{StudentRegistered, StudentSubscriptionUpdated};
 pub use projections::{
@@ -33,6 +38,7 @@ pub fn register(builder: OpossumBuilder) -> OpossumBuilder {
         .handler_with::<UpdateSubscription, _, _>(|app| {
             Writer::from_context(app).map(StudentCommands)
         })
+        .handler_with::<ForgetStudent, _, _>(StudentEraser::from_context)
         .handler_with::<ListStudents, _, _>(StudentQueries::from_context)
         .handler_with::<GetStudent, _, _>(StudentQueries::from_context)
 }

@@ -1,6 +1,11 @@
 //! The students' read models: a short list entry (filterable by tier and "is maxed out") and
 //! the details with the names of the student's courses (from related events).
+//!
+//! Both forget: a registration whose personal data was erased makes an entry with empty names
+//! and email and `personalDataErased: true`, and a `SubjectForgotten` event about a student
+//! blanks the entry the same way.
 
+use opossum::records::{SUBJECT_TAG, SubjectForgotten};
 use opossum::{BoxError, DomainEvent, Projection, Query, SequencedEvent, Tag};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,12 +27,15 @@ pub const STUDENT_DETAILS: &str = "StudentDetails";
 pub struct StudentShortInfo {
     /// The student's id.
     pub student_id: Uuid,
-    /// First name.
+    /// First name (empty once erased).
     pub first_name: String,
-    /// Last name.
+    /// Last name (empty once erased).
     pub last_name: String,
-    /// Email.
+    /// Email (empty once erased).
     pub email: String,
+    /// True when the student was forgotten: the names and the email are erased.
+    #[serde(default)]
+    pub personal_data_erased: bool,
     /// Subscription tier.
     pub enrollment_tier: Tier,
     /// Courses enrolled in.
@@ -39,17 +47,31 @@ pub struct StudentShortInfo {
 }
 
 impl StudentShortInfo {
-    fn registered(e: StudentRegistered) -> StudentShortInfo {
-        StudentShortInfo {
+    fn registered(event: &SequencedEvent) -> Result<StudentShortInfo, BoxError> {
+        let e = event.decode::<StudentRegistered>()?;
+        let mut student = StudentShortInfo {
             student_id: e.student_id,
             first_name: e.first_name,
             last_name: e.last_name,
             email: e.email,
+            personal_data_erased: false,
             enrollment_tier: Tier::Basic,
             course_count: 0,
             max_courses: Tier::Basic.max_courses(),
             is_maxed_out: false,
+        };
+        if event.is_erased() {
+            student.forget();
         }
+        Ok(student)
+    }
+
+    /// Drops the personal data.
+    fn forget(&mut self) {
+        self.first_name.clear();
+        self.last_name.clear();
+        self.email.clear();
+        self.personal_data_erased = true;
     }
 
     fn set_tier(&mut self, tier: Tier) {
@@ -68,8 +90,15 @@ impl StudentShortInfo {
 #[derive(Debug)]
 pub struct StudentShortInfoProjection;
 
+/// The student an event is about: its `studentId` tag, or for a `SubjectForgotten` its
+/// `dataSubject` tag (the sample's data subjects are students).
 fn student_key(event: &SequencedEvent) -> Option<String> {
-    event.event.tag_value(STUDENT_ID).map(str::to_owned)
+    let key = if event.is::<SubjectForgotten>() {
+        SUBJECT_TAG
+    } else {
+        STUDENT_ID
+    };
+    event.event.tag_value(key).map(str::to_owned)
 }
 
 impl Projection for StudentShortInfoProjection {
@@ -84,6 +113,7 @@ impl Projection for StudentShortInfoProjection {
             StudentRegistered::EVENT_TYPE,
             StudentSubscriptionUpdated::EVENT_TYPE,
             StudentEnrolledToCourse::EVENT_TYPE,
+            SubjectForgotten::EVENT_TYPE,
         ]
     }
 
@@ -98,7 +128,7 @@ impl Projection for StudentShortInfoProjection {
         _related: &[SequencedEvent],
     ) -> Result<Option<StudentShortInfo>, BoxError> {
         if event.is::<StudentRegistered>() {
-            return Ok(Some(StudentShortInfo::registered(event.decode()?)));
+            return Ok(Some(StudentShortInfo::registered(event)?));
         }
         // Events about a student who was never registered (the aggregate pattern does not
         // check students) make no entry.
@@ -111,6 +141,8 @@ impl Projection for StudentShortInfoProjection {
                     .decode::<StudentSubscriptionUpdated>()?
                     .enrollment_tier,
             );
+        } else if event.is::<SubjectForgotten>() {
+            student.forget();
         } else {
             student.enrolled();
         }

@@ -2,14 +2,14 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    GetStudent, ListStudents, RegisterStudent, StudentDetails, StudentShortInfo, Tier,
-    UpdateSubscription,
+    ForgetStudent, GetStudent, ListStudents, RegisterStudent, StudentDetails, StudentForgotten,
+    StudentShortInfo, Tier, UpdateSubscription,
 };
 use crate::error::{AppError, AppResult};
 use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
@@ -22,6 +22,7 @@ pub type RouteMessages = (
     ListStudents,
     GetStudent,
     UpdateSubscription,
+    ForgetStudent,
 );
 
 /// The students' routes.
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             "/students/{student_id}/subscription",
             patch(update_subscription),
         )
+        .route("/students/{student_id}/forget", post(forget))
 }
 
 #[derive(Deserialize)]
@@ -110,6 +112,28 @@ async fn update_subscription(
     let tier = parse_tier(&request.enrollment_tier)?;
     state.send(UpdateSubscription { student_id, tier }).await?;
     Ok(Json(state.send(GetStudent { student_id }).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForgetRequest {
+    reason: String,
+    requested_by: String,
+}
+
+async fn forget(
+    State(state): State<AppState>,
+    ApiPath(student_id): ApiPath<Uuid>,
+    ApiJson(request): ApiJson<ForgetRequest>,
+) -> AppResult<Json<StudentForgotten>> {
+    let forgotten = state
+        .send(ForgetStudent {
+            student_id,
+            reason: request.reason,
+            requested_by: request.requested_by,
+        })
+        .await?;
+    Ok(Json(forgotten))
 }
 
 fn parse_tier(name: &str) -> AppResult<Tier> {

@@ -11,10 +11,12 @@ mod course_books;
 mod courses;
 mod enrollment;
 mod exam_tokens;
+mod forget;
 mod invoices;
 mod live_feed;
 mod openapi;
 mod paging;
+mod records;
 mod students;
 mod support;
 

@@ -18,7 +18,7 @@ pub(crate) struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _schema: Option<SchemaGuard>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The variable that holds the URL of the PostgreSQL database the `e2e_postgres` run uses
@@ -117,7 +117,11 @@ impl Server {
     /// A server on a fresh store: a folder store, or with [`crate::POSTGRES`] a schema of its
     /// own in the test database (`None` when there is none, outside CI).
     pub(crate) async fn start() -> Option<Server> {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// [`Server::start`] on the data directory `dir`, which may hold a store already.
+    pub(crate) async fn start_in(dir: tempfile::TempDir) -> Option<Server> {
         let clock = ManualClock::new(Timestamp::now());
         let mut settings = Settings::new(dir.path());
         settings.clock = Arc::new(clock.clone());
@@ -125,11 +129,11 @@ impl Server {
         if crate::POSTGRES {
             let url = database_url()?;
             let schema = unique_schema();
-            let options = opossum_postgres::PgOptions::new().schema(schema.clone());
+            let options = course_management::app::postgres_options(&schema).unwrap();
             let store = opossum_postgres::PgEventStore::connect(&url, options)
                 .await
                 .unwrap();
-            settings.event_store = Some(Arc::new(store));
+            settings = settings.on_postgres(Arc::new(store));
             schema_guard = Some(SchemaGuard { url, schema });
         }
         let app = build_app(&settings).await.unwrap();
@@ -155,8 +159,14 @@ impl Server {
             stop: Some(stop),
             task: Some(task),
             _schema: schema_guard,
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// The data directory: the store folder (or, on PostgreSQL, the read models and keys) is
+    /// its `course-management` folder.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Stops the server gracefully and waits until the store is closed.

@@ -1,7 +1,8 @@
 //! The end-to-end tests again, with each server's events in PostgreSQL (a schema of its own in
 //! the database `OPOSSUM_TEST_DATABASE_URL` names) and its read models in its own folder: the
 //! same requests, the same answers. Without the variable the tests say they skipped; with
-//! `CI=true` they fail. The tests of the binary's folder handling run on the folder store only.
+//! `CI=true` they fail. The tests of the binary's folder handling, and those that read the
+//! store folder's event files (`records`), run on the folder store only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,8 @@ mod courses;
 mod enrollment;
 #[path = "../e2e/exam_tokens.rs"]
 mod exam_tokens;
+#[path = "../e2e/forget.rs"]
+mod forget;
 #[path = "../e2e/invoices.rs"]
 mod invoices;
 #[path = "../e2e/live_feed.rs"]
