@@ -1,6 +1,7 @@
 //! Encoding and decoding one event through the public API: `serde_json` of [`NewEvent`] and
-//! [`SequencedEvent`] (the shape of a line in the log), and a whole append-then-read of one event
-//! on a store that does not flush.
+//! [`SequencedEvent`] (the shape of a line in the log), sealing and opening its personal fields
+//! and upcasting it (what `Records` adds to an append and a read), and a whole append-then-read
+//! of one event on a store that does not flush.
 //!
 //! The store's own line codec is private; its cost shows in the round trip.
 //!
@@ -13,7 +14,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use opossum_benches::sample_event;
-use opossum_core::{Durability, NewEvent, Position, Query, SequencedEvent};
+use opossum_core::records::{SubjectKey, open, seal};
+use opossum_core::{Durability, NewEvent, Payload, Position, Query, SequencedEvent, Upcasters};
 use opossum_fs::{FileEventStore, StoreOptions};
 
 fn json_codec(c: &mut Criterion) {
@@ -35,6 +37,53 @@ fn json_codec(c: &mut Criterion) {
     });
     group.bench_function("decode_sequenced_event", |b| {
         b.iter(|| serde_json::from_str::<SequencedEvent>(black_box(&sequenced_json)));
+    });
+    group.finish();
+}
+
+/// A registration with three personal fields, as the sample stores one.
+fn personal_event() -> NewEvent {
+    NewEvent::builder(
+        "StudentRegistered",
+        Payload::from_json(
+            r#"{"studentId":"0e69ca40-1665-4a05-b7e0-a25ab8cb8474","firstName":"Ada","lastName":"Lovelace","email":"ada@example.com"}"#,
+        )
+        .expect("payload"),
+    )
+    .tag("studentId", "0e69ca40-1665-4a05-b7e0-a25ab8cb8474")
+    .personal_data("0e69ca40-1665-4a05-b7e0-a25ab8cb8474", ["firstName", "lastName", "email"])
+    .build()
+    .expect("event")
+}
+
+fn records(c: &mut Criterion) {
+    let key = SubjectKey::generate().expect("key");
+    let event = personal_event();
+    let sealed = SequencedEvent::new(Position::FIRST, seal(event.clone(), &key).expect("seal"));
+    let upcasters = Upcasters::new()
+        .upcast("StudentRegistered", 1, |mut v| {
+            let email = v["email"].take();
+            v["mail"] = email;
+            Ok(v)
+        })
+        .expect("upcaster");
+    let plain = SequencedEvent::new(Position::FIRST, event.clone());
+
+    let mut group = c.benchmark_group("records");
+    group.bench_function("seal_3_fields", |b| {
+        b.iter(|| seal(black_box(event.clone()), &key));
+    });
+    group.bench_function("open_3_fields", |b| {
+        b.iter(|| open(black_box(sealed.clone()), Some(&key)));
+    });
+    group.bench_function("erase_3_fields", |b| {
+        b.iter(|| open(black_box(sealed.clone()), None));
+    });
+    group.bench_function("upcast_one_step", |b| {
+        b.iter(|| upcasters.apply(black_box(plain.clone())));
+    });
+    group.bench_function("clone_baseline", |b| {
+        b.iter(|| black_box(plain.clone()));
     });
     group.finish();
 }
@@ -65,6 +114,7 @@ fn store_round_trip(c: &mut Criterion) {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     json_codec(&mut criterion);
+    records(&mut criterion);
     store_round_trip(&mut criterion);
     criterion.final_summary();
 }
