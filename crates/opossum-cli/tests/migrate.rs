@@ -81,3 +81,91 @@ fn a_folder_store_moves_into_postgres_with_its_positions_and_hashes() -> TestRes
     })?;
     Ok(())
 }
+
+#[test]
+fn sealed_personal_data_moves_with_its_keys_and_forgotten_subjects_stay_forgotten() -> TestResult {
+    use std::sync::Arc;
+
+    use opossum_core::records::{KeyStore, Records};
+    use opossum_core::{Metadata, NewEvent, Payload, Timestamp};
+    use opossum_fs::FileKeyStore;
+
+    let Some(url) = database_url() else {
+        return Ok(());
+    };
+    let schema = format!("migrate_keys_{}", std::process::id());
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("school");
+    let registered = |id: &str, email: &str| {
+        NewEvent::builder(
+            "StudentRegistered",
+            Payload::from_json(&format!(r#"{{"id":"{id}","email":"{email}"}}"#)).unwrap(),
+        )
+        .tag("studentId", id)
+        .personal_data(id, ["email"])
+        .build()
+        .unwrap()
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let folder = Records::new(FileEventStore::open(&dir)?)
+            .with_key_store(Arc::new(FileKeyStore::for_store(&dir)));
+        folder
+            .append(vec![registered("s-1", "ada@example.org")], None)
+            .await?;
+        folder
+            .append(vec![registered("s-2", "bo@example.org")], None)
+            .await?;
+        let mut by = Metadata::at(Timestamp::now());
+        by.user_id = Some("dpo".into());
+        folder.forget("s-2", "request 5", by).await?;
+        folder.into_inner().close()?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+
+    let (code, report) = run_json(&["migrate", arg(&dir), &url, "--schema", &schema]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["copied"], 3);
+    assert_eq!(
+        (
+            report["keys_copied"].as_u64(),
+            report["keys_destroyed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    // Again: nothing new to copy, the keys are there already.
+    let (code, again) = run_json(&["migrate", arg(&dir), &url, "--schema", &schema]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(
+        (
+            again["keys_copied"].as_u64(),
+            again["keys_destroyed"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    runtime.block_on(async {
+        let pg =
+            Arc::new(PgEventStore::connect(&url, PgOptions::new().schema(schema.clone())).await?);
+        let keys: Arc<dyn KeyStore> = pg.clone();
+        let records = Records::new(Arc::clone(&pg)).with_key_store(keys);
+        let read = records.read(&Query::all(), ReadOptions::new()).await?;
+        assert!(
+            read[0]
+                .event
+                .payload()
+                .as_json()
+                .contains("ada@example.org")
+        );
+        assert!(read[1].is_erased());
+        assert!(!read[1].event.payload().as_json().contains("bo@example.org"));
+        assert!(pg.get("s-2").await?.is_none());
+        drop(records);
+        Arc::try_unwrap(pg)
+            .map_err(|_| "the store is still shared")?
+            .drop_schema()
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    Ok(())
+}

@@ -108,6 +108,44 @@ impl FileKeyStore {
         self.dir.join(format!("{name}.key"))
     }
 
+    /// Every subject the key store holds, with its key, or `None` when the key was destroyed:
+    /// what a copy of the key store to another one (`opossum migrate`) needs. The temporary
+    /// files of keys being published are skipped.
+    ///
+    /// # Errors
+    /// [`Error::DamagedKey`] for a file that holds neither a key nor a tombstone (a destroy a
+    /// crash interrupted: opening the store's records first finishes it), I/O errors.
+    pub fn entries(&self) -> Result<Vec<(String, Option<SubjectKey>)>, Error> {
+        let listing = match fs::read_dir(&self.dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", &self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io("list", &self.dir, e))?;
+            let path = entry.path();
+            let is_key = path.extension().is_some_and(|x| x == "key")
+                && !entry.file_name().to_string_lossy().starts_with('.');
+            if !is_key {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let subject =
+                subject_of(text.trim_end()).ok_or_else(|| damaged(&path, "it names no subject"))?;
+            if self.key_path(&subject) != path {
+                return Err(damaged(&path, "its name is not the hash of its subject"));
+            }
+            match self.read(&subject)? {
+                KeyFile::Live(key) => out.push((subject, Some(key))),
+                KeyFile::Destroyed => out.push((subject, None)),
+                KeyFile::Missing => {}
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     fn read(&self, subject: &str) -> Result<KeyFile, Error> {
         let path = self.key_path(subject);
         let mut text = String::new();
@@ -250,6 +288,15 @@ impl FileKeyStore {
         overwrite().map_err(|e| Error::io("overwrite", &path, e))?;
         Ok(had_key)
     }
+}
+
+/// The subject a key file or tombstone names.
+fn subject_of(line: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        subject: String,
+    }
+    serde_json::from_str::<Named>(line).ok().map(|n| n.subject)
 }
 
 fn damaged(path: &Path, problem: &str) -> Error {
@@ -397,6 +444,22 @@ mod tests {
         assert!(keys.destroy_now("s-1").unwrap());
         assert!(matches!(keys.read("s-1").unwrap(), KeyFile::Destroyed));
         assert!(!keys.destroy_now("s-1").unwrap());
+    }
+
+    #[test]
+    fn entries_list_live_and_destroyed_keys_by_subject() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = FileKeyStore::for_store(tmp.path());
+        assert!(keys.entries().unwrap().is_empty());
+        let b = keys.create("b").unwrap();
+        keys.create("a").unwrap();
+        keys.destroy_now("a").unwrap();
+        fs::write(keys.dir().join(".9-9-9.tmp"), "{}").unwrap();
+        let entries = keys.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].0.as_str(), entries[0].1.is_none()), ("a", true));
+        assert_eq!(entries[1].0, "b");
+        assert_eq!(entries[1].1.as_ref().unwrap().as_bytes(), b.as_bytes());
     }
 
     #[test]

@@ -26,6 +26,78 @@ fn key_store_error(e: Error) -> opossum_core::Error {
     }
 }
 
+impl PgEventStore {
+    /// Copies one subject's key from another key store (`opossum migrate` copies the folder
+    /// store's `keys/`): `Some(key)` adds it unless the subject already has one here, `None`
+    /// records it as destroyed (and destroys a copy made before). Returns whether the table
+    /// changed.
+    ///
+    /// # Errors
+    /// [`Error::ImportRejected`] when the subject already has another key here (two stores'
+    /// keys for one subject: the data of one of them would not open); database errors.
+    pub async fn import_key(&self, subject: &str, key: Option<&SubjectKey>) -> Result<bool, Error> {
+        let inner = self.shared();
+        let subject = subject.to_owned();
+        let key: Option<Vec<u8>> = key.map(|k| k.as_bytes().to_vec());
+        self.on_runtime(async move {
+            let db = |action| move |source| Error::Database { action, source };
+            let s = &inner.schema;
+            let client = inner.client().await?;
+            match key {
+                Some(key) => {
+                    let added = client
+                        .execute(
+                            &format!(
+                                "INSERT INTO {s}.subject_keys (subject, key) VALUES ($1, $2) \
+                                 ON CONFLICT (subject) DO NOTHING"
+                            ),
+                            &[&subject, &key],
+                        )
+                        .await
+                        .map_err(db("copy a subject key"))?;
+                    if added == 1 {
+                        return Ok(true);
+                    }
+                    let row = client
+                        .query_one(
+                            &format!("SELECT key FROM {s}.subject_keys WHERE subject = $1"),
+                            &[&subject],
+                        )
+                        .await
+                        .map_err(db("read a subject key"))?;
+                    match row.get::<_, Option<Vec<u8>>>(0) {
+                        // Destroyed here already: it stays destroyed.
+                        None => Ok(false),
+                        Some(existing) if existing == key => Ok(false),
+                        Some(_) => Err(Error::ImportRejected {
+                            position: 0,
+                            reason: format!(
+                                "subject {subject:?} already has another key in this schema"
+                            ),
+                        }),
+                    }
+                }
+                None => {
+                    let changed = client
+                        .execute(
+                            &format!(
+                                "INSERT INTO {s}.subject_keys (subject, key, destroyed_at) \
+                                 VALUES ($1, NULL, now()) ON CONFLICT (subject) DO UPDATE \
+                                 SET key = NULL, destroyed_at = now() \
+                                 WHERE {s}.subject_keys.key IS NOT NULL"
+                            ),
+                            &[&subject],
+                        )
+                        .await
+                        .map_err(db("copy a destroyed key"))?;
+                    Ok(changed == 1)
+                }
+            }
+        })
+        .await
+    }
+}
+
 /// Keys live beside the events, in `subject_keys`, so that every server of a deployment seals
 /// and opens with the same key. A destroyed key's row keeps the subject with a NULL key, so the
 /// key is never created again. PostgreSQL keeps a destroyed key's old row version until

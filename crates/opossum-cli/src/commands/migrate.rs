@@ -25,6 +25,9 @@ struct Migrated {
     head: Option<u64>,
     folder_head_hash: Option<String>,
     postgres_head_hash: Option<String>,
+    /// Subjects' keys (for sealed personal data) copied from `keys/`, and destroyed ones.
+    keys_copied: u64,
+    keys_destroyed: u64,
     verified: bool,
     seconds: f64,
 }
@@ -43,6 +46,13 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Output) -> Result<Outcome, Error
             "copied {} events into schema {} ({} were there already) in {:.1} s",
             report.copied, report.schema, report.already_there, report.seconds
         )?;
+        if report.keys_copied + report.keys_destroyed > 0 {
+            writeln!(
+                w,
+                "copied {} subject keys and {} destroyed ones",
+                report.keys_copied, report.keys_destroyed
+            )?;
+        }
         match (&report.folder_head_hash, report.verified) {
             (Some(hash), true) => writeln!(
                 w,
@@ -130,6 +140,23 @@ async fn migrate(
         bar.set_position(head);
     }
     bar.finish_and_clear();
+    // The keys of sealed personal data, so that PostgreSQL opens what the folder sealed, and
+    // destroyed keys, so that a subject forgotten in the folder stays forgotten.
+    let (mut keys_copied, mut keys_destroyed) = (0, 0);
+    let keys = {
+        let keys = opossum_fs::FileKeyStore::for_store(store.path());
+        tokio::task::spawn_blocking(move || keys.entries())
+            .await
+            .map_err(|e| Error::io("read", "the key store", std::io::Error::other(e)))??
+    };
+    for (subject, key) in &keys {
+        let changed = pg.import_key(subject, key.as_ref()).await?;
+        match (key, changed) {
+            (Some(_), true) => keys_copied += 1,
+            (None, true) => keys_destroyed += 1,
+            _ => {}
+        }
+    }
     let folder = {
         let dir = store.path().to_path_buf();
         tokio::task::spawn_blocking(move || opossum_fs::verify_folder(&dir))
@@ -151,6 +178,8 @@ async fn migrate(
         head: copy.head.map(|p| p.get()),
         folder_head_hash: folder.head_hash,
         postgres_head_hash: copy.head_hash,
+        keys_copied,
+        keys_destroyed,
         verified,
         seconds: started.elapsed().as_secs_f64(),
     }))
