@@ -335,26 +335,28 @@ pub fn seal(event: NewEvent, key: &SubjectKey) -> Result<NewEvent, Error> {
         }
     }
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    // One draw from the system's generator for every field's nonce.
+    let mut nonces = vec![0u8; 24 * personal.fields.len()];
+    getrandom::fill(&mut nonces).map_err(|e| {
+        Error::storage(ErrorKind::Other, format!("no randomness for a nonce: {e}"))
+    })?;
     let mut sealed = Vec::new();
-    for field in &personal.fields {
+    for (field, nonce) in personal.fields.iter().zip(nonces.chunks_exact(24)) {
         let Some((_, value)) = members.0.iter_mut().find(|(k, _)| k == field) else {
             continue;
         };
-        let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce).map_err(|e| {
-            Error::storage(ErrorKind::Other, format!("no randomness for a nonce: {e}"))
-        })?;
         let aad = aad(&personal.subject, field);
         let ciphertext = cipher
             .encrypt(
-                XNonce::from_slice(&nonce),
+                XNonce::from_slice(nonce),
                 AeadPayload {
                     msg: value.get().as_bytes(),
                     aad: &aad,
                 },
             )
             .map_err(|_| Error::storage(ErrorKind::Other, "encryption failed"))?;
-        let mut blob = nonce.to_vec();
+        let mut blob = Vec::with_capacity(24 + ciphertext.len());
+        blob.extend_from_slice(nonce);
         blob.extend_from_slice(&ciphertext);
         *value = serde_json::value::to_raw_value(&BASE64.encode(blob))
             .map_err(|source| Error::InvalidPayload { source })?;
