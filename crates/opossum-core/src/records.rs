@@ -337,9 +337,8 @@ pub fn seal(event: NewEvent, key: &SubjectKey) -> Result<NewEvent, Error> {
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
     // One draw from the system's generator for every field's nonce.
     let mut nonces = vec![0u8; 24 * personal.fields.len()];
-    getrandom::fill(&mut nonces).map_err(|e| {
-        Error::storage(ErrorKind::Other, format!("no randomness for a nonce: {e}"))
-    })?;
+    getrandom::fill(&mut nonces)
+        .map_err(|e| Error::storage(ErrorKind::Other, format!("no randomness for a nonce: {e}")))?;
     let mut sealed = Vec::new();
     for (field, nonce) in personal.fields.iter().zip(nonces.chunks_exact(24)) {
         let Some((_, value)) = members.0.iter_mut().find(|(k, _)| k == field) else {

@@ -45,23 +45,16 @@ pub use http::{AppState, router};
 
 /// Serves the API on `listener` until `shutdown` completes, then stops the projection daemon
 /// and closes the store. When `shutdown` completes, the live feeds are ended (they would
-/// never end by themselves) and the requests in flight finish.
+/// never end by themselves) and the requests in flight finish. Clients get the default
+/// [`http::ServeOptions`] (30 s to send a request's headers, and its body); see
+/// [`http::serve_with`].
 ///
 /// # Errors
-/// The listener's I/O error, or the facade's error from closing the store.
+/// The facade's error from closing the store.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let feeds = state.clone();
-    let shutdown = async move {
-        shutdown.await;
-        feeds.end_feeds();
-    };
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    state.shutdown().await?;
-    Ok(())
+    http::serve_with(listener, state, shutdown, http::ServeOptions::default()).await
 }

@@ -333,7 +333,25 @@ where
     }
 }
 
-/// Fills the app's store. `progress` gets its length and is ticked once per command.
+/// Starts a phase of the seed on `progress`: its own name and length, counted from 0, after a
+/// line that keeps the previous phase's count above the bar.
+fn phase(progress: &ProgressBar, name: &'static str, len: usize) {
+    let previous = progress.message();
+    if !previous.is_empty() {
+        progress.println(format!(
+            "  {previous:<20} {}/{}",
+            progress.position(),
+            progress.length().unwrap_or(0)
+        ));
+    }
+    progress.set_message(name);
+    progress.set_length(len as u64);
+    progress.set_position(0);
+    progress.reset_eta();
+}
+
+/// Fills the app's store. `progress` shows one phase at a time (its message names the phase,
+/// its length is the phase's number of commands) and is ticked once per command.
 ///
 /// # Errors
 /// Anything but a business-rule refusal: a store or projection failure.
@@ -356,8 +374,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
     let mut report = Vec::new();
 
     // Students, then their tiers.
-    progress.set_message("students");
-    progress.set_length((plan.students * 2 + plan.courses) as u64);
+    phase(progress, "students", plan.students);
     let registrations: Vec<RegisterStudent> = (0..plan.students)
         .map(|i| {
             let first = *rng.pick(&FIRST_NAMES);
@@ -401,14 +418,14 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
         .iter()
         .map(|&(student_id, tier)| UpdateSubscription { student_id, tier })
         .collect();
-    progress.set_message("subscription tiers");
+    phase(progress, "subscription tiers", upgrades.len());
     accepted(
         each(upgrades, progress, send(&mediator)).await?,
         &mut refused,
     )?;
 
     // Courses.
-    progress.set_message("courses");
+    phase(progress, "courses", plan.courses);
     let course_commands: Vec<CreateCourse> = (0..plan.courses)
         .map(|i| {
             let subject = SUBJECTS[i % SUBJECTS.len()];
@@ -451,8 +468,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
             }
         }
     }
-    progress.set_message("enrolments");
-    progress.inc_length(enrolments.len() as u64);
+    phase(progress, "enrolments", enrolments.len());
     let enrolled = accepted(
         each(enrolments, progress, send(&mediator)).await?,
         &mut refused,
@@ -463,8 +479,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
     report.push(("enrolments", enrolled));
 
     // Invoices, in atomic batches of consecutive numbers.
-    progress.set_message("invoices");
-    progress.inc_length(plan.invoices as u64);
+    phase(progress, "invoices", plan.invoices);
     let writer = Writer {
         store: Arc::clone(&store),
         clock: app.clock(),
@@ -482,8 +497,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
     report.push(("invoices", plan.invoices));
 
     // Books, price changes, purchases and cart orders.
-    progress.set_message("course books");
-    progress.inc_length(plan.books as u64);
+    phase(progress, "course books", plan.books);
     let mut book_prices: Vec<Money> = Vec::new();
     let definitions: Vec<DefineCourseBook> = (0..plan.books)
         .map(|i| {
@@ -516,8 +530,6 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
         ));
     }
 
-    progress.set_message("price changes");
-    progress.inc_length(plan.price_changes as u64);
     let mut changes = Vec::new();
     let mut changed: HashMap<Uuid, Money> = HashMap::new();
     for _ in 0..plan.price_changes {
@@ -531,14 +543,14 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
         }
     }
     let changed_count = changes.len();
+    phase(progress, "price changes", changed_count);
     accepted(
         each(changes, progress, send(&mediator)).await?,
         &mut refused,
     )?;
     report.push(("price changes", changed_count));
 
-    progress.set_message("book purchases");
-    progress.inc_length((plan.purchases + plan.orders) as u64);
+    phase(progress, "book purchases", plan.purchases + plan.orders);
     let purchases: Vec<PurchaseBook> = (0..plan.purchases)
         .map(|_| {
             let (book_id, displayed_price) = *rng.pick(&books);
@@ -582,8 +594,11 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
     report.push(("cart orders", ordered));
 
     // Announcements, some retracted.
-    progress.set_message("announcements");
-    progress.inc_length((plan.announcements + plan.retractions) as u64);
+    phase(
+        progress,
+        "announcements",
+        plan.announcements + plan.retractions,
+    );
     let posts: Vec<PostAnnouncement> = (0..plan.announcements)
         .map(|i| PostAnnouncement {
             course_id: *rng.pick(&courses),
@@ -618,8 +633,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
     report.push(("retractions", retracted));
 
     // Exam registration tokens: issued, then about half redeemed and a fifth revoked.
-    progress.set_message("exam tokens");
-    progress.inc_length(plan.tokens as u64);
+    phase(progress, "exam tokens", plan.tokens);
     let exams: Vec<Uuid> = (0..(plan.tokens / 10).max(1))
         .map(|_| Uuid::new_v4())
         .collect();
@@ -647,7 +661,7 @@ pub async fn seed(app: &OpossumApp, size: Size, progress: &ProgressBar) -> AppRe
             _ => {}
         }
     }
-    progress.inc_length((redeem.len() + revoke.len()) as u64);
+    phase(progress, "exam token uses", redeem.len() + revoke.len());
     let redeemed = accepted(each(redeem, progress, send(&mediator)).await?, &mut refused)?
         .into_iter()
         .flatten()

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{AnnouncementPosted, AnnouncementRetracted};
 use crate::courses::course_exists;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, MAX_BODY, MAX_NAME, optional_body, required_line};
 use crate::store::{Writer, query, retry_policy};
 use crate::tags::{ANNOUNCEMENT_ID, COURSE_ID, IDEMPOTENCY};
 
@@ -85,10 +85,8 @@ pub struct AnnouncementCommands(pub Writer);
 
 impl Handler<PostAnnouncement> for AnnouncementCommands {
     async fn handle(&self, command: PostAnnouncement) -> AppResult<Uuid> {
-        let title = command.title.trim();
-        if title.is_empty() {
-            return Err(AppError::invalid("title must not be empty."));
-        }
+        let title = required_line("title", &command.title, MAX_NAME)?;
+        let body = optional_body("body", &command.body, MAX_BODY)?;
         let writer = &self.0;
         let facts = (
             course_exists(command.course_id)?,
@@ -117,8 +115,8 @@ impl Handler<PostAnnouncement> for AnnouncementCommands {
                     .event(&AnnouncementPosted {
                         announcement_id,
                         course_id: command.course_id,
-                        title: title.to_owned(),
-                        body: command.body.trim().to_owned(),
+                        title: title.clone(),
+                        body: body.clone(),
                         idempotency_token: command.idempotency_token,
                     })
                     .tag(COURSE_ID, command.course_id.to_string())

@@ -3,7 +3,7 @@
 use opossum::{Position, SequencedEvent};
 use uuid::Uuid;
 
-use crate::courses::{CourseCreated, CourseStudentLimitModified, valid_limit};
+use crate::courses::{CourseCreated, CourseStudentLimitModified, valid_limit, valid_limit_of};
 use crate::enrollment::StudentEnrolledToCourse;
 use crate::students::students;
 
@@ -98,17 +98,16 @@ impl CourseAggregate {
         Ok(course.version.is_some().then_some(course))
     }
 
-    /// Changes the capacity.
+    /// Changes the capacity. The current capacity again records nothing and succeeds
+    /// (idempotent, like the decision model's student limit).
     ///
     /// # Errors
-    /// A [`RuleViolation`] when it is the current capacity, out of range, or below the
-    /// students enrolled.
+    /// A [`RuleViolation`] when it is out of range or below the students enrolled.
     pub fn change_capacity(&mut self, capacity: u32) -> Result<(), RuleViolation> {
-        let capacity = valid_limit(capacity).map_err(|e| RuleViolation(e.to_string()))?;
+        let capacity =
+            valid_limit_of("newCapacity", capacity).map_err(|e| RuleViolation(e.to_string()))?;
         if capacity == self.capacity {
-            return Err(RuleViolation(format!(
-                "The course already has capacity {capacity}."
-            )));
+            return Ok(());
         }
         if (capacity as usize) < self.enrolled.len() {
             return Err(RuleViolation(format!(
@@ -218,11 +217,12 @@ mod tests {
         assert!(course.subscribe_student(ada).is_ok());
         assert!(course.subscribe_student(ada).is_err());
         assert!(course.subscribe_student(bob).is_err(), "full");
-        assert!(course.change_capacity(1).is_err(), "same capacity");
+        assert!(course.change_capacity(1).is_ok(), "same capacity: a no-op");
+        assert_eq!(course.take_recorded().len(), 1, "the enrolment; no change");
         assert!(course.change_capacity(2).is_ok());
         assert!(course.subscribe_student(bob).is_ok());
         assert!(course.change_capacity(1).is_err(), "below enrolment");
-        assert_eq!(course.take_recorded().len(), 3);
+        assert_eq!(course.take_recorded().len(), 2);
         assert_eq!(course.enrolled(), [ada, bob]);
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{CourseAggregate, CourseRepository, RuleViolation};
+use crate::courses::{valid_course_text, valid_limit, valid_limit_of};
 use crate::error::{AppError, AppResult};
 use crate::store::Writer;
 
@@ -28,7 +29,8 @@ impl Message for CreateAggregateCourse {
     type Output = AppResult<Uuid>;
 }
 
-/// Change a course's capacity through the aggregate.
+/// Change a course's capacity through the aggregate. The current capacity again is a no-op
+/// that succeeds (idempotent).
 #[derive(Clone, Copy, Debug)]
 pub struct ChangeAggregateCapacity {
     /// The course.
@@ -41,7 +43,8 @@ impl Message for ChangeAggregateCapacity {
     type Output = AppResult<CourseAggregateView>;
 }
 
-/// Enrol a student through the aggregate (checks capacity and duplicates, not the tier).
+/// Enrol a student through the aggregate: the student must be registered (checked with the
+/// course, in one decision); capacity and duplicates are checked, not the tier.
 #[derive(Clone, Copy, Debug)]
 pub struct SubscribeToAggregateCourse {
     /// The course.
@@ -132,18 +135,47 @@ impl AggregateCommands {
         let mut attempt = 1;
         loop {
             let Some(mut course) = self.repository.load(course_id).await? else {
-                return Err(AppError::not_found(format!(
-                    "Course {course_id} does not exist."
-                )));
+                return Err(no_course(course_id));
             };
             act(&mut course)?;
             match self.repository.save(&mut course).await {
                 Ok(()) => return Ok(CourseAggregateView::from(&course)),
                 Err(e) if e.is_condition_failed() && attempt < MAX_ATTEMPTS => {
-                    // Someone changed the course since the load. Wait a moment, jittered so
-                    // that the writers who collided spread out, then start over.
-                    let jitter = u64::try_from(Uuid::new_v4().as_u128() % 8).unwrap_or(0);
-                    tokio::time::sleep(Duration::from_millis(jitter << attempt.min(4))).await;
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// [`AggregateCommands::change`] for a subscription: the course is loaded with the
+    /// student's registration, an unknown student is refused (404) like an unknown course, and
+    /// the save's condition guards both.
+    async fn subscribe(&self, course_id: Uuid, student_id: Uuid) -> AppResult<CourseAggregateView> {
+        let mut attempt = 1;
+        loop {
+            let mut loaded = self
+                .repository
+                .load_with_student(course_id, student_id)
+                .await?;
+            let Some(mut course) = loaded.course.take() else {
+                return Err(no_course(course_id));
+            };
+            if !loaded.student_registered {
+                return Err(AppError::not_found(format!(
+                    "Student {student_id} does not exist."
+                )));
+            }
+            course.subscribe_student(student_id)?;
+            match self
+                .repository
+                .save_with_student(&mut course, &loaded)
+                .await
+            {
+                Ok(()) => return Ok(CourseAggregateView::from(&course)),
+                Err(e) if e.is_condition_failed() && attempt < MAX_ATTEMPTS => {
+                    backoff(attempt).await;
                     attempt += 1;
                 }
                 Err(e) => return Err(e),
@@ -152,15 +184,24 @@ impl AggregateCommands {
     }
 }
 
+fn no_course(course_id: Uuid) -> AppError {
+    AppError::not_found(format!("Course {course_id} does not exist."))
+}
+
+/// Someone changed the course since the load. Wait a moment, jittered so that the writers who
+/// collided spread out, before starting over.
+async fn backoff(attempt: u32) {
+    let jitter = u64::try_from(Uuid::new_v4().as_u128() % 8).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(jitter << attempt.min(4))).await;
+}
+
 impl Handler<CreateAggregateCourse> for AggregateCommands {
     async fn handle(&self, command: CreateAggregateCourse) -> AppResult<Uuid> {
+        // The request is checked as `/courses` checks it (invalid-request, not rule-violated).
+        let (name, description) = valid_course_text(&command.name, &command.description)?;
+        let capacity = valid_limit(command.max_student_count)?;
         let course_id = Uuid::new_v4();
-        let mut course = CourseAggregate::create(
-            course_id,
-            &command.name,
-            &command.description,
-            command.max_student_count,
-        )?;
+        let mut course = CourseAggregate::create(course_id, &name, &description, capacity)?;
         self.repository.save(&mut course).await?;
         Ok(course_id)
     }
@@ -168,6 +209,7 @@ impl Handler<CreateAggregateCourse> for AggregateCommands {
 
 impl Handler<ChangeAggregateCapacity> for AggregateCommands {
     async fn handle(&self, command: ChangeAggregateCapacity) -> AppResult<CourseAggregateView> {
+        valid_limit_of("newCapacity", command.new_capacity)?;
         self.change(command.course_id, |course| {
             course.change_capacity(command.new_capacity)
         })
@@ -177,10 +219,7 @@ impl Handler<ChangeAggregateCapacity> for AggregateCommands {
 
 impl Handler<SubscribeToAggregateCourse> for AggregateCommands {
     async fn handle(&self, command: SubscribeToAggregateCourse) -> AppResult<CourseAggregateView> {
-        self.change(command.course_id, |course| {
-            course.subscribe_student(command.student_id)
-        })
-        .await
+        self.subscribe(command.course_id, command.student_id).await
     }
 }
 
@@ -188,10 +227,7 @@ impl Handler<GetAggregateCourse> for AggregateCommands {
     async fn handle(&self, query: GetAggregateCourse) -> AppResult<CourseAggregateView> {
         match self.repository.load(query.course_id).await? {
             Some(course) => Ok(CourseAggregateView::from(&course)),
-            None => Err(AppError::not_found(format!(
-                "Course {} does not exist.",
-                query.course_id
-            ))),
+            None => Err(no_course(query.course_id)),
         }
     }
 }

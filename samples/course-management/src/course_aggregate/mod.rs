@@ -4,7 +4,9 @@
 //! which replaces a stream lock. Conflicts are retried a bounded number of times by reloading.
 //!
 //! The trade-off, compared with `enrollment`: the aggregate's boundary is one course, so it
-//! cannot enforce the student's tier limit (a rule spanning students and courses).
+//! cannot enforce the student's tier limit (a rule spanning students and courses). A
+//! subscription does widen the boundary by the student's registration — read with the course,
+//! and in the append condition — so that only registered students are enrolled.
 
 mod aggregate;
 mod commands;
@@ -16,7 +18,7 @@ pub use commands::{
     AggregateCommands, ChangeAggregateCapacity, CourseAggregateView, CreateAggregateCourse,
     GetAggregateCourse, MAX_ATTEMPTS, SubscribeToAggregateCourse,
 };
-pub use repository::CourseRepository;
+pub use repository::{CourseRepository, CourseWithStudent};
 pub use routes::{RouteMessages, routes};
 
 use opossum::OpossumBuilder;

@@ -50,6 +50,9 @@ struct Created {
     course_id: Uuid,
 }
 
+/// `POST /aggregate/courses`: the name (1 to 200 characters, one line), the description (at
+/// most 2000) and `maxStudentCount` (1 to 10,000) are checked as `POST /courses` checks them:
+/// 400 invalid-request naming the field.
 async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateRequest>,
@@ -80,6 +83,9 @@ struct CapacityRequest {
     new_capacity: u32,
 }
 
+/// `PATCH /aggregate/courses/{id}/capacity`: the current capacity again answers 200 and
+/// changes nothing (idempotent, like a course's student limit and a book's price); a capacity
+/// out of range is 400 invalid-request, one below the enrolment 400 rule-violated.
 async fn capacity(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,
@@ -101,6 +107,8 @@ struct SubscribeRequest {
     student_id: Uuid,
 }
 
+/// `POST /aggregate/courses/{id}/subscriptions`: 404 for an unknown course or an unknown
+/// (unregistered) student, decided on with the course's events in one append condition.
 async fn subscribe(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,

@@ -10,7 +10,7 @@ use super::{
     BookPrice, CourseBookDefined, CourseBookPriceChanged, CourseBookPurchased, book_price,
 };
 use crate::courses::course_exists;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, MAX_NAME, optional_line, required_line};
 use crate::money::Money;
 use crate::store::{Writer, retry_policy};
 use crate::students::registered;
@@ -38,7 +38,8 @@ impl Message for DefineCourseBook {
     type Output = AppResult<Uuid>;
 }
 
-/// Change a book's price. The old price stays honoured for the grace period.
+/// Change a book's price. The old price stays honoured for the grace period. The current price
+/// again is a no-op that succeeds (idempotent).
 #[derive(Clone, Copy, Debug)]
 pub struct ChangeBookPrice {
     /// The book.
@@ -184,10 +185,9 @@ impl BookCommands {
 
 impl Handler<DefineCourseBook> for BookCommands {
     async fn handle(&self, command: DefineCourseBook) -> AppResult<Uuid> {
-        let title = command.title.trim();
-        if title.is_empty() {
-            return Err(AppError::invalid("title must not be empty."));
-        }
+        let title = required_line("title", &command.title, MAX_NAME)?;
+        let author = optional_line("author", &command.author, MAX_NAME)?;
+        let isbn = optional_line("isbn", &command.isbn, MAX_NAME)?;
         let price = positive("price", command.price)?;
         let writer = &self.0;
         let course = course_exists(command.course_id)?;
@@ -207,9 +207,9 @@ impl Handler<DefineCourseBook> for BookCommands {
                     .event(&CourseBookDefined {
                         book_id,
                         course_id: command.course_id,
-                        title: title.to_owned(),
-                        author: command.author.trim().to_owned(),
-                        isbn: command.isbn.trim().to_owned(),
+                        title: title.clone(),
+                        author: author.clone(),
+                        isbn: isbn.clone(),
                         price,
                     })
                     .tag(BOOK_ID, book_id.to_string())

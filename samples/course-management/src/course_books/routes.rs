@@ -62,6 +62,8 @@ struct Defined {
     book_id: Uuid,
 }
 
+/// `POST /course-books`: a title of 1 to 200 characters, an author and an ISBN of at most 200,
+/// each on one line (400 invalid-request naming the field otherwise).
 async fn define(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<DefineRequest>,
@@ -115,6 +117,8 @@ struct PriceRequest {
     new_price: Money,
 }
 
+/// `PATCH /course-books/{id}/price`: the current price again answers 200 and changes nothing
+/// (idempotent).
 async fn change_price(
     State(state): State<AppState>,
     ApiPath(book_id): ApiPath<Uuid>,

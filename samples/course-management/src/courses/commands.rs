@@ -4,7 +4,7 @@ use opossum::{Decision, EventStore, Handler, Message, decide_with};
 use uuid::Uuid;
 
 use super::{CourseCreated, CourseStudentLimitModified, course_capacity};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, MAX_BODY, MAX_NAME, optional_body, required_line};
 use crate::store::{Writer, retry_policy};
 use crate::students::students;
 use crate::tags::COURSE_ID;
@@ -28,6 +28,7 @@ impl Message for CreateCourse {
 }
 
 /// Change a course's student limit; it cannot drop below the students already enrolled.
+/// Setting the current limit again is a no-op that succeeds (idempotent).
 #[derive(Clone, Debug)]
 pub struct ChangeCourseLimit {
     /// The course.
@@ -44,33 +45,52 @@ impl Message for ChangeCourseLimit {
 #[derive(Clone)]
 pub struct CourseCommands(pub Writer);
 
-/// A student limit between 1 and [`MAX_STUDENT_LIMIT`].
+/// A student limit between 1 and [`MAX_STUDENT_LIMIT`], sent as `maxStudentCount`.
+///
+/// # Errors
+/// [`AppError::Invalid`] (400 invalid-request) for a limit out of range, on every route.
 pub fn valid_limit(limit: u32) -> AppResult<u32> {
+    valid_limit_of("maxStudentCount", limit)
+}
+
+/// [`valid_limit`] for a limit sent in the field `field` (such as the aggregate's
+/// `newCapacity`).
+///
+/// # Errors
+/// As [`valid_limit`].
+pub fn valid_limit_of(field: &str, limit: u32) -> AppResult<u32> {
     if (1..=MAX_STUDENT_LIMIT).contains(&limit) {
         Ok(limit)
     } else {
         Err(AppError::invalid(format!(
-            "maxStudentCount must be between 1 and {MAX_STUDENT_LIMIT}, not {limit}."
+            "{field} must be between 1 and {MAX_STUDENT_LIMIT}, not {limit}."
         )))
     }
 }
 
+/// A course's name and description, checked as every route checks them: a name of 1 to
+/// [`MAX_NAME`] characters on one line, a description of at most [`MAX_BODY`] characters.
+///
+/// # Errors
+/// [`AppError::Invalid`] naming the field.
+pub fn valid_course_text(name: &str, description: &str) -> AppResult<(String, String)> {
+    Ok((
+        required_line("name", name, MAX_NAME)?,
+        optional_body("description", description, MAX_BODY)?,
+    ))
+}
+
 impl Handler<CreateCourse> for CourseCommands {
     async fn handle(&self, command: CreateCourse) -> AppResult<Uuid> {
-        let name = command.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::invalid(
-                "name must not be empty nor longer than 200 characters.",
-            ));
-        }
+        let (name, description) = valid_course_text(&command.name, &command.description)?;
         let max_student_count = valid_limit(command.max_student_count)?;
         let course_id = Uuid::new_v4();
         let event = self
             .0
             .event(&CourseCreated {
                 course_id,
-                name: name.to_owned(),
-                description: command.description.trim().to_owned(),
+                name,
+                description,
                 max_student_count,
             })
             .tag(COURSE_ID, course_id.to_string())

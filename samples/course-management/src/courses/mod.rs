@@ -9,7 +9,8 @@ mod queries;
 mod routes;
 
 pub use commands::{
-    ChangeCourseLimit, CourseCommands, CreateCourse, MAX_STUDENT_LIMIT, valid_limit,
+    ChangeCourseLimit, CourseCommands, CreateCourse, MAX_STUDENT_LIMIT, valid_course_text,
+    valid_limit, valid_limit_of,
 };
 pub use decisions::{CourseCapacity, course_capacity, course_exists};
 pub use events::{CourseCreated, CourseStudentLimitModified, course_created_v1_to_v2};

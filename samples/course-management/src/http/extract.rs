@@ -1,27 +1,65 @@
 //! Extractors that reject with a problem+json [`AppError::Invalid`] instead of axum's plain text.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use opossum::Page;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::problem::problem;
 use crate::error::AppError;
 use crate::paging;
 
-/// A JSON body; a missing or malformed one is a 400 problem naming what is wrong.
+/// The most a request body may hold, in bytes (axum's default, set explicitly by the
+/// [`router`](super::router) so that the 413 problem can name it).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// A JSON body; a missing or malformed one is a 400 problem naming what is wrong, one over
+/// [`BODY_LIMIT`] a 413 problem naming the limit, and one without the `application/json`
+/// content type a 415 problem.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = AppError;
+    type Rejection = Response;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(AppError::Invalid(rejection.body_text())),
+            Err(rejection) => Err(json_rejection(&rejection)),
         }
+    }
+}
+
+/// The 413 problem of a body over [`BODY_LIMIT`], naming the limit.
+pub(crate) fn body_too_large() -> Response {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "The request body is too large",
+        &format!(
+            "The request body is over the limit of {BODY_LIMIT} bytes ({} MiB); send a \
+             smaller one.",
+            BODY_LIMIT / (1024 * 1024)
+        ),
+    )
+}
+
+/// The problem of a rejected JSON body: 413 and 415 by axum's status, 400 otherwise.
+fn json_rejection(rejection: &JsonRejection) -> Response {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "This route takes a JSON body: send it with `Content-Type: application/json`.",
+        ),
+        _ => AppError::Invalid(rejection.body_text()).into_response(),
     }
 }
 

@@ -8,11 +8,13 @@ mod feeds;
 mod openapi;
 mod problem;
 mod router;
+mod serve;
 mod state;
 
-pub use extract::{ApiJson, ApiPage, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPage, ApiPath, ApiQuery, BODY_LIMIT};
 pub use feeds::{FeedEnd, FeedEnded, FeedStore};
 pub use openapi::openapi_document;
 pub use problem::PROBLEM_JSON;
 pub use router::{created, require_handlers, router};
+pub use serve::{DEFAULT_READ_TIMEOUT, ServeOptions, serve_with};
 pub use state::AppState;

@@ -173,6 +173,22 @@ fn operation(
             json!({"description": description, "content": {"application/problem+json": {"schema": schema("Problem")}}}),
         );
     }
+    if let Some(conflict) = responses.get_mut("409") {
+        conflict["headers"] = json!({"Retry-After": {
+            "description": "seconds to wait before sending the same request again (always 1)",
+            "schema": {"type": "integer"}}});
+    }
+    if body.is_some() {
+        for (status, description) in [
+            (413, "The body is over the limit of 2 MiB"),
+            (415, "The body was not sent as application/json"),
+        ] {
+            responses.insert(
+                status.to_string(),
+                json!({"description": description, "content": {"application/problem+json": {"schema": schema("Problem")}}}),
+            );
+        }
+    }
     let mut op = json!({"tags": [tag], "summary": summary, "parameters": parameters, "responses": responses});
     if let Some(body) = body {
         op["requestBody"] =

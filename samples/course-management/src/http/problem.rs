@@ -96,7 +96,8 @@ fn classify(error: &AppError) -> Problem {
     }
 }
 
-/// A problem+json response.
+/// A problem+json response. A 409 carries `Retry-After: 1`: the request lost a race (or met
+/// work in progress) and may be sent again as it is.
 pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
     let body = serde_json::json!({
         "type": format!("/problems/{kind}"),
@@ -104,13 +105,23 @@ pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: &str)
         "status": status.as_u16(),
         "detail": detail,
     });
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, PROBLEM_JSON)],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if status == StatusCode::CONFLICT {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }
+
+/// The `Retry-After` of every 409 problem, in seconds.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -203,6 +214,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn only_conflicts_say_when_to_retry() {
+        let busy = AppError::Busy("a rebuild is running".to_owned()).into_response();
+        assert_eq!(busy.status(), StatusCode::CONFLICT);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let invalid = AppError::Invalid("no".to_owned()).into_response();
+        assert!(invalid.headers().get(header::RETRY_AFTER).is_none());
+    }
+
     #[tokio::test]
     async fn a_conflict_is_a_problem_that_says_to_send_again() {
         let conflict = AppError::from(EventStoreError::ConditionFailed { after: None });
@@ -210,6 +230,10 @@ mod tests {
         assert_eq!(
             response.headers().get(header::CONTENT_TYPE),
             Some(&header::HeaderValue::from_static(PROBLEM_JSON))
+        );
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&header::HeaderValue::from_static("1"))
         );
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await

@@ -1,6 +1,6 @@
 //! The router: every feature's routes, the OpenAPI document, and problem+json fallbacks.
 
-use axum::extract::OriginalUri;
+use axum::extract::{DefaultBodyLimit, OriginalUri};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,6 +9,7 @@ use opossum::OpossumBuilder;
 use serde::Serialize;
 
 use super::AppState;
+use super::extract::BODY_LIMIT;
 use super::problem::problem;
 use crate::{
     admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens,
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(live_feed::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 

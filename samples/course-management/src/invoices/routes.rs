@@ -38,6 +38,8 @@ struct Created {
     invoice_number: u64,
 }
 
+/// `POST /invoices`: the customer must be a registered student (404 otherwise), checked in
+/// the numbering decision itself.
 async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateRequest>,

@@ -104,6 +104,9 @@ struct SubscriptionRequest {
     enrollment_tier: String,
 }
 
+/// `PATCH /students/{id}/subscription`: the current tier again answers 200 and changes
+/// nothing (idempotent); a tier allowing fewer courses than the student takes is 400
+/// rule-violated.
 async fn update_subscription(
     State(state): State<AppState>,
     ApiPath(student_id): ApiPath<Uuid>,
@@ -139,7 +142,8 @@ async fn forget(
 fn parse_tier(name: &str) -> AppResult<Tier> {
     Tier::parse(name).ok_or_else(|| {
         AppError::invalid(format!(
-            "{name:?} is not a tier; use Basic, Standard, Professional or Master."
+            "{} is not a tier; use Basic, Standard, Professional or Master.",
+            crate::error::quote(name)
         ))
     })
 }

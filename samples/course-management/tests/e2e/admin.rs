@@ -87,12 +87,9 @@ async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
     let Some(server) = Server::start().await else {
         return;
     };
-    server.student("Ada", "Lovelace").await;
+    let ada = server.student("Ada", "Lovelace").await;
     server
-        .post(
-            "/invoices",
-            json!({"customerId": "00000000-0000-4000-8000-000000000001", "amount": 5}),
-        )
+        .post("/invoices", json!({"customerId": ada, "amount": 5}))
         .await
         .expect(201);
 
@@ -131,12 +128,9 @@ async fn deleting_the_store_needs_confirmation_and_starts_afresh() {
     assert_eq!(store["projectionInstances"], 0, "{store}");
 
     // The fresh store works, and numbering starts again.
-    server.student("Ada", "Lovelace").await;
+    let ada = server.student("Ada", "Lovelace").await;
     let invoice = server
-        .post(
-            "/invoices",
-            json!({"customerId": "00000000-0000-4000-8000-000000000001", "amount": 5}),
-        )
+        .post("/invoices", json!({"customerId": ada, "amount": 5}))
         .await
         .expect(201);
     assert_eq!(invoice["invoiceNumber"], 1);

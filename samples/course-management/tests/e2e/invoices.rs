@@ -16,8 +16,10 @@ async fn invoices_are_numbered_one_two_three() {
     let Some(server) = Server::start().await else {
         return;
     };
-    let acme = "00000000-0000-4000-8000-00000000acde";
-    let other = "00000000-0000-4000-8000-0000000000bb";
+    // An invoice's customer is a registered student.
+    let acme = server.student("Acme", "Corp").await;
+    let other = server.student("Other", "Ltd").await;
+    let (acme, other) = (acme.as_str(), other.as_str());
     for (expected, customer, amount) in [(1, acme, 99.5), (2, other, 10.0), (3, acme, 0.99)] {
         let reply = server
             .post(
@@ -66,10 +68,11 @@ async fn parallel_invoices_get_distinct_gap_free_numbers() {
     let Some(server) = Server::start().await else {
         return;
     };
+    let customer = server.student("Parallel", "Customer").await;
     let replies = concurrently(20, |i| {
         server.post(
             "/invoices",
-            json!({"customerId": "00000000-0000-4000-8000-000000000c00", "amount": 10 + i}),
+            json!({"customerId": customer, "amount": 10 + i}),
         )
     })
     .await;

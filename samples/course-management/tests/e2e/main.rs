@@ -12,11 +12,13 @@ mod courses;
 mod enrollment;
 mod exam_tokens;
 mod forget;
+mod http;
 mod invoices;
 mod live_feed;
 mod openapi;
 mod paging;
 mod records;
+mod rules;
 mod students;
 mod support;
 

@@ -69,8 +69,10 @@ async fn invoices_page_in_number_order_past_ten() {
     let Some(server) = Server::start().await else {
         return;
     };
-    let acme = "00000000-0000-4000-8000-00000000acde";
-    let other = "00000000-0000-4000-8000-0000000000bb";
+    // An invoice's customer is a registered student.
+    let acme = server.student("Acme", "Corp").await;
+    let other = server.student("Other", "Ltd").await;
+    let (acme, other) = (acme.as_str(), other.as_str());
     for i in 0..12 {
         let customer = if i % 2 == 0 { acme } else { other };
         server

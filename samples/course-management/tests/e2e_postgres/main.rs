@@ -30,6 +30,8 @@ mod live_feed;
 mod openapi;
 #[path = "../e2e/paging.rs"]
 mod paging;
+#[path = "../e2e/rules.rs"]
+mod rules;
 #[path = "../e2e/students.rs"]
 mod students;
 #[path = "../e2e/support.rs"]
