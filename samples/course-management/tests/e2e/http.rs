@@ -255,6 +255,10 @@ async fn slow_clients_are_cut_off_and_every_request_is_logged_without_its_body()
         .unwrap();
     assert_eq!(created.status(), 201);
 
+    // The log is read from the server's pipe by a task of this test: wait until it has the
+    // lines (under load they arrive after the replies).
+    server.wait_for_log("status=201").await;
+    server.wait_for_log("status=408").await;
     server.terminate().await;
     let log = server.log();
     let line = log
