@@ -5,11 +5,15 @@
 //!   this disk, beside its baselines measured in the same run: the disk's raw
 //!   `write + fdatasync` rates, the same DCB store on SQLite, and the peer embedded DCB stores
 //!   tephra and UmaDB (with the `peers` feature, on in the alias). See `docs/benchmarks.md`.
+//! - `cargo xtask load [--url URL] [--clients N] [--duration SECONDS] [--write-share SHARE]
+//!   [--seed N] [--json FILE]` drives a running course-management server with concurrent HTTP
+//!   clients and reports throughput, latency percentiles and status codes (see `load.rs`).
 
 // Printing is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod load;
 
 use clap::{Parser, Subcommand};
 
@@ -30,11 +34,15 @@ enum Command {
     /// One child process of `bench`, which starts it by running this binary again.
     #[command(subcommand, hide = true)]
     BenchChild(bench::ChildRole),
+    /// Drive a running course-management server with concurrent clients (a mix of reads and
+    /// writes) and report throughput, latency percentiles and status codes.
+    Load(load::LoadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(&args),
         Command::BenchChild(role) => bench::run_child(role),
+        Command::Load(args) => load::run(&args),
     }
 }
