@@ -104,6 +104,8 @@ pub type AppResult<T> = Result<T, AppError>;
 pub const MAX_NAME: usize = 200;
 /// The longest name of a person (a student's first and last name), in characters.
 pub const MAX_PERSON_NAME: usize = 100;
+/// The longest email address, in characters.
+pub const MAX_EMAIL: usize = 254;
 /// The longest description or body of any route, in characters.
 pub const MAX_BODY: usize = 2000;
 /// How many characters of an offending value an error message quotes at most.

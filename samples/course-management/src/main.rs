@@ -148,7 +148,14 @@ async fn run_server(
     } else {
         println!("  store:   {}", settings.store_folder().display());
     }
-    println!("  OpenAPI: http://{address}/openapi.json");
+    println!(
+        "  docs:    http://{address}{}",
+        course_management::http::DOCS_PATH
+    );
+    println!(
+        "  OpenAPI: http://{address}{}",
+        course_management::http::OPENAPI_PATH
+    );
     println!("  stop with Ctrl+C");
     std::io::stdout().flush()?;
     let watcher = tokio::spawn(watch_role(state.clone()));

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// An amount of money, held as whole cents so that prices compare exactly.
 ///
@@ -75,6 +77,25 @@ impl<'de> Deserialize<'de> for Money {
         })
     }
 }
+
+/// In the OpenAPI document: a number of at most two decimals, at most ten million either way.
+impl utoipa::PartialSchema for Money {
+    fn schema() -> RefOr<Schema> {
+        let max = MAX_CENTS as f64 / 100.0;
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .multiple_of(Some(0.01))
+            .minimum(Some(-max))
+            .maximum(Some(max))
+            .description(Some(
+                "An amount of money: a number with at most two decimals.",
+            ))
+            .examples([serde_json::json!(39.99)])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
 
 #[cfg(test)]
 mod tests {

@@ -54,13 +54,14 @@ pub fn page(limit: Option<&str>, cursor: Option<&str>) -> AppResult<Page> {
 
 /// One page of a list: its items in the list's order, and the cursor of the next page
 /// (`null` on the last one). Serialised as `{"items": [...], "nextCursor": "…" | null}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Listing<T> {
     /// The page's items.
     pub items: Vec<T>,
-    /// Pass it as `?cursor=` (with the same filters) for the next page; `None` when this page
-    /// is the last.
+    /// Pass it as `?cursor=` (with the same filters) for the next page; null when this page is
+    /// the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -23,7 +23,7 @@ impl Message for RebuildProjections {
 }
 
 /// What a rebuild did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebuildSummary {
     /// Rebuilt and live.
@@ -33,7 +33,7 @@ pub struct RebuildSummary {
 }
 
 /// One rebuilt projection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RebuiltView {
     /// Its name.
@@ -47,7 +47,7 @@ pub struct RebuiltView {
 }
 
 /// A projection that failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureView {
     /// Its name.
@@ -95,11 +95,12 @@ impl Message for StatusView {
 }
 
 /// The projections' status.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionStatusView {
     /// `maintainer` when this process keeps the projections current, `follower` when another
     /// process sharing the store does (this one reads them, and takes over when it stops).
+    #[schema(value_type = String, example = "maintainer")]
     pub role: &'static str,
     /// One entry per projection, in registration order.
     pub projections: Vec<OneStatus>,
@@ -110,7 +111,7 @@ pub struct ProjectionStatusView {
 }
 
 /// One projection's status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OneStatus {
     /// Its name.
@@ -126,7 +127,7 @@ pub struct OneStatus {
 }
 
 /// A rebuild in progress.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunningRebuild {
     /// The projection.
@@ -158,7 +159,7 @@ impl Message for StoreFigures {
 }
 
 /// The store's figures.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreView {
     /// The store folder, or `postgres` for a store in PostgreSQL.
@@ -182,7 +183,7 @@ pub struct StoreView {
 }
 
 /// One projection's figures.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionFigures {
     /// Its name.

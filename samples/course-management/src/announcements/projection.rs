@@ -19,7 +19,7 @@ use crate::tags::{ANNOUNCEMENT_ID, COURSE_ID};
 pub const COURSE_ANNOUNCEMENTS: &str = "CourseAnnouncements";
 
 /// A live announcement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Announcement {
     /// The announcement.

@@ -1,15 +1,23 @@
 //! `/courses/{courseId}/announcements`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Announcement, ListAnnouncements, PostAnnouncement, RetractAnnouncement};
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPage, ApiPath, AppState, created};
+use crate::http::{
+    ApiJson, ApiPage, ApiPath, AppState, Conflict, Invalid, Missing, PageQuery, Unavailable,
+    created,
+};
+
+/// The operations' tag in the OpenAPI document.
+const TAG: &str = "Announcements";
 use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
@@ -17,35 +25,53 @@ use crate::paging::Listing;
 pub type RouteMessages = (PostAnnouncement, ListAnnouncements, RetractAnnouncement);
 
 /// The announcements' routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/courses/{course_id}/announcements",
-            get(list).post(post_one),
-        )
-        .route(
-            "/courses/{course_id}/announcements/{announcement_id}/retract",
-            post(retract),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, post_one))
+        .routes(routes!(retract))
 }
 
-#[derive(Deserialize)]
+/// An announcement to post.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PostAnnouncement, example = json!({
+    "title": "Room change", "body": "Thursday's session is in room 4.",
+    "idempotencyToken": "9d4f2a7c-5e1b-4f30-8b8d-7a3e6f1c4c2e"
+}))]
 struct PostRequest {
+    /// One line (no control characters), trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
+    /// Any lines (no control characters but newlines and tabs).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     body: String,
+    /// The client's token for this announcement: posting with a token of a live announcement
+    /// is refused (400 rule-violated).
     idempotency_token: Uuid,
 }
 
-#[derive(Serialize)]
+/// The posted announcement's id.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AnnouncementCreated)]
 struct Posted {
+    /// The announcement's id.
     announcement_id: Uuid,
 }
 
-/// `POST /courses/{id}/announcements`: a title of 1 to 200 characters on one line, a body of
-/// at most 2000 (newlines and tabs allowed); 400 invalid-request naming the field otherwise.
+/// Post an announcement
+///
+/// Once per idempotency token (the prevent-record-duplication example).
+#[utoipa::path(post, path = "/courses/{courseId}/announcements", tag = TAG,
+    operation_id = "postAnnouncement",
+    params(("courseId" = Uuid, Path, description = "The course's id")),
+    request_body = PostRequest,
+    responses(
+        (status = 201, description = "Posted", body = Posted,
+            headers(("Location" = String, description = "the course's announcements"))),
+        Invalid, Missing, Conflict,
+    ))]
 async fn post_one(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,
@@ -65,6 +91,16 @@ async fn post_one(
     ))
 }
 
+/// A page of a course's live announcements
+///
+/// In id order; sort by `position` for posting order.
+#[utoipa::path(get, path = "/courses/{courseId}/announcements", tag = TAG,
+    operation_id = "listAnnouncements",
+    params(("courseId" = Uuid, Path, description = "The course's id"), PageQuery),
+    responses(
+        (status = 200, description = "One page", body = Listing<Announcement>),
+        Invalid, Missing, Unavailable,
+    ))]
 async fn list(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,
@@ -76,17 +112,35 @@ async fn list(
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RetractPath {
     course_id: Uuid,
     announcement_id: Uuid,
 }
 
-#[derive(Serialize)]
+/// The retracted announcement.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Retracted {
+    /// The announcement's id.
     announcement_id: Uuid,
+    /// Always true.
     retracted: bool,
 }
+
+/// Retract an announcement
+///
+/// Its idempotency token may then be used again.
+#[utoipa::path(post, path = "/courses/{courseId}/announcements/{announcementId}/retract",
+    tag = TAG, operation_id = "retractAnnouncement",
+    params(
+        ("courseId" = Uuid, Path, description = "The course's id"),
+        ("announcementId" = Uuid, Path, description = "The announcement's id"),
+    ),
+    responses(
+        (status = 200, description = "Retracted", body = Retracted),
+        Invalid, Missing, Conflict,
+    ))]
 
 async fn retract(
     State(state): State<AppState>,

@@ -69,7 +69,7 @@ impl Message for GetAggregateCourse {
 }
 
 /// What the aggregate holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CourseAggregateView {
     /// The course.

@@ -91,7 +91,7 @@ impl Message for OrderBooks {
 }
 
 /// A recorded purchase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Purchase {
     /// This purchase.
@@ -107,7 +107,7 @@ pub struct Purchase {
 }
 
 /// A recorded cart order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderReceipt {
     /// The order.
@@ -296,7 +296,7 @@ impl Handler<OrderBooks> for BookCommands {
     async fn handle(&self, command: OrderBooks) -> AppResult<OrderReceipt> {
         if command.items.is_empty() || command.items.len() > MAX_ORDER_ITEMS {
             return Err(AppError::invalid(format!(
-                "an order holds 1 to {MAX_ORDER_ITEMS} books, not {}.",
+                "items must hold 1 to {MAX_ORDER_ITEMS} books, not {}.",
                 command.items.len()
             )));
         }

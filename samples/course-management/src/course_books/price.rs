@@ -77,10 +77,11 @@ pub fn book_price(
             let in_grace = changed_at
                 .checked_add(GRACE_PERIOD)
                 .is_ok_and(|until| clock.now() < until);
-            if let Some(old) = price.current.replace(changed.new_price) {
-                if in_grace && old != changed.new_price {
-                    price.still_honoured.push(old);
-                }
+            if let Some(old) = price.current.replace(changed.new_price)
+                && in_grace
+                && old != changed.new_price
+            {
+                price.still_honoured.push(old);
             }
             // A price that was replaced longer ago than the grace period is never honoured;
             // and since changes come in time order, neither is anything replaced before it.

@@ -19,7 +19,7 @@ pub const STUDENT_BOOK_PURCHASES: &str = "StudentBookPurchases";
 pub const COURSE_BOOK_BUYERS: &str = "CourseBookBuyers";
 
 /// A book in the catalogue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Book {
     /// The book.
@@ -97,7 +97,7 @@ impl Projection for BookCatalogProjection {
 }
 
 /// One book a student bought.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchasedBook {
     /// The purchase.
@@ -115,7 +115,7 @@ pub struct PurchasedBook {
 }
 
 /// Everything a student bought.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentPurchases {
     /// The student.
@@ -183,7 +183,7 @@ impl Projection for StudentBookPurchasesProjection {
 }
 
 /// A student who bought books of a course.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Buyer {
     /// The student.
@@ -200,7 +200,7 @@ pub struct Buyer {
 }
 
 /// The buyers of a course's books.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CourseBuyers {
     /// The course.

@@ -19,7 +19,7 @@ pub use projections::{
     CourseShortInfoProjection, EnrolledStudent,
 };
 pub use queries::{CourseQueries, GetCourse, ListCourses};
-pub use routes::{RouteMessages, routes};
+pub use routes::{CreateRequest, Created, RouteMessages, routes};
 
 use opossum::OpossumBuilder;
 

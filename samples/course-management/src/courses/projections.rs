@@ -17,7 +17,7 @@ pub const COURSE_SHORT_INFO: &str = "CourseShortInfo";
 pub const COURSE_DETAILS: &str = "CourseDetails";
 
 /// One course in the list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CourseShortInfo {
     /// The course's id.
@@ -109,7 +109,7 @@ impl Projection for CourseShortInfoProjection {
 }
 
 /// A student enrolled in a course.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrolledStudent {
     /// The student.
@@ -126,7 +126,7 @@ pub struct EnrolledStudent {
 }
 
 /// Everything about one course.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CourseDetails {
     /// The list entry's fields.

@@ -1,17 +1,22 @@
 //! `/courses`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{
     ChangeCourseLimit, CourseDetails, CourseShortInfo, CreateCourse, GetCourse, ListCourses,
 };
 use crate::error::AppResult;
-use crate::http::{ApiJson, ApiPage, ApiPath, ApiQuery, AppState, created};
+use crate::http::{
+    ApiJson, ApiPage, ApiPath, ApiQuery, AppState, Conflict, Invalid, Missing, PageQuery,
+    Unavailable, created,
+};
 use crate::paging::Listing;
 
 /// Every message these routes send; `http::require_handlers` makes the app's build fail when
@@ -19,28 +24,52 @@ use crate::paging::Listing;
 pub type RouteMessages = (CreateCourse, ListCourses, GetCourse, ChangeCourseLimit);
 
 /// The courses' routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/courses", get(list).post(create))
-        .route("/courses/{course_id}", get(details))
-        .route("/courses/{course_id}/student-limit", patch(change_limit))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(details))
+        .routes(routes!(change_limit))
 }
 
-#[derive(Deserialize)]
+/// The operations' tag in the OpenAPI document.
+const TAG: &str = "Courses";
+
+/// A course to create (also through the aggregate, `POST /aggregate/courses`).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CreateRequest {
-    name: String,
+#[schema(as = CreateCourse, example = json!({
+    "name": "Event sourcing", "description": "Decisions from events.", "maxStudentCount": 30
+}))]
+pub struct CreateRequest {
+    /// One line (no control characters), trimmed.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Any lines (no control characters but newlines and tabs).
     #[serde(default)]
-    description: String,
-    max_student_count: u32,
+    #[schema(max_length = 2000)]
+    pub description: String,
+    /// The student limit.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub max_student_count: u32,
 }
 
-#[derive(Serialize)]
+/// The created course's id.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Created {
-    course_id: Uuid,
+#[schema(as = CourseCreated)]
+pub struct Created {
+    /// The course's id.
+    pub course_id: Uuid,
 }
 
+/// Create a course
+#[utoipa::path(post, path = "/courses", tag = TAG, operation_id = "createCourse",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Created", body = Created,
+            headers(("Location" = String, description = "the course's URL"))),
+        Invalid,
+    ))]
 /// `POST /courses`: a name of 1 to 200 characters on one line, a description of at most 2000
 /// (newlines and tabs allowed), `maxStudentCount` 1 to 10,000; 400 invalid-request otherwise.
 async fn create(
@@ -60,12 +89,24 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+/// The filter of the courses' list.
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct ListFilter {
+    /// Only full (true) or open (false) courses.
     is_full: Option<bool>,
 }
 
+/// A page of the courses
+///
+/// In id order, optionally only full or open ones.
+#[utoipa::path(get, path = "/courses", tag = TAG, operation_id = "listCourses",
+    params(ListFilter, PageQuery),
+    responses(
+        (status = 200, description = "One page", body = Listing<CourseShortInfo>),
+        Invalid, Unavailable,
+    ))]
 async fn list(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ListFilter>,
@@ -81,6 +122,13 @@ async fn list(
     ))
 }
 
+/// A course with its students' names
+#[utoipa::path(get, path = "/courses/{courseId}", tag = TAG, operation_id = "getCourse",
+    params(("courseId" = Uuid, Path, description = "The course's id")),
+    responses(
+        (status = 200, description = "The course", body = CourseDetails),
+        Invalid, Missing, Unavailable,
+    ))]
 async fn details(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,
@@ -88,12 +136,28 @@ async fn details(
     Ok(Json(state.send(GetCourse { course_id }).await?))
 }
 
-#[derive(Deserialize)]
+/// A new student limit.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = StudentLimit, example = json!({"maxStudentCount": 40}))]
 struct LimitRequest {
+    /// Not below the course's enrolment.
+    #[schema(minimum = 1, maximum = 10000)]
     max_student_count: u32,
 }
 
+/// Change a course's student limit
+///
+/// Not below its enrolment (400 rule-violated); the current limit again answers 200 and
+/// changes nothing.
+#[utoipa::path(patch, path = "/courses/{courseId}/student-limit", tag = TAG,
+    operation_id = "changeStudentLimit",
+    params(("courseId" = Uuid, Path, description = "The course's id")),
+    request_body = LimitRequest,
+    responses(
+        (status = 200, description = "The course with its new limit", body = CourseDetails),
+        Invalid, Missing, Conflict,
+    ))]
 /// `PATCH /courses/{id}/student-limit`: the current limit again answers 200 and changes nothing
 /// (idempotent); a limit out of range is 400 invalid-request, one below the enrolment 400
 /// rule-violated.

@@ -11,7 +11,7 @@ use crate::store::query;
 use crate::tags::EXAM_TOKEN;
 
 /// Where a token is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum TokenStatus {
     /// No such token was ever issued.
     NotIssued,
@@ -24,7 +24,7 @@ pub enum TokenStatus {
 }
 
 /// A token's status with what it was issued for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExamToken {
     /// The token.

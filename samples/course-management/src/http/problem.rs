@@ -3,6 +3,8 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opossum::ErrorKind;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::AppError;
 
@@ -10,20 +12,41 @@ use crate::error::AppError;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A status, the problem type's last segment, and the title.
-type Problem = (StatusCode, &'static str, &'static str);
+type Kind = (StatusCode, &'static str, &'static str);
 
-const INVALID: Problem = (
+/// The body of every error reply (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/rule-violated",
+    "title": "A business rule forbids this",
+    "status": 400,
+    "detail": "The course is at its maximum capacity (30 students)."
+}))]
+pub(crate) struct Problem {
+    /// What kind of problem: `/problems/` and a name such as `invalid-request`,
+    /// `rule-violated`, `not-found`, `concurrency-conflict` or `busy`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The kind's title, the same for every problem of the kind.
+    pub title: String,
+    /// The reply's HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, and what to do.
+    pub detail: String,
+}
+
+const INVALID: Kind = (
     StatusCode::BAD_REQUEST,
     "invalid-request",
     "The request is invalid",
 );
-const NOT_FOUND: Problem = (StatusCode::NOT_FOUND, "not-found", "Not found");
-const BUSY: Problem = (
+const NOT_FOUND: Kind = (StatusCode::NOT_FOUND, "not-found", "Not found");
+const BUSY: Kind = (
     StatusCode::CONFLICT,
     "busy",
     "Conflicts with work in progress",
 );
-const UNAVAILABLE: Problem = (
+const UNAVAILABLE: Kind = (
     StatusCode::SERVICE_UNAVAILABLE,
     "unavailable",
     "The store is not available",
@@ -32,7 +55,7 @@ const CONFLICT: &str = "concurrency-conflict";
 
 /// The problem of an error: the sample's own errors by their variant, Opossum's by their
 /// kind, whichever crate they came through.
-fn classify(error: &AppError) -> Problem {
+fn classify(error: &AppError) -> Kind {
     let opossum = match error {
         AppError::Invalid(_) => return INVALID,
         AppError::Rule(_) => {
@@ -99,18 +122,14 @@ fn classify(error: &AppError) -> Problem {
 /// A problem+json response. A 409 carries `Retry-After: 1`: the request lost a race (or met
 /// work in progress) and may be sent again as it is.
 pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
-    let body = serde_json::json!({
-        "type": format!("/problems/{kind}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, PROBLEM_JSON)],
-        body.to_string(),
-    )
-        .into_response();
+    let body = Problem {
+        kind: format!("/problems/{kind}"),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
     if status == StatusCode::CONFLICT {
         response.headers_mut().insert(
             header::RETRY_AFTER,

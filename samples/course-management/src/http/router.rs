@@ -1,4 +1,5 @@
-//! The router: every feature's routes, the OpenAPI document, and problem+json fallbacks.
+//! The router: every feature's routes with their OpenAPI document, the `/docs` page, and
+//! problem+json fallbacks.
 
 use axum::extract::{DefaultBodyLimit, OriginalUri};
 use axum::http::{StatusCode, header};
@@ -7,20 +8,57 @@ use axum::routing::get;
 use axum::{Json, Router};
 use opossum::OpossumBuilder;
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as Document;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
 use super::extract::BODY_LIMIT;
+use super::openapi::{ApiDoc, finish};
 use super::problem::problem;
 use crate::{
     admin, announcements, course_aggregate, course_books, courses, enrollment, exam_tokens,
     invoices, live_feed, students,
 };
 
-/// The whole API.
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// Where the documentation page for people is served (Swagger UI, its files built into the
+/// binary).
+pub const DOCS_PATH: &str = "/docs";
+
+/// The whole API, its document at [`OPENAPI_PATH`] and its page at [`DOCS_PATH`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let (routes, document) = api_routes().split_for_parts();
+    // Swagger UI's own defaults would send the document to swagger.io's online validator.
+    let docs = SwaggerUi::new(DOCS_PATH)
+        .url(OPENAPI_PATH, finish(document))
+        .config(Config::new([OPENAPI_PATH]).validator_url("none"));
+    routes
         .route("/", get(index))
-        .route("/openapi.json", get(openapi))
+        .merge(docs)
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the whole API, as `GET /openapi.json` serves it.
+#[must_use]
+pub fn openapi_document() -> Document {
+    finish(api_document())
+}
+
+/// The document before [`finish`] adds what operations share.
+pub(crate) fn api_document() -> Document {
+    api_routes().into_openapi()
+}
+
+/// Every feature's routes, each registered with its operation.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(students::routes())
         .merge(courses::routes())
         .merge(enrollment::routes())
@@ -31,10 +69,6 @@ pub fn router(state: AppState) -> Router {
         .merge(course_aggregate::routes())
         .merge(admin::routes())
         .merge(live_feed::routes())
-        .fallback(no_such_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
 }
 
 /// Requires a handler for every message the routes of [`router`] send, so that a forgotten
@@ -66,12 +100,9 @@ async fn index() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "course-management",
         "description": "The Opossum course-management sample: all seven DCB examples over HTTP.",
-        "openapi": "/openapi.json",
+        "openapi": OPENAPI_PATH,
+        "docs": DOCS_PATH,
     }))
-}
-
-async fn openapi() -> Json<serde_json::Value> {
-    Json(super::openapi_document())
 }
 
 async fn no_such_route(OriginalUri(uri): OriginalUri) -> Response {
@@ -80,7 +111,7 @@ async fn no_such_route(OriginalUri(uri): OriginalUri) -> Response {
         "no-such-route",
         "No such route",
         &format!(
-            "{} is not a route of this API; see /openapi.json",
+            "{} is not a route of this API; see {DOCS_PATH} or {OPENAPI_PATH}",
             uri.path()
         ),
     )
@@ -92,7 +123,7 @@ async fn method_not_allowed(OriginalUri(uri): OriginalUri) -> Response {
         "method-not-allowed",
         "Method not allowed",
         &format!(
-            "{} does not accept this method; see /openapi.json",
+            "{} does not accept this method; see {DOCS_PATH} or {OPENAPI_PATH}",
             uri.path()
         ),
     )

@@ -18,7 +18,7 @@ use crate::tags::{CUSTOMER_ID, INVOICE_NUMBER};
 pub const INVOICES: &str = "Invoices";
 
 /// One invoice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Invoice {
     /// Its number.

@@ -12,4 +12,4 @@ mod filter;
 mod routes;
 
 pub use filter::{FeedFilter, Start};
-pub use routes::{KEEP_ALIVE, routes};
+pub use routes::{FeedEvent, KEEP_ALIVE, routes};

@@ -3,20 +3,21 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::{Stream, StreamExt};
 use opossum::opossum_core::stream::{EventStream, subscribe};
 use opossum::{EventStore, EventStoreError, Payload, Position, SequencedEvent, Tag, Timestamp};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{FeedFilter, Start};
 use crate::error::{AppError, AppResult};
-use crate::http::{ApiQuery, AppState, FeedEnd, FeedEnded};
+use crate::http::{ApiQuery, AppState, FeedEnd, FeedEnded, Invalid, Unavailable};
 
 /// How often an idle feed sends a comment, so that proxies and clients do not take it for a
 /// dead connection.
@@ -28,21 +29,63 @@ const FEED_ERROR: &str = "feed-error";
 const FEED_END: &str = "feed-end";
 
 /// The live feed's route.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/events/stream", get(stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
-/// The `data:` of each event's message.
-#[derive(Serialize)]
-struct FeedEvent<'a> {
+/// The `data:` of each event's message (in the OpenAPI document as the stream's
+/// `x-event-data`, as OpenAPI 3.1 has no words for the items of a stream).
+#[derive(Serialize, ToSchema)]
+pub struct FeedEvent<'a> {
+    /// The event's position in the store.
     position: u64,
+    /// The event's type.
     #[serde(rename = "type")]
     event_type: &'a str,
+    /// The event's tags.
+    #[schema(value_type = Vec<FeedTag>)]
     tags: &'a [Tag],
+    /// The event's payload, as stored (sealed personal fields stay sealed).
+    #[schema(value_type = Object)]
     payload: &'a Payload,
+    /// When the event was appended, as its writer's clock said.
     timestamp: Timestamp,
 }
 
+/// A tag of a [`FeedEvent`], as `opossum::Tag` serialises it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only described: the feed serialises `opossum::Tag` itself.
+struct FeedTag {
+    /// The tag's key, such as `courseId`.
+    key: String,
+    /// Its value.
+    value: String,
+}
+
+/// The store's events as they are committed
+///
+/// Server-Sent Events: each event is one message, `id:` its position, `event:` its type,
+/// `data:` a `FeedEvent`. Events committed by this process or another on the same store come
+/// alike. The stream opens with a comment naming where it starts, sends a `keep-alive`
+/// comment when idle for 15 s, and ends with a `feed-error` message (`{kind, detail}`) when
+/// the store fails, or a `feed-end` message (`{reason}`) when the store is deleted or the
+/// server stops.
+#[utoipa::path(get, path = "/events/stream", tag = "Live feed", operation_id = "liveFeed",
+    params(
+        ("type" = Option<Vec<String>>, Query,
+            description = "Repeatable: only events of any of these types (none: every type); an empty one is a 400 problem"),
+        ("tag" = Option<Vec<String>>, Query,
+            description = "Repeatable, key:value (split at the first colon): only events carrying every one of these tags"),
+        ("after" = Option<u64>, Query,
+            description = "First the stored events after this position (0: every stored event), then the new ones; without it, only events committed from now on"),
+        ("Last-Event-ID" = Option<u64>, Header,
+            description = "The id of the last message received, which a reconnecting EventSource sends: the feed resumes after it (it wins over after); past the last event is a 400 problem"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events until the client or the server ends them",
+            content_type = "text/event-stream", body = String),
+        Invalid, Unavailable,
+    ))]
 async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

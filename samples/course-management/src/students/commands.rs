@@ -15,7 +15,9 @@ use super::{
 use crate::course_books::COURSE_BOOK_BUYERS;
 use crate::courses::COURSE_DETAILS;
 use crate::enrollment::student_limit;
-use crate::error::{AppError, AppResult, MAX_NAME, MAX_PERSON_NAME, quote, required_line};
+use crate::error::{
+    AppError, AppResult, MAX_EMAIL, MAX_NAME, MAX_PERSON_NAME, quote, required_line,
+};
 use crate::store::{Writer, query, retry_policy, tag};
 use crate::tags::{STUDENT_EMAIL, STUDENT_EMAIL_HASH, STUDENT_ID};
 
@@ -76,7 +78,7 @@ impl Message for ForgetStudent {
 }
 
 /// What forgetting a student did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentForgotten {
     /// The student.
@@ -264,7 +266,7 @@ impl Handler<ForgetStudent> for StudentEraser {
 }
 
 /// The longest `reason` and `requestedBy` of a forget.
-const MAX_FORGET_TEXT: usize = MAX_NAME;
+pub const MAX_FORGET_TEXT: usize = MAX_NAME;
 
 /// The unique-username tag value of `email`: the lowercase hex SHA-256 of the trimmed,
 /// lower-cased address (see [`STUDENT_EMAIL_HASH`]).
@@ -290,7 +292,7 @@ fn valid_email(email: &str) -> AppResult<String> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-                && email.len() <= 254
+                && email.chars().count() <= MAX_EMAIL
         }
         None => false,
     };

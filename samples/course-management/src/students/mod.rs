@@ -12,8 +12,8 @@ mod routes;
 mod tier;
 
 pub use commands::{
-    ForgetStudent, PERSONAL_READ_MODELS, RegisterStudent, StudentCommands, StudentEraser,
-    StudentForgotten, UpdateSubscription, email_hash,
+    ForgetStudent, MAX_FORGET_TEXT, PERSONAL_READ_MODELS, RegisterStudent, StudentCommands,
+    StudentEraser, StudentForgotten, UpdateSubscription, email_hash,
 };
 pub use decisions::{current_tier, registered};
 pub use events::{StudentRegistered, StudentSubscriptionUpdated};

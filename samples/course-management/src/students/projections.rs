@@ -22,7 +22,7 @@ pub const STUDENT_SHORT_INFO: &str = "StudentShortInfo";
 pub const STUDENT_DETAILS: &str = "StudentDetails";
 
 /// One student in the list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentShortInfo {
     /// The student's id.
@@ -158,7 +158,7 @@ impl Projection for StudentShortInfoProjection {
 }
 
 /// A course a student is enrolled in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentCourse {
     /// The course.
@@ -168,7 +168,7 @@ pub struct StudentCourse {
 }
 
 /// Everything about one student.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StudentDetails {
     /// The list entry's fields.

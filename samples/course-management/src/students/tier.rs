@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A student's subscription tier, which limits how many courses they may take at once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Tier {
     /// Two courses. Every student starts here.
     #[default]

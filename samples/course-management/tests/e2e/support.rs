@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) clock: ManualClock,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _schema: Option<SchemaGuard>,
