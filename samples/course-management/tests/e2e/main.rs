@@ -9,6 +9,7 @@ mod announcements;
 mod binary;
 mod course_books;
 mod courses;
+mod dcb;
 mod docs;
 mod enrollment;
 mod exam_tokens;

@@ -16,6 +16,8 @@ mod announcements;
 mod course_books;
 #[path = "../e2e/courses.rs"]
 mod courses;
+#[path = "../e2e/dcb.rs"]
+mod dcb;
 #[path = "../e2e/enrollment.rs"]
 mod enrollment;
 #[path = "../e2e/exam_tokens.rs"]
