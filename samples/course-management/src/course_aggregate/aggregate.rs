@@ -149,6 +149,12 @@ impl CourseAggregate {
         std::mem::take(&mut self.recorded)
     }
 
+    /// Records that the events taken with [`take_recorded`](Self::take_recorded) were stored,
+    /// the last at `position`: the aggregate's version is now that position.
+    pub fn saved_at(&mut self, position: Position) {
+        self.version = Some(position);
+    }
+
     /// The course's id.
     #[must_use]
     pub fn course_id(&self) -> Uuid {
@@ -179,7 +185,7 @@ impl CourseAggregate {
         &self.enrolled
     }
 
-    /// The position of the last event loaded (`None` for a new course).
+    /// The position of the course's last event, loaded or saved (`None` for a new course).
     #[must_use]
     pub fn version(&self) -> Option<Position> {
         self.version

@@ -134,7 +134,8 @@ impl CourseRepository {
             .iter()
             .map(|event| self.stored(course_id, event))
             .collect::<AppResult<Vec<_>>>()?;
-        self.0.store.append(events, Some(guard)).await?;
+        let last = self.0.store.append(events, Some(guard)).await?;
+        aggregate.saved_at(last);
         Ok(())
     }
 

@@ -55,7 +55,7 @@ async fn the_aggregate_enforces_its_rules() {
     assert_eq!(grown["capacity"], 2);
     let again = subscribe(&ada).await.problem(400);
     assert!(again.contains("already enrolled"), "{again}");
-    subscribe(&alan).await.expect(201);
+    let subscribed = subscribe(&alan).await.expect(201);
     let below = server
         .patch(
             &format!("/aggregate/courses/{course}/capacity"),
@@ -72,6 +72,15 @@ async fn the_aggregate_enforces_its_rules() {
         .expect(200);
     assert_eq!(state["enrollmentCount"], 2);
     assert!(state["version"].as_u64().unwrap() > 0);
+    // A reply after a save shows the version the save made, as a reload does.
+    assert_eq!(
+        subscribed["version"], state["version"],
+        "{subscribed} {state}"
+    );
+    assert!(
+        subscribed["version"].as_u64() > grown["version"].as_u64(),
+        "{subscribed} {grown}"
+    );
     let details = server.get(&format!("/courses/{course}")).await.expect(200);
     assert_eq!(details["currentEnrollmentCount"], 2);
     assert_eq!(details["enrolledStudents"][1]["firstName"], "Alan");
