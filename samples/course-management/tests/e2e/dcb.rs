@@ -62,7 +62,7 @@ async fn students(server: &Server, n: usize) -> Vec<String> {
     .await;
     replies
         .into_iter()
-        .map(|r| r.expect(201)["studentId"].as_str().unwrap().to_owned())
+        .map(|r| r.created("studentId"))
         .collect()
 }
 
@@ -187,10 +187,7 @@ async fn parallel_redemptions_use_a_token_once() {
                 json!({"studentId": student}),
             )
             .await
-            .expect(201)["tokenId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("tokenId");
         let replies = concurrently(WRITERS, |_| {
             server.post(
                 &format!("/exam-registration-tokens/{token}/redeem"),
@@ -254,10 +251,7 @@ async fn parallel_subscriptions_never_overfill_an_aggregate() {
                 json!({"name": "Aggregate", "maxStudentCount": capacity}),
             )
             .await
-            .expect(201)["courseId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("courseId");
         let students = students(&server, WRITERS).await;
         let replies = concurrently(WRITERS, |i| {
             server.post(

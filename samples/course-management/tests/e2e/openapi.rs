@@ -197,18 +197,12 @@ impl Fixture {
         let student = contract
             .call(server, Method::POST, "/students", Some(student))
             .await
-            .expect(201)["studentId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("studentId");
         let course_body = example(Method::POST, "/courses");
         let course = contract
             .call(server, Method::POST, "/courses", Some(course_body.clone()))
             .await
-            .expect(201)["courseId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("courseId");
         let aggregate = contract
             .call(
                 server,
@@ -217,19 +211,13 @@ impl Fixture {
                 Some(course_body),
             )
             .await
-            .expect(201)["courseId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("courseId");
         let mut book = example(Method::POST, "/course-books");
         book["courseId"] = json!(course);
         let book = contract
             .call(server, Method::POST, "/course-books", Some(book))
             .await
-            .expect(201)["bookId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("bookId");
         let token = contract
             .call(
                 server,
@@ -238,10 +226,7 @@ impl Fixture {
                 Some(json!({"studentId": student})),
             )
             .await
-            .expect(201)["tokenId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created("tokenId");
         Fixture {
             student,
             course,

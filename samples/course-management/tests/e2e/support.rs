@@ -101,6 +101,16 @@ impl Reply {
         self.body
     }
 
+    /// The id in `field` of a 201 Created reply.
+    #[track_caller]
+    pub(crate) fn created(self, field: &str) -> String {
+        let body = self.expect(201);
+        body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {body}"))
+            .to_owned()
+    }
+
     /// The problem's detail, after checking the status and that the body is problem+json.
     #[track_caller]
     pub(crate) fn problem(self, status: u16) -> String {
