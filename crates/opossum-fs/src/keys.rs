@@ -21,13 +21,16 @@
 //! padded with spaces to at least the old length, and syncs it: the file stays as a tombstone,
 //! so the subject's key is never created again. A file that holds neither (a destroy torn by a
 //! crash) reads as no key, and destroying it again finishes the job. Temporary files a killed
-//! process left behind (keys never published, so never used) are removed by the next key
-//! published once they are a minute old.
+//! process left behind (keys never published, so never used) are removed once they are a
+//! minute old, by a sweep of the folder when a key store publishes its first key and then at
+//! most once a minute (not for every key: the folder holds one file per subject).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use opossum_core::Timestamp;
@@ -54,6 +57,10 @@ const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct FileKeyStore {
     dir: PathBuf,
+    /// When this key store (or a clone) last swept stale temporaries: a sweep lists the whole
+    /// folder, so it runs on the first key published and then at most once per
+    /// [`STALE_TEMPORARY`], not on every key.
+    swept: Arc<Mutex<Option<Instant>>>,
 }
 
 #[derive(Deserialize)]
@@ -83,15 +90,16 @@ impl FileKeyStore {
     /// The key store of the store in `store_folder` (its `keys/` folder, created on the first
     /// key).
     pub fn for_store(store_folder: impl AsRef<Path>) -> FileKeyStore {
-        FileKeyStore {
-            dir: store_folder.as_ref().join(KEYS_FOLDER),
-        }
+        FileKeyStore::in_folder(store_folder.as_ref().join(KEYS_FOLDER))
     }
 
     /// A key store in `dir` (created on the first key), for keeping keys apart from the store
     /// folder, for example on a volume that is not backed up with it.
     pub fn in_folder(dir: impl Into<PathBuf>) -> FileKeyStore {
-        FileKeyStore { dir: dir.into() }
+        FileKeyStore {
+            dir: dir.into(),
+            swept: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// The folder that holds the key files.
@@ -237,8 +245,12 @@ impl FileKeyStore {
     }
 
     /// Removes temporary files that a process killed while publishing left behind (older than
-    /// [`STALE_TEMPORARY`]): each holds a key that was never published, so never used.
+    /// [`STALE_TEMPORARY`]): each holds a key that was never published, so never used. Does
+    /// nothing when this key store swept less than [`STALE_TEMPORARY`] ago.
     fn sweep_temporaries(&self) {
+        if !self.sweep_due() {
+            return;
+        }
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
@@ -256,6 +268,18 @@ impl FileKeyStore {
                 .is_some_and(|age| age > STALE_TEMPORARY);
             if stale {
                 let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// True, and the sweep's time noted, when no sweep ran in the last [`STALE_TEMPORARY`].
+    fn sweep_due(&self) -> bool {
+        let mut last = self.swept.lock().unwrap_or_else(PoisonError::into_inner);
+        match *last {
+            Some(at) if at.elapsed() < STALE_TEMPORARY => false,
+            _ => {
+                *last = Some(Instant::now());
+                true
             }
         }
     }
@@ -444,6 +468,20 @@ mod tests {
         assert!(keys.destroy_now("s-1").unwrap());
         assert!(matches!(keys.read("s-1").unwrap(), KeyFile::Destroyed));
         assert!(!keys.destroy_now("s-1").unwrap());
+
+        // The folder is listed once per interval, not for every key: a temporary left stale
+        // now stays until the next interval's sweep (by this store or any other opened later).
+        fs::write(&stale, "{}").unwrap();
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        keys.clone().create("s-2").unwrap();
+        assert!(stale.exists());
+        FileKeyStore::for_store(tmp.path()).create("s-3").unwrap();
+        assert!(!stale.exists());
     }
 
     #[test]
