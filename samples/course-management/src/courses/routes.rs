@@ -70,8 +70,6 @@ pub struct Created {
             headers(("Location" = String, description = "the course's URL"))),
         Invalid,
     ))]
-/// `POST /courses`: a name of 1 to 200 characters on one line, a description of at most 2000
-/// (newlines and tabs allowed), `maxStudentCount` 1 to 10,000; 400 invalid-request otherwise.
 async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateRequest>,
@@ -158,9 +156,6 @@ struct LimitRequest {
         (status = 200, description = "The course with its new limit", body = CourseDetails),
         Invalid, Missing, Conflict,
     ))]
-/// `PATCH /courses/{id}/student-limit`: the current limit again answers 200 and changes nothing
-/// (idempotent); a limit out of range is 400 invalid-request, one below the enrolment 400
-/// rule-violated.
 async fn change_limit(
     State(state): State<AppState>,
     ApiPath(course_id): ApiPath<Uuid>,

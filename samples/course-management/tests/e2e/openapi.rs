@@ -417,7 +417,12 @@ async fn every_documented_operation_is_routed_and_named() {
                 operation_ids.insert(id.to_owned()),
                 "operationId {id} twice"
             );
-            assert!(operation["summary"].is_string(), "{method} {template}");
+            // A summary is one short line for a person, not a paragraph.
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && summary.len() <= 60 && !summary.contains('`'),
+                "{method} {template}: summary {summary:?}"
+            );
             let streams = operation["responses"]["200"]["content"]
                 .get("text/event-stream")
                 .is_some();
