@@ -11,10 +11,35 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::support::items;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_course-management");
+/// The sample's binary, as cargo built it for these tests.
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_course-management");
 
 /// A guard against a hang, never an expectation about speed.
-const HANG_GUARD: Duration = Duration::from_secs(120);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// The base URL a starting server prints as its first line of `lines` (its stdout).
+pub(crate) async fn listening_on(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    let first = tokio::time::timeout(HANG_GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    first
+        .strip_prefix("course-management listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned()
+}
+
+/// Sends SIGTERM to `child`.
+pub(crate) async fn sigterm(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
 
 struct Running {
     child: Child,
@@ -36,15 +61,7 @@ async fn start(data_dir: &Path) -> Running {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(HANG_GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = first
-        .strip_prefix("course-management listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let base = listening_on(&mut lines).await;
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     Running { child, lines, base }
 }
@@ -52,13 +69,7 @@ async fn start(data_dir: &Path) -> Running {
 impl Running {
     /// SIGTERM, then the exit status and the rest of stdout.
     async fn terminate(mut self) -> String {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success());
+        sigterm(&self.child).await;
         let mut rest = String::new();
         while let Some(line) = tokio::time::timeout(HANG_GUARD, self.lines.next_line())
             .await

@@ -12,12 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::binary::{BINARY, HANG_GUARD, listening_on, sigterm};
 use crate::support::Server;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_course-management");
-
-/// A guard against a hang, never an expectation about speed.
-const HANG_GUARD: Duration = Duration::from_secs(120);
 
 async fn problem_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
@@ -123,15 +119,7 @@ async fn start(data_dir: &Path) -> Binary {
         }
     });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(HANG_GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = first
-        .strip_prefix("course-management listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let base = listening_on(&mut lines).await;
     // Keep reading stdout so that the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Binary {
@@ -144,13 +132,7 @@ async fn start(data_dir: &Path) -> Binary {
 impl Binary {
     /// SIGTERM, then checks that it exited successfully.
     async fn terminate(&mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success());
+        sigterm(&self.child).await;
         let status = tokio::time::timeout(HANG_GUARD, self.child.wait())
             .await
             .unwrap()
